@@ -1,0 +1,18 @@
+//! omni-core: the four parts of LLaMA-Omni, written in burn and device-agnostic.
+//!
+//! - [`audio`]: WAV reading, resampling to 16 kHz, Whisper's log-mel frontend.
+//! - [`whisper`]: the Whisper encoder (speech encoder).
+//! - [`adaptor`]: the speech adaptor (`EncoderProjectorConcat`).
+//! - [`device`]: run-time device choice (`cpu`, `wgpu`, `cuda:N`).
+
+pub mod adaptor;
+// pub mod audio; (being written)
+pub mod device;
+pub mod error;
+pub mod nn;
+pub mod weights;
+pub mod whisper;
+
+pub use error::{Error, Result};
+/// The burn version omni is built on, re-exported for callers handling tensors.
+pub use burn;

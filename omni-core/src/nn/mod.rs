@@ -1,0 +1,3 @@
+//! Small building blocks shared by the model parts.
+
+pub mod norm;

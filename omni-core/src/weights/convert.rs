@@ -1,0 +1,77 @@
+//! Byte-level dtype conversion of checkpoint tensors into burn `TensorData`.
+
+use burn::tensor::{bf16, f16, DType, TensorData};
+
+use super::store::StoredDType;
+
+/// The float dtype the model runs in. F32 and F16 work on every backend; BF16 only
+/// where the device supports it (on the CPU backend it is 10-20x slower, so cast).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunDType {
+    F32,
+    F16,
+    BF16,
+}
+
+impl RunDType {
+    /// The burn dtype.
+    pub fn burn(self) -> DType {
+        match self {
+            RunDType::F32 => DType::F32,
+            RunDType::F16 => DType::F16,
+            RunDType::BF16 => DType::BF16,
+        }
+    }
+
+    /// Parses `f32`, `f16`, `bf16` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "float32" | "fp32" => Some(RunDType::F32),
+            "f16" | "float16" | "fp16" | "half" => Some(RunDType::F16),
+            "bf16" | "bfloat16" => Some(RunDType::BF16),
+            _ => None,
+        }
+    }
+}
+
+fn le_u16(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
+    b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]))
+}
+
+/// Decodes little-endian stored bytes to f32.
+pub(crate) fn to_f32(bytes: &[u8], dtype: StoredDType) -> Vec<f32> {
+    match dtype {
+        StoredDType::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        StoredDType::F64 => bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+            .collect(),
+        StoredDType::F16 => le_u16(bytes).map(|u| f16::from_bits(u).to_f32()).collect(),
+        StoredDType::BF16 => le_u16(bytes).map(|u| bf16::from_bits(u).to_f32()).collect(),
+        StoredDType::Unsupported => Vec::new(),
+    }
+}
+
+/// Builds `TensorData` of the run dtype from stored bytes, converting once on the host.
+pub(crate) fn to_data(bytes: &[u8], dtype: StoredDType, shape: &[usize], run: RunDType) -> TensorData {
+    match (dtype, run) {
+        (StoredDType::F16, RunDType::F16) => {
+            TensorData::new(le_u16(bytes).map(f16::from_bits).collect::<Vec<_>>(), shape.to_vec())
+        }
+        (StoredDType::BF16, RunDType::BF16) => {
+            TensorData::new(le_u16(bytes).map(bf16::from_bits).collect::<Vec<_>>(), shape.to_vec())
+        }
+        (_, RunDType::F32) => TensorData::new(to_f32(bytes, dtype), shape.to_vec()),
+        (_, RunDType::F16) => TensorData::new(
+            to_f32(bytes, dtype).into_iter().map(f16::from_f32).collect::<Vec<_>>(),
+            shape.to_vec(),
+        ),
+        (_, RunDType::BF16) => TensorData::new(
+            to_f32(bytes, dtype).into_iter().map(bf16::from_f32).collect::<Vec<_>>(),
+            shape.to_vec(),
+        ),
+    }
+}

@@ -1,0 +1,306 @@
+//! [`WeightStore`]: one namespace of named tensors drawn from one or more
+//! checkpoint files, loaded into burn tensors of the run dtype on demand.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor};
+use burn_store::pytorch_reader::{self, PytorchReader};
+
+use super::convert::{to_data, to_f32, RunDType};
+use super::safetensors::{read_entry, StEntry, StFile};
+use crate::{Error, Result};
+
+/// Element type of a stored tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredDType {
+    F32,
+    F16,
+    BF16,
+    F64,
+    /// Integer/bool tensors: listed, never loaded as weights.
+    Unsupported,
+}
+
+impl StoredDType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            StoredDType::F64 => 8,
+            StoredDType::F32 => 4,
+            StoredDType::F16 | StoredDType::BF16 => 2,
+            StoredDType::Unsupported => 0,
+        }
+    }
+}
+
+/// Dtype and shape of a stored tensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub dtype: StoredDType,
+    pub shape: Vec<usize>,
+    /// For unsupported dtypes: the file's own dtype name.
+    pub note: Option<String>,
+}
+
+enum Backing {
+    Safetensors(StEntry),
+    Pytorch(pytorch_reader::Tensor),
+}
+
+struct Entry {
+    path: PathBuf,
+    info: TensorInfo,
+    backing: Backing,
+}
+
+/// Named tensors from checkpoint files.
+pub struct WeightStore {
+    entries: HashMap<String, Entry>,
+    /// What was opened, for error messages about missing keys.
+    origin: PathBuf,
+}
+
+impl std::fmt::Debug for WeightStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WeightStore({}, {} tensors)", self.origin.display(), self.entries.len())
+    }
+}
+
+fn pt_dtype(d: pytorch_reader::DType) -> StoredDType {
+    use pytorch_reader::DType as P;
+    match d {
+        P::F32 => StoredDType::F32,
+        P::F16 => StoredDType::F16,
+        P::BF16 => StoredDType::BF16,
+        P::F64 => StoredDType::F64,
+        _ => StoredDType::Unsupported,
+    }
+}
+
+impl WeightStore {
+    /// An empty store (tensors are added by `merge`).
+    pub fn empty(origin: impl Into<PathBuf>) -> Self {
+        WeightStore { entries: HashMap::new(), origin: origin.into() }
+    }
+
+    /// Opens one safetensors file.
+    pub fn open_safetensors(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let st = StFile::open(path)?;
+        let mut store = WeightStore::empty(path);
+        for (k, e) in st.entries {
+            store.entries.insert(
+                k,
+                Entry { path: st.path.clone(), info: e.info.clone(), backing: Backing::Safetensors(e) },
+            );
+        }
+        Ok(store)
+    }
+
+    /// Opens the safetensors of a HF model folder: `model.safetensors.index.json`
+    /// and its shards when present, else `model.safetensors`. Every shard named by
+    /// the index must exist and hold the keys the index assigns to it.
+    pub fn open_hf_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let index = dir.join("model.safetensors.index.json");
+        if !index.exists() {
+            let single = dir.join("model.safetensors");
+            if !single.exists() {
+                return Err(Error::MissingFile {
+                    path: index,
+                    what: "neither model.safetensors.index.json nor model.safetensors is in the model folder"
+                        .into(),
+                });
+            }
+            return Self::open_safetensors(single);
+        }
+        let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
+            path: index.clone(),
+            reason: format!("not valid JSON: {e}"),
+        })?;
+        let map = json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::Checkpoint {
+            path: index.clone(),
+            reason: "no `weight_map` object".into(),
+        })?;
+        let mut by_shard: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in map {
+            let shard = v.as_str().ok_or_else(|| Error::Checkpoint {
+                path: index.clone(),
+                reason: format!("weight_map entry `{k}` is not a file name"),
+            })?;
+            by_shard.entry(shard.to_string()).or_default().push(k.clone());
+        }
+        let mut shards: Vec<_> = by_shard.into_iter().collect();
+        shards.sort();
+        let mut store = WeightStore::empty(&index);
+        for (shard, keys) in shards {
+            let p = dir.join(&shard);
+            if !p.exists() {
+                return Err(Error::MissingFile {
+                    path: p,
+                    what: format!("shard named by {} ({} tensors)", index.display(), keys.len()),
+                });
+            }
+            let st = StFile::open(&p)?;
+            for k in keys {
+                let e = st.entries.get(&k).ok_or_else(|| Error::MissingKey { path: p.clone(), key: k.clone() })?;
+                store.entries.insert(
+                    k,
+                    Entry { path: p.clone(), info: e.info.clone(), backing: Backing::Safetensors(e.clone()) },
+                );
+            }
+        }
+        Ok(store)
+    }
+
+    /// Opens a PyTorch pickle checkpoint, taking the tensors under `top_key`
+    /// (`model_state_dict` for openai-whisper, `generator` for fairseq vocoders).
+    pub fn open_pytorch(path: impl AsRef<Path>, top_key: Option<&str>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(Error::MissingFile { path: path.to_path_buf(), what: "PyTorch checkpoint".into() });
+        }
+        let reader = match top_key {
+            Some(k) => PytorchReader::with_top_level_key(path, k),
+            None => PytorchReader::new(path),
+        }
+        .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
+        let mut store = WeightStore::empty(path);
+        for (k, t) in reader.into_tensors() {
+            let info = TensorInfo { dtype: pt_dtype(t.dtype()), shape: t.shape().to_vec(), note: None };
+            store.entries.insert(k, Entry { path: path.to_path_buf(), info, backing: Backing::Pytorch(t) });
+        }
+        Ok(store)
+    }
+
+    /// The file or folder this store was opened from.
+    pub fn origin(&self) -> &Path {
+        &self.origin
+    }
+
+    /// All keys, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut k: Vec<_> = self.entries.keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    /// Whether `key` is present.
+    pub fn contains(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    /// Whether any key starts with `prefix`.
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.entries.keys().any(|k| k.starts_with(prefix))
+    }
+
+    /// Dtype and shape of `key`.
+    pub fn info(&self, key: &str) -> Option<&TensorInfo> {
+        self.entries.get(key).map(|e| &e.info)
+    }
+
+    /// Keeps only the keys starting with `prefix`, with the prefix removed.
+    pub fn sub(mut self, prefix: &str) -> Self {
+        self.entries = self
+            .entries
+            .into_iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|s| (s.to_string(), v)))
+            .collect();
+        self
+    }
+
+    fn entry(&self, key: &str) -> Result<&Entry> {
+        self.entries
+            .get(key)
+            .ok_or_else(|| Error::MissingKey { path: self.origin.clone(), key: key.to_string() })
+    }
+
+    fn bytes(&self, key: &str, e: &Entry) -> Result<Vec<u8>> {
+        if e.info.dtype == StoredDType::Unsupported {
+            return Err(Error::Checkpoint {
+                path: e.path.clone(),
+                reason: format!(
+                    "tensor `{key}` has dtype {}, expected a float dtype",
+                    e.info.note.as_deref().unwrap_or("(non-float)")
+                ),
+            });
+        }
+        match &e.backing {
+            Backing::Safetensors(st) => read_entry(&e.path, st),
+            Backing::Pytorch(t) => t.read().map_err(|err| Error::Checkpoint {
+                path: e.path.clone(),
+                reason: format!("tensor `{key}`: {err}"),
+            }),
+        }
+    }
+
+    fn check_shape(&self, key: &str, e: &Entry, expected: &[usize]) -> Result<()> {
+        if e.info.shape != expected {
+            return Err(Error::ShapeMismatch {
+                path: e.path.clone(),
+                key: key.to_string(),
+                expected: expected.to_vec(),
+                found: e.info.shape.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads `key` as f32 host values, checking its shape.
+    pub fn read_f32(&self, key: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        let e = self.entry(key)?;
+        self.check_shape(key, e, expected)?;
+        Ok(to_f32(&self.bytes(key, e)?, e.info.dtype))
+    }
+
+    /// Loads `key` as a tensor of the run dtype on `device`, checking its shape.
+    pub fn tensor<const D: usize>(
+        &self,
+        key: &str,
+        expected: [usize; D],
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Tensor<D>> {
+        let e = self.entry(key)?;
+        self.check_shape(key, e, &expected)?;
+        let bytes = self.bytes(key, e)?;
+        let data = to_data(&bytes, e.info.dtype, &expected, dtype);
+        drop(bytes);
+        Ok(Tensor::from_data(data, device))
+    }
+
+    /// Loads a PyTorch-layout linear layer `{prefix}.weight` `[d_out, d_in]` (+ `{prefix}.bias`).
+    /// The weight is kept as stored and used through a transposed view (no copy).
+    pub fn linear(
+        &self,
+        prefix: &str,
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Linear> {
+        let w: Tensor<2> = self.tensor(&format!("{prefix}.weight"), [d_out, d_in], dtype, device)?;
+        let b = if bias {
+            Some(Param::from_tensor(self.tensor(&format!("{prefix}.bias"), [d_out], dtype, device)?))
+        } else {
+            None
+        };
+        Ok(Linear { weight: Param::from_tensor(w.transpose()), bias: b })
+    }
+
+    /// Loads a 1-d vector.
+    pub fn vector(&self, key: &str, n: usize, dtype: RunDType, device: &Device) -> Result<Tensor<1>> {
+        self.tensor(key, [n], dtype, device)
+    }
+
+    /// Moves every tensor of `other` into this store (keys of `other` win).
+    pub fn merge(&mut self, other: WeightStore) {
+        self.entries.extend(other.entries);
+    }
+}

@@ -1,0 +1,1 @@
+//! C ABI for omni: see include/omni.h. Filled in by the session API issue.
