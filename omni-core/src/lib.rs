@@ -9,7 +9,10 @@ pub mod adaptor;
 // pub mod audio; (being written)
 pub mod device;
 pub mod error;
+pub mod llama;
 pub mod nn;
+pub mod progress;
+pub mod speech_decoder;
 pub mod weights;
 pub mod whisper;
 

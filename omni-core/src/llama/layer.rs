@@ -1,0 +1,53 @@
+//! One Llama decoder layer (HF `LlamaDecoderLayer`): pre-RMSNorm attention and
+//! SwiGLU MLP, each with a residual. The speech decoder uses the same layer.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use super::attention::{Attention, AttentionDims};
+use super::cache::LayerCache;
+use super::mlp::Mlp;
+use crate::nn::rms_norm::RmsNorm;
+use crate::weights::{RunDType, WeightStore};
+use crate::Result;
+
+/// Shapes of one decoder layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerDims {
+    pub attn: AttentionDims,
+    pub ffn: usize,
+    pub eps: f64,
+}
+
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    pub input_layernorm: RmsNorm,
+    pub self_attn: Attention,
+    pub post_attention_layernorm: RmsNorm,
+    pub mlp: Mlp,
+}
+
+impl DecoderLayer {
+    /// Loads the HF keys under `{prefix}` (e.g. `model.layers.3`).
+    pub fn load(store: &WeightStore, prefix: &str, d: &LayerDims, dtype: RunDType, device: &Device) -> Result<Self> {
+        let h = d.attn.hidden;
+        Ok(DecoderLayer {
+            input_layernorm: RmsNorm::load(store, &format!("{prefix}.input_layernorm.weight"), h, d.eps, dtype, device)?,
+            self_attn: Attention::load(store, &format!("{prefix}.self_attn"), d.attn, dtype, device)?,
+            post_attention_layernorm: RmsNorm::load(
+                store,
+                &format!("{prefix}.post_attention_layernorm.weight"),
+                h,
+                d.eps,
+                dtype,
+                device,
+            )?,
+            mlp: Mlp::load(store, &format!("{prefix}.mlp"), h, d.ffn, dtype, device)?,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<3>, cos: &Tensor<4>, sin: &Tensor<4>, cache: &mut LayerCache) -> Tensor<3> {
+        let x = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), cos, sin, cache);
+        x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
+    }
+}

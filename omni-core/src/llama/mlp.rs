@@ -1,0 +1,31 @@
+//! SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Tensor};
+
+use crate::weights::{RunDType, WeightStore};
+use crate::Result;
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+}
+
+impl Mlp {
+    /// Loads `{prefix}.gate_proj|up_proj|down_proj`.
+    pub fn load(store: &WeightStore, prefix: &str, hidden: usize, ffn: usize, dtype: RunDType, device: &Device) -> Result<Self> {
+        Ok(Mlp {
+            gate_proj: store.linear(&format!("{prefix}.gate_proj"), hidden, ffn, false, dtype, device)?,
+            up_proj: store.linear(&format!("{prefix}.up_proj"), hidden, ffn, false, dtype, device)?,
+            down_proj: store.linear(&format!("{prefix}.down_proj"), ffn, hidden, false, dtype, device)?,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+    }
+}

@@ -1,0 +1,18 @@
+//! The LLM: Llama 3.1 (GQA, llama3 RoPE scaling, RMSNorm, SwiGLU, KV cache),
+//! its tokenizer and chat template, and generation.
+
+pub mod attention;
+pub mod cache;
+pub mod config;
+pub mod generate;
+pub mod layer;
+pub mod mlp;
+pub mod model;
+// pub mod prompt; (being written)
+pub mod rope;
+pub mod sampling;
+// pub mod tokenizer; (being written)
+
+pub use cache::KvCache;
+pub use config::{LlamaConfig, OmniConfig};
+pub use model::Llama;

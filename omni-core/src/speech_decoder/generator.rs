@@ -1,0 +1,154 @@
+//! `SpeechGeneratorCTC`: `input_proj` → N Llama decoder layers (causal, the
+//! LLM's RoPE theta and llama3 scaling, MHA, no final norm) → `output_proj`
+//! (units + blank), greedy per frame.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::{DType, Device, Tensor};
+
+use super::config::CtcDecoderConfig;
+use super::ctc::{collapse, CtcCollapser};
+use crate::llama::attention::AttentionDims;
+use crate::llama::cache::KvCache;
+use crate::llama::layer::{DecoderLayer, LayerDims};
+use crate::llama::rope::Rope;
+use crate::llama::LlamaConfig;
+use crate::llama::sampling::argmax;
+use crate::weights::{RunDType, WeightStore};
+use crate::{Error, Result};
+
+#[derive(Module, Debug)]
+pub struct SpeechGenerator {
+    pub input_proj: Linear,
+    pub layers: Vec<DecoderLayer>,
+    pub output_proj: Linear,
+    #[module(skip)]
+    pub config: CtcDecoderConfig,
+    #[module(skip)]
+    pub llm_hidden: usize,
+    #[module(skip)]
+    pub rope: Rope,
+    #[module(skip)]
+    pub dtype: RunDType,
+}
+
+impl SpeechGenerator {
+    /// Loads `{prefix}input_proj`, `{prefix}layers.N.*`, `{prefix}output_proj`
+    /// (the reference's prefix is `speech_generator.`). The layers copy the
+    /// LLM's norm eps and RoPE settings, as the reference deep-copies its config.
+    pub fn load(
+        store: &WeightStore,
+        prefix: &str,
+        llm: &LlamaConfig,
+        cfg: &CtcDecoderConfig,
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Self> {
+        let head_dim = cfg.dim / cfg.n_heads;
+        let dims = LayerDims {
+            attn: AttentionDims { hidden: cfg.dim, n_heads: cfg.n_heads, n_kv_heads: cfg.n_heads, head_dim },
+            ffn: cfg.ffn,
+            eps: llm.rms_norm_eps,
+        };
+        let layers = (0..cfg.n_layers)
+            .map(|i| DecoderLayer::load(store, &format!("{prefix}layers.{i}"), &dims, dtype, device))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SpeechGenerator {
+            input_proj: store.linear(&format!("{prefix}input_proj"), llm.hidden_size, cfg.dim, true, dtype, device)?,
+            layers,
+            output_proj: store.linear(&format!("{prefix}output_proj"), cfg.dim, cfg.unit_vocab_size + 1, true, dtype, device)?,
+            config: *cfg,
+            llm_hidden: llm.hidden_size,
+            rope: Rope::new(head_dim, llm.rope_theta, llm.rope_scaling.as_ref()),
+            dtype,
+        })
+    }
+
+    fn device(&self) -> Device {
+        self.output_proj.weight.val().device()
+    }
+
+    /// A fresh cache for [`SpeechGenerator::frame_logits`].
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.layers.len())
+    }
+
+    /// CTC logits `[n·λ, units+1]` of `n` hidden states `[n, llm_hidden]`,
+    /// continuing after the frames `cache` already holds.
+    pub fn frame_logits(&self, reps: Tensor<2>, cache: &mut KvCache) -> Result<Tensor<2>> {
+        let [n, h] = reps.dims();
+        if h != self.llm_hidden || n == 0 {
+            return Err(Error::InvalidInput(format!(
+                "speech decoder input [{n}, {h}]; expected [n>0, {}]",
+                self.llm_hidden
+            )));
+        }
+        let lambda = self.config.upsample_factor;
+        // Uniform assignment with an integer ratio: frame t reads state ⌊t/λ⌋.
+        let x = reps.cast(self.dtype.burn()).unsqueeze_dim::<3>(1).expand([n, lambda, h]).reshape([1, n * lambda, h]);
+        let mut x = self.input_proj.forward(x);
+        let (cos, sin) = self.rope.tables(cache.len(), n * lambda, self.dtype.burn(), &self.device());
+        for (layer, lc) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            x = layer.forward(x, &cos, &sin, lc);
+        }
+        let logits = self.output_proj.forward(x);
+        Ok(logits.reshape([n * lambda, self.config.unit_vocab_size + 1]))
+    }
+
+    /// Greedy frame labels of `[frames, classes]` logits, on the host.
+    pub fn frame_labels(&self, logits: Tensor<2>) -> Result<Vec<u32>> {
+        let [frames, classes] = logits.dims();
+        let v = logits
+            .cast(DType::F32)
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::InvalidInput(format!("logits readback: {e:?}")))?;
+        Ok((0..frames).map(|f| argmax(&v[f * classes..(f + 1) * classes]) as u32).collect())
+    }
+
+    /// The reference's `predict` + `ctc_postprocess`: the whole sequence of
+    /// hidden states at once. Returns (frame labels, units).
+    pub fn predict(&self, reps: Tensor<2>) -> Result<(Vec<u32>, Vec<u32>)> {
+        let mut cache = self.new_cache();
+        let frames = self.frame_labels(self.frame_logits(reps, &mut cache)?)?;
+        let units = collapse(&frames, self.config.blank());
+        Ok((frames, units))
+    }
+}
+
+/// Incremental unit decoding: one LLM hidden state in, the units it completes
+/// out. Causal attention and repetition upsampling make earlier frames final,
+/// so this equals [`SpeechGenerator::predict`] on the whole sequence.
+#[derive(Debug, Clone)]
+pub struct UnitStream {
+    cache: KvCache,
+    ctc: CtcCollapser,
+    states: usize,
+}
+
+impl UnitStream {
+    pub fn new(generator: &SpeechGenerator) -> Self {
+        UnitStream { cache: generator.new_cache(), ctc: CtcCollapser::new(generator.config.blank()), states: 0 }
+    }
+
+    /// Hidden states consumed so far.
+    pub fn states(&self) -> usize {
+        self.states
+    }
+
+    /// Feeds hidden states `[n, llm_hidden]` (usually n = 1) and returns the new units.
+    pub fn push(&mut self, generator: &SpeechGenerator, reps: Tensor<2>) -> Result<Vec<u32>> {
+        let n = reps.dims()[0];
+        let logits = generator.frame_logits(reps, &mut self.cache)?;
+        let frames = generator.frame_labels(logits)?;
+        self.states += n;
+        Ok(self.ctc.push(&frames))
+    }
+
+    /// Starts a new utterance.
+    pub fn reset(&mut self) {
+        self.cache.clear();
+        self.ctc.reset();
+        self.states = 0;
+    }
+}
