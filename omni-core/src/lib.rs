@@ -6,7 +6,7 @@
 //! - [`device`]: run-time device choice (`cpu`, `wgpu`, `cuda:N`).
 
 pub mod adaptor;
-// pub mod audio; (being written)
+pub mod audio;
 pub mod device;
 pub mod error;
 pub mod llama;

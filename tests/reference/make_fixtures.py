@@ -14,11 +14,13 @@ import os
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ref_audio  # noqa: E402
+import ref_vocoder  # noqa: E402
 import ref_whisper  # noqa: E402
 
 GENERATORS = {
     "audio": ref_audio.generate,
     "whisper": ref_whisper.generate,
+    "vocoder": ref_vocoder.generate,
 }
 
 if __name__ == "__main__":

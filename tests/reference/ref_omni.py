@@ -44,6 +44,15 @@ VOCAB = 512
 SPEECH_TOKEN_INDEX = -200
 
 
+def round_params_fp16(module):
+    """Rounds parameters (not buffers) to fp16, as stored. `module.half().float()`
+    would also round the rotary `inv_freq` buffer, which is recomputed in f32 at load."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(p.half().float())
+    return module
+
+
 def tiny_special_ids():
     path = os.path.join(common.FIXTURES, "tokenizer", "tiny", "tokenizer.json")
     with open(path) as f:
@@ -185,7 +194,7 @@ def generate():
                 p.copy_(1.0 + 0.1 * torch.randn_like(p))
             else:
                 p.copy_(torch.randn_like(p) * (0.5 if "embed" in n else 1.0) / p.shape[1] ** 0.5)
-    llm = llm.half().float().eval()
+    llm = round_params_fp16(llm).eval()
     torch.manual_seed(54)
     gen = SpeechGeneratorCTC(hf_cfg)
     randomize(gen, 55)
@@ -194,7 +203,7 @@ def generate():
             layer.input_layernorm.weight.add_(1.0)
             layer.post_attention_layernorm.weight.add_(1.0)
         gen.output_proj.bias[-1] += 1.0  # some blanks, as a trained CTC head emits
-    gen = gen.half().float().eval()
+    gen = round_params_fp16(gen).eval()
 
     # --- shards in the published key layout
     sd = {}

@@ -15,6 +15,9 @@ use crate::progress::{report, ProgressFn};
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};
 
+/// The reference's placeholder id for a speech block in the prompt ids.
+pub const SPEECH_TOKEN_INDEX: i64 = -200;
+
 /// Llama for causal LM, HF key layout (`model.embed_tokens`, `model.layers.N`,
 /// `model.norm`, `lm_head`).
 #[derive(Module, Debug)]
@@ -102,6 +105,49 @@ impl Llama {
         let data = TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [ids.len()]);
         let idx = Tensor::<1, Int>::from_data(data, &self.device());
         Ok(self.embed_tokens.val().select(0, idx).unsqueeze::<3>())
+    }
+
+    /// Prompt embeddings `[1, n, hidden]` from ids where each `-200` (the
+    /// reference's `SPEECH_TOKEN_INDEX`) is replaced by the next speech block
+    /// (`[frames, hidden]`, the adaptor output), as the reference's
+    /// `prepare_inputs_labels_for_speech_and_text` does.
+    pub fn splice_speech(&self, ids: &[i64], speech: &[Tensor<2>]) -> Result<Tensor<3>> {
+        let placeholders = ids.iter().filter(|&&i| i == SPEECH_TOKEN_INDEX).count();
+        if placeholders != speech.len() {
+            return Err(Error::InvalidInput(format!(
+                "prompt has {placeholders} speech placeholders but {} speech blocks were given",
+                speech.len()
+            )));
+        }
+        let dtype = self.dtype.burn();
+        let mut parts = Vec::new();
+        let mut blocks = speech.iter();
+        for seg in ids.split(|&i| i == SPEECH_TOKEN_INDEX).enumerate() {
+            let (k, text) = seg;
+            if k > 0 {
+                if let Some(b) = blocks.next() {
+                    let [_, h] = b.dims();
+                    if h != self.config.hidden_size {
+                        return Err(Error::InvalidInput(format!(
+                            "speech block width {h}, LLM width {}",
+                            self.config.hidden_size
+                        )));
+                    }
+                    parts.push(b.clone().cast(dtype).unsqueeze::<3>());
+                }
+            }
+            if !text.is_empty() {
+                let ids: Vec<u32> = text
+                    .iter()
+                    .map(|&i| u32::try_from(i).map_err(|_| Error::InvalidInput(format!("token id {i}"))))
+                    .collect::<Result<_>>()?;
+                parts.push(self.embed(&ids)?);
+            }
+        }
+        if parts.is_empty() {
+            return Err(Error::InvalidInput("empty prompt".into()));
+        }
+        Ok(Tensor::cat(parts, 1))
     }
 
     /// Runs `x` (`[1, n, hidden]` embeddings) at positions `cache.len()..` and

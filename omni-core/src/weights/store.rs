@@ -271,7 +271,7 @@ impl WeightStore {
         let bytes = self.bytes(key, e)?;
         let data = to_data(&bytes, e.info.dtype, &expected, dtype);
         drop(bytes);
-        Ok(Tensor::from_data(data, device))
+        Ok(Tensor::from_data(data, (device, dtype.burn())))
     }
 
     /// Loads a PyTorch-layout linear layer `{prefix}.weight` `[d_out, d_in]` (+ `{prefix}.bias`).

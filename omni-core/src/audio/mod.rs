@@ -1,0 +1,19 @@
+//! Audio input: WAV files, resampling to 16 kHz, and Whisper's log-mel frontend.
+//!
+//! ```no_run
+//! use omni_core::audio::{read_wav, to_16k_mono, MelFrontend};
+//! # fn main() -> omni_core::Result<()> {
+//! let (samples, rate) = read_wav(std::path::Path::new("question.wav"))?;
+//! let samples = to_16k_mono(&samples, rate)?;
+//! let mel = MelFrontend::new(128)?.log_mel_30s(&samples)?; // [128, 3000]
+//! # Ok(()) }
+//! ```
+
+pub mod mel;
+mod mel_filters;
+pub mod resample;
+pub mod wav;
+
+pub use mel::{pad_or_trim, LogMel, MelFrontend, HOP, N_FFT, N_FRAMES, N_SAMPLES, SAMPLE_RATE};
+pub use resample::{resample, to_16k_mono};
+pub use wav::{read_wav, write_wav};
