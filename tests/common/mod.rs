@@ -54,3 +54,10 @@ pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
     let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-12);
     max_abs_diff(a, b) / scale
 }
+
+/// The device the golden tests run on: `OMNI_TEST_DEVICE` (`cpu` by default;
+/// `.ci/run` also runs them with `wgpu` on a software Vulkan adapter).
+pub fn test_device() -> omni::device::Device {
+    let spec = std::env::var("OMNI_TEST_DEVICE").unwrap_or_else(|_| "cpu".to_string());
+    omni::device::parse_device(&spec).unwrap_or_else(|e| panic!("OMNI_TEST_DEVICE: {e}"))
+}
