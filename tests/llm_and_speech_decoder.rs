@@ -10,7 +10,7 @@ mod common;
 
 use common::{fixture, max_rel_err, read_arrays, Array};
 use omni::burn::tensor::{DType, Tensor, TensorData};
-use omni::device::{parse_device, Device};
+use omni::device::Device;
 use omni::llama::generate::{GenerationParams, Generation};
 use omni::llama::sampling::SamplingParams;
 use omni::llama::{KvCache, Llama, OmniConfig};
@@ -21,7 +21,7 @@ use omni::Error;
 const TOL: f32 = 1e-4;
 
 fn dev() -> Device {
-    parse_device("cpu").unwrap()
+    common::test_device()
 }
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {

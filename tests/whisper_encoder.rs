@@ -10,7 +10,7 @@ mod common;
 
 use common::{fixture, max_rel_err, read_arrays};
 use omni::adaptor::{AdaptorConfig, SpeechAdaptor};
-use omni::device::{parse_device, Device};
+use omni::device::Device;
 use omni::weights::{RunDType, WeightStore};
 use omni::whisper::{WhisperConfig, WhisperEncoder};
 use omni::Error;
@@ -18,7 +18,7 @@ use omni::Error;
 const TOL_F32: f32 = 1e-4;
 
 fn device() -> Device {
-    parse_device("cpu").expect("cpu device")
+    common::test_device()
 }
 
 fn to_vec(t: omni::burn::tensor::Tensor<3>) -> Vec<f32> {

@@ -7,15 +7,21 @@
 
 pub mod adaptor;
 pub mod audio;
+pub mod bundle;
 pub mod device;
 pub mod error;
 pub mod llama;
 pub mod nn;
+pub mod pipeline;
 pub mod progress;
+pub mod session;
 pub mod speech_decoder;
+pub mod vocoder;
 pub mod weights;
 pub mod whisper;
 
+pub use bundle::{Omni, OmniOptions};
 pub use error::{Error, Result};
+pub use session::{Event, Session, SessionOptions};
 /// The burn version omni is built on, re-exported for callers handling tensors.
 pub use burn;

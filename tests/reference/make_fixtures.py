@@ -14,13 +14,18 @@ import os
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ref_audio  # noqa: E402
+import ref_omni  # noqa: E402
 import ref_vocoder  # noqa: E402
+import ref_tokenizer  # noqa: E402
 import ref_whisper  # noqa: E402
 
 GENERATORS = {
     "audio": ref_audio.generate,
     "whisper": ref_whisper.generate,
     "vocoder": ref_vocoder.generate,
+    "tokenizer": ref_tokenizer.generate,
+    # needs the tiny tokenizer and the speech clip: keep it after "tokenizer" and "audio"
+    "omni": ref_omni.generate,
 }
 
 if __name__ == "__main__":

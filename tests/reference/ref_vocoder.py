@@ -186,5 +186,43 @@ def generate():
     })
 
 
+def generate_full(outdir, n_units=100):
+    """A full-size (published widths: 512 channels, 128-dim embeddings) random vocoder
+    in `outdir` (not a committed fixture, ~55 MB): for the full-size check and timing of
+    `tests/vocoder.rs::full_size_vocoder_matches_fairseq` (OMNI_VOCODER_FULL=outdir)."""
+    import time
+    cfg = dict(CONFIG, upsample_initial_channel=512, embedding_dim=128, model_in_dim=128,
+               dur_predictor_params=dict(CONFIG["dur_predictor_params"], encoder_embed_dim=128,
+                                         var_pred_hidden_dim=128))
+    common.seed(0)
+    gen = CodeGenerator(cfg)
+    randomize(gen, 99)
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    torch.save({"generator": gen.state_dict()}, os.path.join(outdir, "g_00500000"))
+    gen.eval()
+    gen.remove_weight_norm()
+    units = [int(u) for u in np.random.RandomState(3).randint(0, 1000, size=n_units)]
+    wav, dur, _ = run(gen, units)
+    t = time.perf_counter()
+    reps = 3
+    for _ in range(reps):
+        run(gen, units)
+    dt = (time.perf_counter() - t) / reps
+    print(f"full-size: {len(units)} units -> {wav.numel() / 16000:.2f} s audio; PyTorch "
+          f"{torch.__version__} CPU ({torch.get_num_threads()} threads): {dt * 1e3:.0f} ms "
+          f"(RTF {dt / (wav.numel() / 16000):.3f})")
+    common.save_arrays(os.path.join(outdir, "io.safetensors"), {
+        "units": np.array(units, dtype=np.int64),
+        "durations": dur.numpy().astype(np.int64),
+        "wav": wav,
+    })
+
+
 if __name__ == "__main__":
-    generate()
+    import sys
+    if len(sys.argv) == 3 and sys.argv[1] == "--full":
+        generate_full(sys.argv[2])
+    else:
+        generate()

@@ -8,10 +8,10 @@ pub mod generate;
 pub mod layer;
 pub mod mlp;
 pub mod model;
-// pub mod prompt; (being written)
+pub mod prompt;
 pub mod rope;
 pub mod sampling;
-// pub mod tokenizer; (being written)
+pub mod tokenizer;
 
 pub use cache::KvCache;
 pub use config::{LlamaConfig, OmniConfig};

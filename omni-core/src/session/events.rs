@@ -1,0 +1,83 @@
+//! What a session tells its user, in order.
+
+/// Per-turn timings, all measured from the end of the user's speech (the
+/// endpoint, or the explicit `end_turn`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timings {
+    /// Mel + Whisper encoder + adaptor.
+    pub encode_ms: f64,
+    /// LLM prefill of the prompt.
+    pub prefill_ms: f64,
+    /// End of speech → first text delta.
+    pub first_text_ms: Option<f64>,
+    /// End of speech → first audio chunk.
+    pub first_audio_ms: Option<f64>,
+    /// End of speech → turn done.
+    pub total_ms: f64,
+    /// Time inside the speech decoder (all steps).
+    pub speech_decoder_ms: f64,
+    /// Time inside the vocoder (all chunks).
+    pub vocoder_ms: f64,
+    /// Generated tokens per second of decode time.
+    pub tokens_per_s: f64,
+    /// Tokens generated.
+    pub tokens: usize,
+    /// Units generated.
+    pub units: usize,
+    /// Seconds of answer audio.
+    pub audio_s: f64,
+    /// Processing time / answer audio duration (< 1 is faster than real time).
+    pub real_time_factor: f64,
+}
+
+/// The `token` of a [`Event::TextDelta`] that carries text held back by the
+/// detokenizer and flushed at the end of the answer (it has no token of its own).
+pub const NO_TOKEN: u32 = u32::MAX;
+
+/// Why an answer stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterruptReason {
+    /// The user spoke over the answer.
+    BargeIn,
+    /// `cancel()` was called.
+    Cancel,
+}
+
+/// Error classes reported in [`Event::Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// A turn without speech (silence only, or nothing pushed).
+    NoSpeech,
+    /// Invalid input reached the worker.
+    InvalidInput,
+    /// A model part failed.
+    Model,
+    /// The worker panicked; the session cannot continue.
+    Internal,
+}
+
+/// One event of a session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The endpointer heard speech start (`at_ms`: position in the pushed audio).
+    SpeechStarted { at_ms: u64 },
+    /// The endpointer heard speech end; a turn follows.
+    SpeechEnded { at_ms: u64 },
+    /// A user turn was committed and is being answered.
+    TurnStarted { turn: u32, audio_ms: u64 },
+    /// One generated token and the text it completes (UTF-8 complete; may be
+    /// empty for special tokens or a partial character).
+    TextDelta { turn: u32, text: String, token: u32 },
+    /// New speech units (ids in `0..unit_vocab_size`).
+    Units { turn: u32, units: Vec<u32> },
+    /// Answer audio: mono f32 PCM at `sample_rate` (16 kHz); `seq` counts from 0 per turn.
+    Audio { turn: u32, seq: u32, pcm: Vec<f32>, sample_rate: u32 },
+    /// The answer is complete.
+    TurnDone { turn: u32, text: String, timings: Timings },
+    /// The answer was stopped early (what was generated so far stays in the history).
+    Interrupted { turn: u32, reason: InterruptReason, text: String },
+    /// Something the user should know that did not stop the turn.
+    Warning { message: String },
+    /// A failure; `recoverable` says whether the session can go on.
+    Error { code: ErrorCode, message: String, recoverable: bool },
+}
