@@ -145,7 +145,9 @@ fn bad_units_are_errors() {
     }
     assert!(VocoderStream::new(&voc, StreamConfig::reference(0)).is_err());
     let bad_fade = OverlapParams { holdback_samples: 10, crossfade_samples: 20, ..OverlapParams::default() };
-    assert!(VocoderStream::new(&voc, StreamConfig { chunk_units: 4, boundary: ChunkBoundary::Overlap(bad_fade) }).is_err());
+    assert!(
+        VocoderStream::new(&voc, StreamConfig { chunk_units: 4, boundary: ChunkBoundary::Overlap(bad_fade) }).is_err()
+    );
 }
 
 /// Copies every tensor of the tiny checkpoint but `drop` into a safetensors file.
@@ -163,7 +165,9 @@ fn safetensors_without(drop: &str, path: &std::path::Path) {
     }
     let views: Vec<(String, safetensors::tensor::TensorView)> = bufs
         .iter()
-        .map(|(k, s, b)| (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
+        .map(|(k, s, b)| {
+            (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+        })
         .collect();
     safetensors::serialize_to_file(views, None, path).unwrap();
 }
@@ -172,7 +176,9 @@ fn safetensors_without(drop: &str, path: &std::path::Path) {
 fn missing_key_is_named() {
     let dir = temp_dir("missing");
     let cfg = VocoderConfig::from_json_file(&fixture("vocoder/tiny/config.json")).unwrap();
-    for key in ["conv_post.weight_v", "ups.3.weight_g", "dict.weight", "dur_predictor.ln2.bias", "resblocks.14.convs2.2.bias"] {
+    for key in
+        ["conv_post.weight_v", "ups.3.weight_g", "dict.weight", "dur_predictor.ln2.bias", "resblocks.14.convs2.2.bias"]
+    {
         let p = dir.join("cut.safetensors");
         safetensors_without(key, &p);
         let store = WeightStore::open_safetensors(&p).unwrap();
@@ -296,7 +302,8 @@ fn overlap_streaming_beats_independent_chunks() {
             let d = voc.durations(c).unwrap();
             changed += d.iter().zip(&durs[i * omega..]).filter(|(a, b)| a != b).count();
         }
-        let (rmax, rmean, rsnr) = row(omega, &format!("reference: independent chunks ({changed} durations differ)"), &reference);
+        let (rmax, rmean, rsnr) =
+            row(omega, &format!("reference: independent chunks ({changed} durations differ)"), &reference);
         // Not a mode: independent chunks forced to the whole-utterance durations,
         // to show the generator's edge effect alone.
         let mut fixed = Vec::new();
@@ -390,8 +397,22 @@ fn overlap_parameter_sweep() {
         println!("Ω={omega} independent, exact durations: max {m:.4} mean {a:.5} SNR {s:.1}");
         for c in [0usize, 4, 8, 12, 16] {
             for l in [0usize, 2, 3] {
-                for (h, x) in [(0usize, 0usize), (320, 320), (640, 320), (1280, 320), (1920, 320), (2560, 320), (3200, 320), (3200, 640)] {
-                    let p = OverlapParams { left_context_units: c, lookahead_units: l, holdback_samples: h, crossfade_samples: x };
+                for (h, x) in [
+                    (0usize, 0usize),
+                    (320, 320),
+                    (640, 320),
+                    (1280, 320),
+                    (1920, 320),
+                    (2560, 320),
+                    (3200, 320),
+                    (3200, 640),
+                ] {
+                    let p = OverlapParams {
+                        left_context_units: c,
+                        lookahead_units: l,
+                        holdback_samples: h,
+                        crossfade_samples: x,
+                    };
                     let cfg = StreamConfig { chunk_units: omega, boundary: ChunkBoundary::Overlap(p) };
                     let out = stream_all(&voc, cfg, &units, omega);
                     let (m, a, s) = compare(&out, &whole);

@@ -104,6 +104,9 @@ impl Worker {
     fn turn(&mut self, turn: u32, audio: Vec<f32>, ended_at: Instant) -> Result<()> {
         let omni = self.omni.clone();
         let out = &self.out;
+        // A barge-in or cancel that came between turns does not stop this one.
+        out.flags.cancel.store(false, Ordering::SeqCst);
+        out.flags.barge_in.store(false, Ordering::SeqCst);
         let audio_ms = (audio.len() as u64 * 1000) / SAMPLE_RATE as u64;
         out.emit(Event::TurnStarted { turn, audio_ms });
         if audio.len() > N_SAMPLES {
@@ -206,12 +209,8 @@ impl Worker {
         let decode_s = t_decode.elapsed().as_secs_f64();
         timings.tokens_per_s = if decode_s > 0.0 { produced as f64 / decode_s } else { 0.0 };
 
-        match outcome {
-            Outcome::Interrupted(reason) => {
-                out.flags.cancel.store(false, Ordering::SeqCst);
-                out.flags.barge_in.store(false, Ordering::SeqCst);
-                out.queue.push_now(Event::Interrupted { turn, reason, text });
-            }
+        let last = match outcome {
+            Outcome::Interrupted(reason) => Event::Interrupted { turn, reason, text },
             Outcome::Done => {
                 let t_v = Instant::now();
                 let mut pcm = if unvoiced.is_empty() { Vec::new() } else { voc.push(&unvoiced)? };
@@ -222,10 +221,16 @@ impl Worker {
                 timings.audio_s = audio_samples as f64 / SAMPLE_RATE as f64;
                 timings.real_time_factor =
                     if timings.audio_s > 0.0 { timings.total_ms / 1e3 / timings.audio_s } else { 0.0 };
-                out.emit(Event::TurnDone { turn, text, timings });
+                Event::TurnDone { turn, text, timings }
             }
-        }
+        };
         self.dialogue.finish_turn(tokens, unfed);
+        // Not busy before the last event: a user who sees it and speaks again
+        // starts the next turn, not a barge-in.
+        out.flags.cancel.store(false, Ordering::SeqCst);
+        out.flags.barge_in.store(false, Ordering::SeqCst);
+        out.flags.busy.store(false, Ordering::SeqCst);
+        out.queue.push_now(last);
         Ok(())
     }
 }

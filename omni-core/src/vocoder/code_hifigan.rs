@@ -175,11 +175,7 @@ impl CodeHiFiGan {
     /// Synthesizes `units` with the given per-unit durations (frames, each ≥ 1).
     pub fn synthesize_with_durations(&self, units: &[u32], durations: &[usize]) -> Result<Vec<f32>> {
         if durations.len() != units.len() {
-            return Err(Error::InvalidInput(format!(
-                "{} durations for {} units",
-                durations.len(),
-                units.len()
-            )));
+            return Err(Error::InvalidInput(format!("{} durations for {} units", durations.len(), units.len())));
         }
         self.synthesize_parts(units, durations).map(|(wav, _)| wav)
     }
@@ -189,7 +185,7 @@ impl CodeHiFiGan {
     /// Returns the PCM and the durations used.
     pub fn synthesize_parts(&self, units: &[u32], forced: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
         self.check_units(units)?;
-        if forced.len() > units.len() || forced.iter().any(|&d| d == 0) {
+        if forced.len() > units.len() || forced.contains(&0) {
             return Err(Error::InvalidInput(format!(
                 "{} forced durations (each ≥ 1) for {} units",
                 forced.len(),

@@ -100,8 +100,8 @@ impl VocoderConfig {
 
     /// Parses and checks config JSON text; `path` is only used in error messages.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
-        let cfg: VocoderConfig =
-            serde_json::from_str(text).map_err(|e| Error::Config { path: path.to_path_buf(), reason: e.to_string() })?;
+        let cfg: VocoderConfig = serde_json::from_str(text)
+            .map_err(|e| Error::Config { path: path.to_path_buf(), reason: e.to_string() })?;
         cfg.validate(path)
     }
 
@@ -139,7 +139,9 @@ impl VocoderConfig {
             return bad("f0 conditioning (`f0`: true) is not supported; LLaMA-Omni's vocoder has none".into());
         }
         if truthy(&self.multispkr) {
-            return bad("multi-speaker vocoders (`multispkr`) are not supported; LLaMA-Omni's vocoder has one voice".into());
+            return bad(
+                "multi-speaker vocoders (`multispkr`) are not supported; LLaMA-Omni's vocoder has one voice".into()
+            );
         }
         if truthy(&self.embedder_params) {
             return bad("speaker embedders (`embedder_params`) are not supported".into());

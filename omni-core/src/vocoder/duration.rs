@@ -68,7 +68,8 @@ impl DurationPredictor {
             ConvOptions::new([1], [(self.kernel - 1) / 2], [1], 1),
         ));
         let x = self.ln1.forward(x.swap_dims(1, 2)).swap_dims(1, 2);
-        let x = relu(conv1d(x, self.conv2_weight.val(), Some(self.conv2_bias.val()), ConvOptions::new([1], [1], [1], 1)));
+        let x =
+            relu(conv1d(x, self.conv2_weight.val(), Some(self.conv2_bias.val()), ConvOptions::new([1], [1], [1], 1)));
         let x = self.ln2.forward(x.swap_dims(1, 2)); // [1, T, H]
         let y = self.proj.forward(x); // [1, T, 1]
         let [b, t, _] = y.dims();

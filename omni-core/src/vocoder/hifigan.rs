@@ -56,12 +56,7 @@ impl Conv1dLayer {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        conv1d(
-            x,
-            self.weight.val(),
-            Some(self.bias.val()),
-            ConvOptions::new([1], [self.padding], [self.dilation], 1),
-        )
+        conv1d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1], [self.padding], [self.dilation], 1))
     }
 }
 
@@ -95,12 +90,37 @@ pub struct ResBlock1 {
 }
 
 impl ResBlock1 {
-    fn load(store: &WeightStore, prefix: &str, ch: usize, k: usize, dilations: &[usize], device: &Device) -> Result<Self> {
+    fn load(
+        store: &WeightStore,
+        prefix: &str,
+        ch: usize,
+        k: usize,
+        dilations: &[usize],
+        device: &Device,
+    ) -> Result<Self> {
         let mut convs1 = Vec::with_capacity(dilations.len());
         let mut convs2 = Vec::with_capacity(dilations.len());
         for (j, &d) in dilations.iter().enumerate() {
-            convs1.push(Conv1dLayer::load(store, &format!("{prefix}.convs1.{j}"), ch, ch, k, d, get_padding(k, d), device)?);
-            convs2.push(Conv1dLayer::load(store, &format!("{prefix}.convs2.{j}"), ch, ch, k, 1, get_padding(k, 1), device)?);
+            convs1.push(Conv1dLayer::load(
+                store,
+                &format!("{prefix}.convs1.{j}"),
+                ch,
+                ch,
+                k,
+                d,
+                get_padding(k, d),
+                device,
+            )?);
+            convs2.push(Conv1dLayer::load(
+                store,
+                &format!("{prefix}.convs2.{j}"),
+                ch,
+                ch,
+                k,
+                1,
+                get_padding(k, 1),
+                device,
+            )?);
         }
         Ok(ResBlock1 { convs1, convs2 })
     }

@@ -1,0 +1,547 @@
+/*
+ * test_ffi.c: tests of libomni's C API (include/omni.h), run by scripts/test_c.sh.
+ *
+ *   test_ffi [GROUP...] [--model DIR] [--vocoder DIR] [--wav FILE]
+ *
+ * Groups (default: all): misuse (NULL for every pointer argument, struct sizes, bad options, zero-length,
+ * huge and NaN pushes, sample rates 0 and 7 Hz, double end-turn, cancel with nothing running,
+ * free(NULL)), turn (a full turn producing events, cancel, events outliving their session), threads (two
+ * sessions on one model driven from two pthreads, plus push and poll on different threads), orphan (a
+ * session that outlives omni_model_free). Paths default to the demo model, relative to the repo root.
+ * Ends with "N passed, N failed"; exit status 1 on any failure.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "omni.h"
+#include "wav.h"
+
+static int g_passed, g_failed;
+static pthread_mutex_t g_count_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void record(int ok, const char *file, int line, const char *what) {
+    pthread_mutex_lock(&g_count_lock);
+    if (ok) {
+        g_passed++;
+    } else {
+        g_failed++;
+        fprintf(stderr, "FAIL %s:%d: %s (last error: \"%s\")\n", file, line, what, omni_last_error());
+    }
+    pthread_mutex_unlock(&g_count_lock);
+}
+
+#define CHECK(cond) record(!!(cond), __FILE__, __LINE__, #cond)
+/* A call returning `expected`, with a message exactly when it failed. */
+#define CHECK_ST(call, expected)                                                                         \
+    do {                                                                                                 \
+        OmniStatus st_ = (call);                                                                         \
+        int ok_ = st_ == (expected) && ((expected) == OMNI_OK) == (omni_last_error()[0] == '\0');        \
+        if (!ok_)                                                                                        \
+            fprintf(stderr, "  %s -> %s, expected %s\n", #call, omni_status_str(st_),                    \
+                    omni_status_str(expected));                                                          \
+        record(ok_, __FILE__, __LINE__, #call);                                                          \
+    } while (0)
+
+static const char *g_model_dir = "tests/fixtures/omni_tiny";
+static const char *g_vocoder_dir = "tests/fixtures/vocoder/tiny";
+static const char *g_wav = "tests/fixtures/speech/question.wav";
+static int16_t *g_pcm;
+static size_t g_pcm_n;
+static uint32_t g_rate;
+/* Poll timeout for one event: generous, valgrind is slow. */
+#define POLL_MS 300000
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static OmniModel *load_model(void);
+
+static OmniSession *new_session(OmniModel *m, uint32_t max_new_tokens) {
+    OmniSessionOptions so = {.struct_size = sizeof so};
+    CHECK_ST(omni_session_options_default(m, &so), OMNI_OK);
+    so.max_new_tokens = max_new_tokens;
+    so.endpointing = 0; /* the tests end turns themselves */
+    so.barge_in = 0;
+    OmniSession *s = NULL;
+    CHECK_ST(omni_session_new(m, &so, &s), OMNI_OK);
+    CHECK(s != NULL);
+    return s;
+}
+
+/* Pushes the question WAV in 20 ms chunks. */
+static int push_question(OmniSession *s) {
+    size_t chunk = g_rate / 50;
+    for (size_t off = 0; off < g_pcm_n; off += chunk) {
+        size_t len = g_pcm_n - off < chunk ? g_pcm_n - off : chunk;
+        OmniStatus st = omni_session_push_i16(s, g_pcm + off, len, g_rate);
+        if (st != OMNI_OK) return st;
+    }
+    return OMNI_OK;
+}
+
+typedef struct {
+    int text_events, audio_events, unit_events, turn_started, no_speech_errors, other_errors;
+    int interrupted, interrupt_reason, done, seq_ok, audio_ok;
+    size_t pcm_samples, units;
+    uint32_t turn;
+    char text[8192];
+    OmniTimings timings;
+} TurnResult;
+
+/* Polls until TURN_DONE / INTERRUPTED (or a non-recoverable error, or a timeout). If cancel_after_text,
+ * cancels when the first text arrives. */
+static void run_turn(OmniSession *s, TurnResult *r, int cancel_after_text) {
+    memset(r, 0, sizeof *r);
+    r->seq_ok = r->audio_ok = 1;
+    uint32_t next_seq = 0;
+    for (;;) {
+        OmniEvent *ev = (OmniEvent *)(uintptr_t)0x1; /* must be overwritten */
+        OmniStatus st = omni_session_poll(s, POLL_MS, &ev);
+        if (st != OMNI_OK || ev == NULL) {
+            fprintf(stderr, "  poll: %s, event %p: %s\n", omni_status_str(st), (void *)ev, omni_last_error());
+            CHECK(!"poll gave an event before the timeout");
+            return;
+        }
+        CHECK(ev->struct_size == sizeof(OmniEvent));
+        switch (ev->type) {
+        case OMNI_EVENT_TURN_STARTED:
+            r->turn_started++;
+            r->turn = ev->turn;
+            break;
+        case OMNI_EVENT_TEXT:
+            r->text_events++;
+            if (!ev->text || strlen(ev->text) != ev->text_len) r->seq_ok = 0;
+            if (cancel_after_text && r->text_events == 1) CHECK_ST(omni_session_cancel(s), OMNI_OK);
+            break;
+        case OMNI_EVENT_UNITS:
+            r->unit_events++;
+            r->units += ev->n_units;
+            if (ev->n_units > 0 && ev->units == NULL) r->seq_ok = 0;
+            break;
+        case OMNI_EVENT_AUDIO:
+            r->audio_events++;
+            if (ev->seq != next_seq++) r->seq_ok = 0;
+            if (ev->sample_rate != 16000 || ev->n_pcm == 0 || ev->pcm == NULL) r->audio_ok = 0;
+            for (size_t i = 0; i < ev->n_pcm; i++)
+                if (!isfinite(ev->pcm[i]) || fabsf(ev->pcm[i]) > 1.0f) r->audio_ok = 0;
+            r->pcm_samples += ev->n_pcm;
+            break;
+        case OMNI_EVENT_TURN_DONE:
+        case OMNI_EVENT_INTERRUPTED:
+            if (ev->type == OMNI_EVENT_TURN_DONE) {
+                r->done = 1;
+                r->timings = ev->timings;
+            } else {
+                r->interrupted = 1;
+                r->interrupt_reason = ev->interrupt_reason;
+                CHECK(ev->timings.total_ms == -1.0);
+            }
+            CHECK(ev->turn == r->turn);
+            CHECK(ev->text != NULL && strlen(ev->text) == ev->text_len);
+            if (ev->text) snprintf(r->text, sizeof r->text, "%s", ev->text);
+            omni_event_free(ev);
+            return;
+        case OMNI_EVENT_ERROR:
+            CHECK(ev->message != NULL && ev->message[0] != '\0');
+            if (ev->error_code == OMNI_ERROR_NO_SPEECH && ev->recoverable) {
+                r->no_speech_errors++;
+            } else {
+                fprintf(stderr, "  error event %d: %s\n", ev->error_code, ev->message ? ev->message : "");
+                r->other_errors++;
+                if (!ev->recoverable) {
+                    omni_event_free(ev);
+                    return;
+                }
+            }
+            break;
+        default:
+            break;
+        }
+        omni_event_free(ev);
+    }
+}
+
+/* ---------------------------------------------------------------- misuse */
+
+static void test_no_model(void) {
+    CHECK(omni_abi_version() == OMNI_ABI_VERSION);
+    CHECK(omni_version() != NULL && strlen(omni_version()) > 0);
+    CHECK(!strcmp(omni_status_str(OMNI_ERR_AUDIO), "OMNI_ERR_AUDIO"));
+    CHECK(!strcmp(omni_status_str(12345), "OMNI_ERR_UNKNOWN"));
+    CHECK(omni_last_error() != NULL);
+
+    /* free(NULL) is a no-op */
+    omni_model_free(NULL);
+    omni_session_free(NULL);
+    omni_event_free(NULL);
+    CHECK(1);
+
+    /* model options */
+    CHECK_ST(omni_model_options_default(NULL), OMNI_ERR_NULL_ARGUMENT);
+    CHECK(strstr(omni_last_error(), "OmniModelOptions") != NULL);
+    OmniModelOptions mo = {0};
+    CHECK_ST(omni_model_options_default(&mo), OMNI_ERR_STRUCT_SIZE);
+    mo.struct_size = sizeof mo - 1;
+    CHECK_ST(omni_model_options_default(&mo), OMNI_ERR_STRUCT_SIZE);
+    CHECK(strstr(omni_last_error(), "struct_size") != NULL);
+    mo.struct_size = sizeof mo;
+    CHECK_ST(omni_model_options_default(&mo), OMNI_OK);
+    CHECK(mo.struct_size == sizeof mo);
+    CHECK(mo.device && !strcmp(mo.device, "cpu"));
+    CHECK(mo.dtype == OMNI_DTYPE_F32 && mo.speech_encoder == NULL);
+
+    /* model load: every pointer argument */
+    OmniModel *m = (OmniModel *)(uintptr_t)0x1;
+    CHECK_ST(omni_model_load(NULL, g_vocoder_dir, &mo, NULL, NULL, &m), OMNI_ERR_NULL_ARGUMENT);
+    CHECK(m == NULL);
+    CHECK(strstr(omni_last_error(), "model_dir") != NULL);
+    m = (OmniModel *)(uintptr_t)0x1;
+    CHECK_ST(omni_model_load(g_model_dir, NULL, &mo, NULL, NULL, &m), OMNI_ERR_NULL_ARGUMENT);
+    CHECK(m == NULL);
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &mo, NULL, NULL, NULL), OMNI_ERR_NULL_ARGUMENT);
+    OmniModelOptions small = mo;
+    small.struct_size = 8;
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &small, NULL, NULL, &m), OMNI_ERR_STRUCT_SIZE);
+    OmniModelOptions bad = mo;
+    bad.dtype = 42;
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &bad, NULL, NULL, &m), OMNI_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(omni_last_error(), "dtype") != NULL);
+    bad = mo;
+    bad.device = "tpu:7";
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &bad, NULL, NULL, &m), OMNI_ERR_DEVICE);
+    bad.device = "\xff\xfe";
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &bad, NULL, NULL, &m), OMNI_ERR_INVALID_ARGUMENT);
+    CHECK_ST(omni_model_load("/nonexistent/omni", g_vocoder_dir, &mo, NULL, NULL, &m), OMNI_ERR_IO);
+    CHECK(strstr(omni_last_error(), "/nonexistent/omni") != NULL);
+    CHECK(m == NULL);
+    /* a success clears the message */
+    CHECK_ST(omni_model_options_default(&mo), OMNI_OK);
+    CHECK(omni_last_error()[0] == '\0');
+
+    /* every session function with a NULL session */
+    float f[4] = {0};
+    int16_t i16[4] = {0};
+    OmniEvent *ev = (OmniEvent *)(uintptr_t)0x1;
+    bool busy;
+    CHECK_ST(omni_session_push_f32(NULL, f, 4, 16000), OMNI_ERR_NULL_ARGUMENT);
+    CHECK_ST(omni_session_push_i16(NULL, i16, 4, 16000), OMNI_ERR_NULL_ARGUMENT);
+    CHECK_ST(omni_session_end_turn(NULL), OMNI_ERR_NULL_ARGUMENT);
+    CHECK_ST(omni_session_cancel(NULL), OMNI_ERR_NULL_ARGUMENT);
+    CHECK_ST(omni_session_reset(NULL), OMNI_ERR_NULL_ARGUMENT);
+    CHECK_ST(omni_session_poll(NULL, 0, &ev), OMNI_ERR_NULL_ARGUMENT);
+    CHECK(ev == NULL);
+    CHECK_ST(omni_session_is_busy(NULL, &busy), OMNI_ERR_NULL_ARGUMENT);
+    OmniSessionOptions so = {.struct_size = sizeof so};
+    CHECK_ST(omni_session_options_default(NULL, &so), OMNI_ERR_NULL_ARGUMENT);
+    OmniSession *s = (OmniSession *)(uintptr_t)0x1;
+    CHECK_ST(omni_session_new(NULL, NULL, &s), OMNI_ERR_NULL_ARGUMENT);
+    CHECK(s == NULL);
+}
+
+static void progress_cb(const char *stage, size_t done, size_t total, void *user_data) {
+    int *calls = user_data;
+    (*calls)++;
+    if (!stage || !stage[0] || done > total) calls[1]++; /* bad report */
+}
+
+static OmniModel *load_model(void) {
+    int calls[2] = {0, 0};
+    OmniModelOptions mo = {.struct_size = sizeof mo};
+    CHECK_ST(omni_model_options_default(&mo), OMNI_OK);
+    OmniModel *m = NULL;
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &mo, progress_cb, calls, &m), OMNI_OK);
+    CHECK(m != NULL);
+    CHECK(calls[0] >= 4 && calls[1] == 0);
+    return m;
+}
+
+static void test_session_misuse(OmniModel *m) {
+    /* session options */
+    OmniSessionOptions so = {.struct_size = sizeof so};
+    CHECK_ST(omni_session_options_default(m, NULL), OMNI_ERR_NULL_ARGUMENT);
+    so.struct_size = 4;
+    CHECK_ST(omni_session_options_default(m, &so), OMNI_ERR_STRUCT_SIZE);
+    so.struct_size = sizeof so;
+    CHECK_ST(omni_session_options_default(m, &so), OMNI_OK);
+    CHECK(so.max_new_tokens == 256 && so.temperature == 0.0f && so.top_p == 1.0f);
+    CHECK(so.first_chunk_units == 10 && so.chunk_units == 40 && so.endpointing && so.barge_in);
+    CHECK(so.system_prompt == NULL && so.user_message == NULL && so.max_context > 0 && so.event_capacity > 0);
+
+    /* session_new: pointers and each bad option */
+    OmniSession *s = (OmniSession *)(uintptr_t)0x1;
+    CHECK_ST(omni_session_new(m, &so, NULL), OMNI_ERR_NULL_ARGUMENT);
+    OmniSessionOptions b = so;
+    b.struct_size = sizeof so - 8;
+    CHECK_ST(omni_session_new(m, &b, &s), OMNI_ERR_STRUCT_SIZE);
+    CHECK(s == NULL);
+#define BAD_OPTION(field, value)                                                                         \
+    do {                                                                                                 \
+        b = so;                                                                                          \
+        b.field = value;                                                                                 \
+        CHECK_ST(omni_session_new(m, &b, &s), OMNI_ERR_INVALID_ARGUMENT);                                \
+        CHECK(s == NULL && strstr(omni_last_error(), #field) != NULL);                                   \
+    } while (0)
+    BAD_OPTION(max_new_tokens, 0);
+    BAD_OPTION(temperature, NAN);
+    BAD_OPTION(temperature, -1.0f);
+    BAD_OPTION(top_p, 0.0f);
+    BAD_OPTION(top_p, 1.5f);
+    BAD_OPTION(first_chunk_units, 0);
+    BAD_OPTION(chunk_units, 0);
+    BAD_OPTION(vad_threshold, 2.0f);
+    BAD_OPTION(max_context, 0);
+    BAD_OPTION(event_capacity, 0);
+    BAD_OPTION(system_prompt, "\xc3\x28");
+    CHECK_ST(omni_session_new(m, NULL, &s), OMNI_OK); /* NULL options = defaults */
+    omni_session_free(s);
+    b = so;
+    b.system_prompt = "You are terse.";
+    s = NULL;
+    CHECK_ST(omni_session_new(m, &b, &s), OMNI_OK);
+    omni_session_free(s);
+
+    s = new_session(m, 8);
+    OmniEvent *ev = NULL;
+    bool busy = true;
+
+    /* pushes: NULL, zero-length, huge, NaN, bad rates, misaligned */
+    float f[320];
+    int16_t i16[320];
+    for (int i = 0; i < 320; i++) f[i] = 0.0f, i16[i] = 0;
+    CHECK_ST(omni_session_push_f32(s, NULL, 320, 16000), OMNI_ERR_NULL_ARGUMENT);
+    CHECK_ST(omni_session_push_i16(s, NULL, 320, 16000), OMNI_ERR_NULL_ARGUMENT);
+    CHECK_ST(omni_session_push_f32(s, NULL, 0, 16000), OMNI_OK);
+    CHECK_ST(omni_session_push_f32(s, f, 0, 16000), OMNI_OK);
+    CHECK_ST(omni_session_push_i16(s, i16, 0, 16000), OMNI_OK);
+    CHECK_ST(omni_session_push_f32(s, f, SIZE_MAX, 16000), OMNI_ERR_INVALID_ARGUMENT);
+    CHECK_ST(omni_session_push_f32(s, f, SIZE_MAX / 4, 16000), OMNI_ERR_INVALID_ARGUMENT);
+    CHECK_ST(omni_session_push_f32(s, f, ((size_t)1 << 28) + 1, 16000), OMNI_ERR_INVALID_ARGUMENT);
+    CHECK_ST(omni_session_push_i16(s, i16, SIZE_MAX, 16000), OMNI_ERR_INVALID_ARGUMENT);
+    CHECK_ST(omni_session_push_f32(s, NULL, SIZE_MAX, 16000), OMNI_ERR_NULL_ARGUMENT);
+    f[100] = NAN;
+    CHECK_ST(omni_session_push_f32(s, f, 320, 16000), OMNI_ERR_AUDIO);
+    CHECK(strstr(omni_last_error(), "100") != NULL);
+    f[100] = INFINITY;
+    CHECK_ST(omni_session_push_f32(s, f, 320, 16000), OMNI_ERR_AUDIO);
+    f[100] = 0.0f;
+    CHECK_ST(omni_session_push_f32(s, f, 320, 0), OMNI_ERR_AUDIO);
+    CHECK_ST(omni_session_push_f32(s, f, 320, 7), OMNI_ERR_AUDIO);
+    CHECK(strstr(omni_last_error(), "7 Hz") != NULL);
+    CHECK_ST(omni_session_push_i16(s, i16, 320, 0), OMNI_ERR_AUDIO);
+    CHECK_ST(omni_session_push_i16(s, i16, 320, 7), OMNI_ERR_AUDIO);
+    CHECK_ST(omni_session_push_f32(s, f, 320, 400000), OMNI_ERR_AUDIO);
+    static float aligned[8];
+    CHECK_ST(omni_session_push_f32(s, (const float *)((const char *)aligned + 1), 4, 16000),
+             OMNI_ERR_INVALID_ARGUMENT);
+    CHECK_ST(omni_session_push_f32(s, f, 320, 16000), OMNI_OK);
+    CHECK_ST(omni_session_push_i16(s, i16, 320, 48000), OMNI_OK);
+
+    /* is_busy, cancel with nothing running, poll with nothing queued */
+    CHECK_ST(omni_session_is_busy(s, NULL), OMNI_ERR_NULL_ARGUMENT);
+    CHECK_ST(omni_session_is_busy(s, &busy), OMNI_OK);
+    CHECK(!busy);
+    CHECK_ST(omni_session_cancel(s), OMNI_OK);
+    CHECK_ST(omni_session_cancel(s), OMNI_OK);
+    CHECK_ST(omni_session_poll(s, 0, NULL), OMNI_ERR_NULL_ARGUMENT);
+    ev = (OmniEvent *)(uintptr_t)0x1;
+    CHECK_ST(omni_session_poll(s, 0, &ev), OMNI_OK);
+    CHECK(ev == NULL);
+    ev = (OmniEvent *)(uintptr_t)0x1;
+    CHECK_ST(omni_session_poll(s, 20, &ev), OMNI_OK);
+    CHECK(ev == NULL);
+
+    /* double end-turn with silence only: two NO_SPEECH error events, no API error */
+    CHECK_ST(omni_session_end_turn(s), OMNI_OK);
+    CHECK_ST(omni_session_end_turn(s), OMNI_OK);
+    for (int i = 0; i < 2; i++) {
+        ev = NULL;
+        CHECK_ST(omni_session_poll(s, 1000, &ev), OMNI_OK);
+        CHECK(ev && ev->type == OMNI_EVENT_ERROR && ev->error_code == OMNI_ERROR_NO_SPEECH && ev->recoverable);
+        CHECK(ev && ev->message && ev->text == NULL && ev->turn == 0 && ev->timings.total_ms == -1.0);
+        omni_event_free(ev);
+    }
+    ev = (OmniEvent *)(uintptr_t)0x1;
+    CHECK_ST(omni_session_poll(s, 0, &ev), OMNI_OK);
+    CHECK(ev == NULL);
+
+    /* reset with nothing running, twice */
+    CHECK_ST(omni_session_reset(s), OMNI_OK);
+    CHECK_ST(omni_session_reset(s), OMNI_OK);
+    omni_session_free(s);
+}
+
+/* ---------------------------------------------------------------- turns */
+
+static void test_full_turn(OmniModel *m) {
+    OmniSession *s = new_session(m, 24);
+    double t0 = now_s();
+    CHECK_ST(push_question(s), OMNI_OK);
+    CHECK_ST(omni_session_end_turn(s), OMNI_OK);
+    CHECK_ST(omni_session_end_turn(s), OMNI_OK); /* double end-turn: the second turn is empty */
+    TurnResult r;
+    run_turn(s, &r, 0);
+    fprintf(stderr, "  full turn: %.1f s, %d text, %d units events (%zu units), %d audio (%zu samples): \"%.60s\"\n",
+            now_s() - t0, r.text_events, r.unit_events, r.units, r.audio_events, r.pcm_samples, r.text);
+    CHECK(r.done && !r.interrupted && r.turn == 1 && r.turn_started == 1);
+    CHECK(r.no_speech_errors == 1 && r.other_errors == 0);
+    CHECK(r.text_events >= 1 && r.text_events <= 24);
+    CHECK(r.audio_events >= 1 && r.audio_ok && r.seq_ok && r.pcm_samples > 0);
+    CHECK(r.timings.total_ms > 0 && r.timings.encode_ms >= 0 && r.timings.prefill_ms >= 0);
+    CHECK(r.timings.tokens == r.text_events && r.timings.units == (int64_t)r.units);
+    CHECK(r.timings.first_text_ms >= 0 && r.timings.first_audio_ms >= r.timings.first_text_ms);
+
+    /* second turn on the same session, cancelled at its first text */
+    CHECK_ST(push_question(s), OMNI_OK);
+    CHECK_ST(omni_session_end_turn(s), OMNI_OK);
+    run_turn(s, &r, 1);
+    CHECK(r.turn == 2 && r.other_errors == 0);
+    CHECK(r.interrupted || r.done); /* a tiny model may finish before the cancel lands */
+    if (r.interrupted) CHECK(r.interrupt_reason == OMNI_INTERRUPT_CANCEL);
+    fprintf(stderr, "  cancelled turn: %s after %d text events\n", r.interrupted ? "interrupted" : "done",
+            r.text_events);
+
+    /* a third turn leaves events queued; one polled event outlives the session */
+    CHECK_ST(omni_session_reset(s), OMNI_OK);
+    CHECK_ST(push_question(s), OMNI_OK);
+    CHECK_ST(omni_session_end_turn(s), OMNI_OK);
+    OmniEvent *kept = NULL;
+    CHECK_ST(omni_session_poll(s, POLL_MS, &kept), OMNI_OK);
+    CHECK(kept != NULL);
+    omni_session_free(s); /* mid-turn: stops the worker, drops queued events */
+    if (kept) CHECK(kept->type == OMNI_EVENT_TURN_STARTED && kept->turn == 3);
+    omni_event_free(kept);
+}
+
+typedef struct {
+    OmniModel *model;
+    TurnResult result;
+    int status;
+} ThreadArg;
+
+static void *drive_session(void *p) {
+    ThreadArg *a = p;
+    OmniSession *s = new_session(a->model, 16);
+    a->status = push_question(s);
+    if (a->status == OMNI_OK) a->status = omni_session_end_turn(s);
+    if (a->status == OMNI_OK) run_turn(s, &a->result, 0);
+    omni_session_free(s);
+    return NULL;
+}
+
+typedef struct {
+    OmniSession *session;
+    int status;
+} PushArg;
+
+static void *push_thread(void *p) {
+    PushArg *a = p;
+    a->status = push_question(a->session);
+    if (a->status == OMNI_OK) a->status = omni_session_end_turn(a->session);
+    return NULL;
+}
+
+static void test_threads(OmniModel *m) {
+    /* two sessions on one model, each driven from its own thread */
+    ThreadArg a[2] = {{.model = m}, {.model = m}};
+    pthread_t t[2];
+    double t0 = now_s();
+    for (int i = 0; i < 2; i++) CHECK(pthread_create(&t[i], NULL, drive_session, &a[i]) == 0);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    fprintf(stderr, "  two threads: %.1f s\n", now_s() - t0);
+    for (int i = 0; i < 2; i++) {
+        CHECK(a[i].status == OMNI_OK);
+        CHECK(a[i].result.done && a[i].result.audio_events >= 1 && a[i].result.other_errors == 0);
+    }
+    /* greedy decoding: the same question gives the same answer in both sessions */
+    CHECK(!strcmp(a[0].result.text, a[1].result.text));
+    CHECK(a[0].result.pcm_samples == a[1].result.pcm_samples);
+
+    /* one session: pushes from one thread while this one polls */
+    OmniSession *s = new_session(m, 16);
+    PushArg pa = {.session = s};
+    pthread_t pt;
+    CHECK(pthread_create(&pt, NULL, push_thread, &pa) == 0);
+    TurnResult r;
+    run_turn(s, &r, 0);
+    pthread_join(pt, NULL);
+    CHECK(pa.status == OMNI_OK && r.done && !strcmp(r.text, a[0].result.text));
+    omni_session_free(s);
+}
+
+static void test_orphan_session(void) {
+    OmniModel *m = load_model();
+    OmniSession *s = new_session(m, 8);
+    omni_model_free(m); /* the session keeps the model alive */
+    CHECK_ST(push_question(s), OMNI_OK);
+    CHECK_ST(omni_session_end_turn(s), OMNI_OK);
+    TurnResult r;
+    run_turn(s, &r, 0);
+    CHECK(r.done && r.other_errors == 0);
+    omni_session_free(s);
+}
+
+int main(int argc, char **argv) {
+    int want_misuse = 0, want_turn = 0, want_threads = 0, want_orphan = 0, any = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) g_model_dir = argv[++i];
+        else if (!strcmp(argv[i], "--vocoder") && i + 1 < argc) g_vocoder_dir = argv[++i];
+        else if (!strcmp(argv[i], "--wav") && i + 1 < argc) g_wav = argv[++i];
+        else if (!strcmp(argv[i], "misuse")) want_misuse = any = 1;
+        else if (!strcmp(argv[i], "turn")) want_turn = any = 1;
+        else if (!strcmp(argv[i], "threads")) want_threads = any = 1;
+        else if (!strcmp(argv[i], "orphan")) want_orphan = any = 1;
+        else {
+            fprintf(stderr, "usage: %s [misuse] [turn] [threads] [orphan] [--model DIR] [--vocoder DIR] [--wav F]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (!any) want_misuse = want_turn = want_threads = want_orphan = 1;
+    char err[512];
+    if (wav_read(g_wav, &g_pcm, &g_pcm_n, &g_rate, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    double t0 = now_s();
+    if (want_misuse) {
+        fprintf(stderr, "misuse: no model\n");
+        test_no_model();
+    }
+    if (want_misuse || want_turn || want_threads) {
+        OmniModel *m = load_model();
+        fprintf(stderr, "loaded the model (%.1f s)\n", now_s() - t0);
+        if (m) {
+            if (want_misuse) {
+                fprintf(stderr, "misuse: sessions\n");
+                test_session_misuse(m);
+            }
+            if (want_turn) {
+                fprintf(stderr, "turn\n");
+                test_full_turn(m);
+            }
+            if (want_threads) {
+                fprintf(stderr, "threads\n");
+                test_threads(m);
+            }
+        }
+        omni_model_free(m);
+    }
+    if (want_orphan) {
+        fprintf(stderr, "orphan session\n");
+        test_orphan_session();
+    }
+    free(g_pcm);
+    fprintf(stderr, "(%.1f s)\n", now_s() - t0);
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed ? 1 : 0;
+}
