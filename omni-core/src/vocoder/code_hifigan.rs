@@ -88,6 +88,7 @@ impl CodeHiFiGan {
     /// Builds the vocoder from a store holding the generator's keys (`dict.weight`,
     /// `dur_predictor.*`, `conv_pre.*`, `ups.N.*`, `resblocks.N.*`, `conv_post.*`).
     pub fn from_store(store: &WeightStore, config: VocoderConfig, device: &Device) -> Result<Self> {
+        let config = config.validate(store.origin())?;
         let (n, e) = (config.num_embeddings, config.embedding_dim);
         let dict = store.read_f32("dict.weight", &[n, e])?;
         let dict = Tensor::<2>::from_data(TensorData::new(dict, [n, e]), device);

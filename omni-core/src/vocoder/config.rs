@@ -118,7 +118,11 @@ impl VocoderConfig {
     /// Output samples per unit frame when every stage multiplies the length exactly by
     /// its rate (`(k - u)` even), as in every published config: 320. `None` otherwise.
     pub fn samples_per_frame(&self) -> Option<usize> {
-        let exact = self.upsample_rates.iter().zip(&self.upsample_kernel_sizes).all(|(&u, &k)| (k - u) % 2 == 0);
+        let exact = self
+            .upsample_rates
+            .iter()
+            .zip(&self.upsample_kernel_sizes)
+            .all(|(&u, &k)| k.checked_sub(u).is_some_and(|d| d % 2 == 0));
         exact.then(|| self.upsample_rates.iter().product())
     }
 
@@ -158,7 +162,7 @@ impl VocoderConfig {
                 return bad(format!("upsampling stage {i}: rate {u} and kernel {k} need 1 <= rate <= kernel"));
             }
         }
-        if self.upsample_initial_channel >> n == 0 {
+        if self.upsample_initial_channel.checked_shr(n as u32).unwrap_or(0) == 0 {
             return bad(format!(
                 "upsample_initial_channel {} cannot be halved {n} times",
                 self.upsample_initial_channel

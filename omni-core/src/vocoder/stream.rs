@@ -284,6 +284,13 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
             acc += d * hop;
             ends.push(acc);
         }
+        if acc != wav.len() {
+            return Err(Error::InvalidInput(format!(
+                "the vocoder gave {} samples for {} frames of {hop}: cannot place chunk seams",
+                wav.len(),
+                acc / hop.max(1)
+            )));
+        }
         let start_of = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
         let ctx_samples = start_of(ctx_n);
         let fresh = units.len() - ctx_n;
