@@ -25,8 +25,8 @@ pub struct Llama {
     pub embed_tokens: Param<Tensor<2>>,
     pub layers: Vec<DecoderLayer>,
     pub norm: RmsNorm,
-    /// `None` when the head is tied to `embed_tokens`.
-    pub lm_head: Option<Linear>,
+    /// `[hidden, vocab]`; a copy of `embed_tokens` when the config ties them.
+    pub lm_head: Linear,
     #[module(skip)]
     pub config: LlamaConfig,
     #[module(skip)]
@@ -70,11 +70,10 @@ impl Llama {
             report(&mut progress, "llm", i + 2, total);
         }
         let norm = RmsNorm::load(store, "model.norm.weight", c.hidden_size, c.rms_norm_eps, dtype, device)?;
-        let lm_head = if c.tie_word_embeddings && !store.contains("lm_head.weight") {
-            None
-        } else {
-            Some(store.linear("lm_head", c.hidden_size, c.vocab_size, false, dtype, device)?)
-        };
+        // A tied head reads the embedding matrix ([vocab, hidden], i.e. [out, in])
+        // as a linear layer: one contiguous transposed copy instead of a strided view.
+        let head_key = if c.tie_word_embeddings && !store.contains("lm_head.weight") { "model.embed_tokens" } else { "lm_head" };
+        let lm_head = store.linear(head_key, c.hidden_size, c.vocab_size, false, dtype, device)?;
         report(&mut progress, "llm", total, total);
         Ok(Llama {
             embed_tokens: Param::from_tensor(embed),
@@ -175,9 +174,6 @@ impl Llama {
 
     /// `lm_head` on normed hidden states `[.., hidden]` → logits `[.., vocab]`.
     pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
-        match &self.lm_head {
-            Some(head) => head.forward(hidden),
-            None => burn::tensor::module::linear(hidden, self.embed_tokens.val().transpose(), None),
-        }
+        self.lm_head.forward(hidden)
     }
 }

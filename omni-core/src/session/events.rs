@@ -14,6 +14,14 @@ pub struct Timings {
     pub first_audio_ms: Option<f64>,
     /// End of speech → turn done.
     pub total_ms: f64,
+    /// Tokens generated when the first audio chunk was ready.
+    pub tokens_to_first_audio: usize,
+    /// LLM decode time spent before the first audio chunk.
+    pub decode_ms_to_first_audio: f64,
+    /// Speech decoder time spent before the first audio chunk.
+    pub speech_decoder_ms_to_first_audio: f64,
+    /// Vocoder time of the first audio chunk.
+    pub vocoder_ms_first_chunk: f64,
     /// Time inside the speech decoder (all steps).
     pub speech_decoder_ms: f64,
     /// Time inside the vocoder (all chunks).

@@ -148,6 +148,7 @@ impl Worker {
         let mut tokens = Vec::new();
         let t_decode = Instant::now();
         let mut audio_samples = 0usize;
+        let mut decode_ms = 0f64;
 
         let mut send_audio = |pcm: Vec<f32>, seq: &mut u32, timings: &mut Timings| -> bool {
             if pcm.is_empty() {
@@ -168,7 +169,9 @@ impl Worker {
                 outcome = Outcome::Interrupted(out.reason());
                 break;
             }
+            let t_step = Instant::now();
             let Some(step) = gen.next_step()? else { break };
+            decode_ms += ms(t_step);
             tokens.push(step.token);
             let delta = text_stream.push(step.token)?;
             // One event per token (the text may be empty: a special token, or
@@ -189,7 +192,14 @@ impl Worker {
             if unvoiced.len() >= chunk_target && !out.cancelled() {
                 let t_v = Instant::now();
                 let pcm = voc.push(&unvoiced)?;
-                timings.vocoder_ms += ms(t_v);
+                let v_ms = ms(t_v);
+                timings.vocoder_ms += v_ms;
+                if timings.first_audio_ms.is_none() && !pcm.is_empty() {
+                    timings.tokens_to_first_audio = tokens.len();
+                    timings.speech_decoder_ms_to_first_audio = timings.speech_decoder_ms;
+                    timings.vocoder_ms_first_chunk = v_ms;
+                    timings.decode_ms_to_first_audio = decode_ms;
+                }
                 unvoiced.clear();
                 chunk_target = self.opts.chunk_units.max(1);
                 send_audio(pcm, &mut seq, &mut timings);

@@ -266,16 +266,28 @@ impl WeightStore {
         dtype: RunDType,
         device: &Device,
     ) -> Result<Tensor<D>> {
+        self.load_tensor(key, expected, dtype, device, false)
+    }
+
+    fn load_tensor<const D: usize>(
+        &self,
+        key: &str,
+        expected: [usize; D],
+        dtype: RunDType,
+        device: &Device,
+        transpose_2d: bool,
+    ) -> Result<Tensor<D>> {
         let e = self.entry(key)?;
         self.check_shape(key, e, &expected)?;
         let bytes = self.bytes(key, e)?;
-        let data = to_data(&bytes, e.info.dtype, &expected, dtype);
+        let data = to_data(&bytes, e.info.dtype, &expected, dtype, transpose_2d);
         drop(bytes);
         Ok(Tensor::from_data(data, (device, dtype.burn())))
     }
 
     /// Loads a PyTorch-layout linear layer `{prefix}.weight` `[d_out, d_in]` (+ `{prefix}.bias`).
-    /// The weight is kept as stored and used through a transposed view (no copy).
+    /// The weight is transposed once on the host into burn's `[d_in, d_out]`
+    /// layout (contiguous, the fast one for the CPU matmul).
     pub fn linear(
         &self,
         prefix: &str,
@@ -285,13 +297,13 @@ impl WeightStore {
         dtype: RunDType,
         device: &Device,
     ) -> Result<Linear> {
-        let w: Tensor<2> = self.tensor(&format!("{prefix}.weight"), [d_out, d_in], dtype, device)?;
+        let w: Tensor<2> = self.load_tensor(&format!("{prefix}.weight"), [d_out, d_in], dtype, device, true)?;
         let b = if bias {
             Some(Param::from_tensor(self.tensor(&format!("{prefix}.bias"), [d_out], dtype, device)?))
         } else {
             None
         };
-        Ok(Linear { weight: Param::from_tensor(w.transpose()), bias: b })
+        Ok(Linear { weight: Param::from_tensor(w), bias: b })
     }
 
     /// Loads a 1-d vector.

@@ -1,0 +1,121 @@
+//! End-of-speech → first-audio latency over several turns, with its breakdown
+//! (speech encoder, LLM prefill, LLM decode up to the first audio chunk, speech
+//! decoder, vocoder), as medians. Also the peak memory of the model load.
+//!
+//! ```text
+//! cargo run --release --example latency -- --model DIR --vocoder DIR [--turns 5]
+//!     [--dtype f32|f16] [--max-new-tokens 48] [--first-chunk 10] [--chunk 40] [--label NAME]
+//! ```
+//! `scripts/latency.sh` runs it on the demo model and on a mid-size model.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use omni::audio::read_wav;
+use omni::session::Timings;
+use omni::weights::RunDType;
+use omni::{Event, Omni, OmniOptions, Session, SessionOptions};
+
+fn status_kib(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut model = root.join("tests/fixtures/omni_tiny");
+    let mut vocoder = root.join("tests/fixtures/vocoder/tiny");
+    let mut turns = 5usize;
+    let mut dtype = RunDType::F32;
+    let mut max_new = 48usize;
+    let mut first_chunk = 10usize;
+    let mut chunk = 40usize;
+    let mut label = String::from("model");
+    while let Some(a) = args.next() {
+        let mut v = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--model" => model = v()?.into(),
+            "--vocoder" => vocoder = v()?.into(),
+            "--turns" => turns = v()?.parse()?,
+            "--dtype" => dtype = RunDType::parse(&v()?).ok_or("bad dtype")?,
+            "--max-new-tokens" => max_new = v()?.parse()?,
+            "--first-chunk" => first_chunk = v()?.parse()?,
+            "--chunk" => chunk = v()?.parse()?,
+            "--label" => label = v()?,
+            other => return Err(format!("unknown option {other}").into()),
+        }
+    }
+    let rss0 = status_kib("VmRSS:").unwrap_or(0);
+    let t = Instant::now();
+    let omni = Arc::new(Omni::load(&model, &vocoder, &OmniOptions { dtype, ..Default::default() }, None)?);
+    let load_s = t.elapsed().as_secs_f64();
+    let peak = status_kib("VmHWM:").unwrap_or(0);
+    let rss = status_kib("VmRSS:").unwrap_or(0);
+    let (q, rate) = read_wav(&root.join("tests/fixtures/speech/question.wav"))?;
+
+    let mut all: Vec<Timings> = Vec::new();
+    for turn in 0..=turns {
+        let mut o = SessionOptions::for_model(&omni);
+        o.generation.max_new_tokens = max_new;
+        o.first_chunk_units = first_chunk;
+        o.chunk_units = chunk;
+        o.endpoint.enabled = false;
+        let s = Session::new(omni.clone(), o)?;
+        for c in q.chunks(320) {
+            s.push_audio(c, rate)?;
+        }
+        s.end_turn()?;
+        loop {
+            match s.next_event(Duration::from_secs(900)) {
+                Some(Event::TurnDone { timings, .. }) => {
+                    if turn > 0 {
+                        all.push(timings); // turn 0 warms up
+                    }
+                    break;
+                }
+                Some(Event::Error { message, .. }) => return Err(message.into()),
+                Some(_) => {}
+                None => return Err("timeout".into()),
+            }
+        }
+    }
+    let m = |f: &dyn Fn(&Timings) -> f64| median(all.iter().map(f).collect());
+    println!(
+        "\n### {label} ({} turns after 1 warm-up, dtype {dtype:?}, first chunk {first_chunk} units then {chunk})\n",
+        all.len()
+    );
+    println!("| stage (median) | ms |\n|---|---|");
+    println!("| speech encoder + adaptor | {:.1} |", m(&|t| t.encode_ms));
+    println!("| LLM prefill | {:.1} |", m(&|t| t.prefill_ms));
+    println!("| LLM decode until first audio ({} tokens) | {:.1} |", m(&|t| t.tokens_to_first_audio as f64), m(&|t| t.decode_ms_to_first_audio));
+    println!("| speech decoder until first audio | {:.1} |", m(&|t| t.speech_decoder_ms_to_first_audio));
+    println!("| vocoder, first chunk | {:.1} |", m(&|t| t.vocoder_ms_first_chunk));
+    println!("| **end of speech → first text** | {:.1} |", m(&|t| t.first_text_ms.unwrap_or(f64::NAN)));
+    println!("| **end of speech → first audio** | {:.1} |", m(&|t| t.first_audio_ms.unwrap_or(f64::NAN)));
+    println!("| whole answer ({} tokens, {:.2} s audio) | {:.1} |", m(&|t| t.tokens as f64), m(&|t| t.audio_s), m(&|t| t.total_ms));
+    println!("| decode tokens/s | {:.2} |", m(&|t| t.tokens_per_s));
+    println!("| real-time factor | {:.3} |", m(&|t| t.real_time_factor));
+    println!(
+        "\nload: {load_s:.2} s; resident memory after load {:.0} MiB (+{:.0} MiB for the model), peak during load {:.0} MiB",
+        rss as f64 / 1024.0,
+        (rss.saturating_sub(rss0)) as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    Ok(())
+}
