@@ -13,14 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint32_t wav_le32(const unsigned char *p) {
+static inline uint32_t wav_le32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint16_t wav_le16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint16_t wav_le16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
 /* Reads `path` into *samples (malloc'd, mono int16; free() it), *n samples at *rate Hz. */
-static int wav_read(const char *path, int16_t **samples, size_t *n, uint32_t *rate, char *err, size_t errlen) {
+static inline int wav_read(const char *path, int16_t **samples, size_t *n, uint32_t *rate, char *err, size_t errlen) {
     *samples = NULL;
     *n = 0;
     *rate = 0;
@@ -96,7 +96,7 @@ static int wav_read(const char *path, int16_t **samples, size_t *n, uint32_t *ra
     return 0;
 }
 
-static void wav_put32(unsigned char *p, uint32_t v) {
+static inline void wav_put32(unsigned char *p, uint32_t v) {
     p[0] = (unsigned char)v;
     p[1] = (unsigned char)(v >> 8);
     p[2] = (unsigned char)(v >> 16);
@@ -104,7 +104,7 @@ static void wav_put32(unsigned char *p, uint32_t v) {
 }
 
 /* Writes mono float PCM as 16-bit PCM WAV. */
-static int wav_write(const char *path, const float *pcm, size_t n, uint32_t rate) {
+static inline int wav_write(const char *path, const float *pcm, size_t n, uint32_t rate) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
     unsigned char h[44];

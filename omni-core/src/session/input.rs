@@ -134,7 +134,10 @@ impl Input {
         if !raw.is_empty() {
             out.extend(resample(&raw, self.rate, SAMPLE_RATE)?);
         }
-        self.heard_speech = false;
+        // Speech still going on (endpointing off, or an explicit end of turn
+        // mid-speech) counts for the next turn: the detector will not report
+        // a new onset for it.
+        self.heard_speech = matches!(self.state, VadState::Speech { .. });
         Ok(out)
     }
 
