@@ -23,8 +23,9 @@ PREFILL = 340
 DECODE_STEPS = 16
 
 
-def token_ids(n):
-    return [(i * 7919 + 13) % 128000 for i in range(n)]
+def token_ids(n, vocab):
+    m = min(vocab, 128000)
+    return [(i * 7919 + 13) % m for i in range(n)]
 
 
 def rng_uniform(seed, n):
@@ -49,17 +50,41 @@ def test_audio(n):
     return (x + np.float32(0.05) * rng_uniform(42, n)).astype(np.float32)
 
 
+def cpu_snapshot():
+    """(busy jiffies of the machine, jiffies of this process, time)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [float(x) for x in f.readline().split()[1:9]]
+        busy = sum(v) - v[3] - v[4]
+    except OSError:
+        busy = float("nan")
+    t = os.times()
+    return busy, (t.user + t.system) * 100.0, time.perf_counter()
+
+
 class Results:
+    """JSON lines; `other_cores` = mean cores other processes kept busy since the previous row."""
+
     def __init__(self, path):
         self.f = open(path, "w")
+        self.last = cpu_snapshot()
+
+    def mark(self):
+        self.last = cpu_snapshot()
 
     def row(self, rid, samples_ms, **extra):
         med = statistics.median(samples_ms)
+        now = cpu_snapshot()
+        secs = max(now[2] - self.last[2], 1e-3)
+        other = round(max(0.0, ((now[0] - self.last[0]) - (now[1] - self.last[1])) / 100.0 / secs), 2)
+        self.last = now
         obj = {"id": rid, "median_ms": med, "n": len(samples_ms),
-               "samples_ms": [round(x, 3) for x in samples_ms], **extra}
+               "samples_ms": [round(x, 3) for x in samples_ms], "load1": os.getloadavg()[0],
+               "other_cores": other, **extra}
         self.f.write(json.dumps(obj) + "\n")
         self.f.flush()
-        print(f"  {rid}: median {med:.1f} ms over {len(samples_ms)} runs", file=sys.stderr)
+        print(f"  {rid}: median {med:.1f} ms over {len(samples_ms)} runs (other processes: {other:.2f} cores)",
+              file=sys.stderr)
 
 
 def time_n(warm, n, fn):
@@ -115,6 +140,7 @@ def bench_whisper(res, d):
         enc.load_state_dict(load_st(os.path.join(d, fname), torch.float32))
         enc.eval()
         load_ms = (time.perf_counter() - t) * 1e3
+        res.mark()
         mel = torch.from_numpy(rng_uniform(7, n_mels * 3000)).view(1, n_mels, 3000)
         holder = {}
 
@@ -142,26 +168,16 @@ def llama_config(hidden, layers, heads, kv, ffn, vocab, factor):
     return cfg
 
 
-def fix_rotary(model):
-    """Recomputes the non-persistent RoPE buffers of a model built on the meta device."""
-    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
-
-    for m in model.modules():
-        if isinstance(m, LlamaRotaryEmbedding):
-            inv, _ = m.rope_init_fn(m.config, "cpu", **m.rope_kwargs)
-            m.inv_freq = inv
-            m.original_inv_freq = inv
-
-
 def load_llama(cfg, path, dtype):
     """LlamaForCausalLM with the checkpoint's weights (no random init pass)."""
     import torch
     from transformers import LlamaForCausalLM
 
-    with torch.device("meta"):
+    from transformers.modeling_utils import no_init_weights
+
+    with no_init_weights():  # uninitialised parameters, replaced below
         model = LlamaForCausalLM(cfg)
     model.load_state_dict(load_st(path, dtype), assign=True)
-    fix_rotary(model)
     return model.eval()
 
 
@@ -169,7 +185,7 @@ def bench_llm_model(res, rid, model, n_prefill, load_ms, do_prefill):
     import torch
     from transformers import DynamicCache
 
-    ids = torch.tensor([token_ids(PREFILL)])
+    ids = torch.tensor([token_ids(PREFILL, model.config.vocab_size)])
 
     def prefill():
         # The base model, then lm_head on the last position only: the same work as
@@ -217,6 +233,7 @@ def bench_llm(res, d, n_prefill):
         t = time.perf_counter()
         model = load_llama(cfg, path, dtype)
         load_ms = (time.perf_counter() - t) * 1e3
+        res.mark()
         bench_llm_model(res, f"llm1b_{name}", model, n_prefill, load_ms, True)
         del model
 
@@ -229,6 +246,7 @@ def bench_llm8b_layer(res, d):
     t = time.perf_counter()
     model = load_llama(cfg, os.path.join(d, "llama8b_1layer_f16.safetensors"), torch.float16)
     load_ms = (time.perf_counter() - t) * 1e3
+    res.mark()
     bench_llm_model(res, "llm8b_layer_f16", model, 1, load_ms, False)
 
 
@@ -250,14 +268,15 @@ class SpeechGeneratorCTC:
         cfg.intermediate_size = ffn
         cfg._attn_implementation = "sdpa"
         self.upsample, self.units = upsample, units
-        with torch.device("meta"):
+        from transformers.modeling_utils import no_init_weights
+
+        with no_init_weights():  # uninitialised parameters, replaced below
             self.input_proj = nn.Linear(llm_cfg.hidden_size, dim)
             self.layers = nn.ModuleList([LlamaDecoderLayer(cfg, i) for i in range(n_layers)])
             self.output_proj = nn.Linear(dim, units + 1)
         for name, mod in [("input_proj", self.input_proj), ("layers", self.layers), ("output_proj", self.output_proj)]:
             sub = {k[len(name) + 1:]: v for k, v in sd.items() if k.startswith(name + ".")}
             mod.load_state_dict(sub, assign=True)
-        fix_rotary(self.layers)
         self.rotary = LlamaRotaryEmbedding(config=cfg)
 
     def run(self, reps, cache=None, start=0):
@@ -294,6 +313,7 @@ def bench_speech_decoder(res, d, n_full):
     sd = load_st(os.path.join(d, "speech_decoder_f16.safetensors"), torch.float32, prefix="speech_generator.")
     gen = SpeechGeneratorCTC(llm_cfg, sd)
     load_ms = (time.perf_counter() - t) * 1e3
+    res.mark()
     tokens, lam = 50, 25
     import numpy as np
 
@@ -344,6 +364,7 @@ def bench_vocoder(res, d):
     gen.load_state_dict(load_st(os.path.join(d, "vocoder_folded.safetensors"), torch.float32))
     gen.eval()
     load_ms = (time.perf_counter() - t) * 1e3
+    res.mark()
     units = torch.tensor([[(i * 397 + 11) % 1000 for i in range(40)]])
     holder = {}
 
@@ -386,15 +407,35 @@ def cmd_run(a):
 
 # ------------------------------------------------------------------ report
 
-def read_jsonl(path):
+def read_jsonl(paths):
+    """Rows of one or more JSON-lines files (comma-separated); for an id measured more
+    than once, the run least disturbed by other processes wins (then the latest)."""
     out = {}
-    if os.path.exists(path):
+    for path in paths.split(","):
+        if not os.path.exists(path):
+            continue
         with open(path) as f:
             for line in f:
                 if line.strip():
                     r = json.loads(line)
-                    out[r["id"]] = r
+                    old = out.get(r["id"])
+                    if old is None or r.get("other_cores", 0) <= old.get("other_cores", 0) + 0.05:
+                        out[r["id"]] = r
     return out
+
+
+GROUPS = {"mel": "mel", "whisper": "whisper", "llm1b": "llm", "llm8b": "llm8b", "sd": "sd", "vocoder40": "vocoder"}
+
+
+def cmd_busy(a):
+    """Prints the row groups of a results file measured while others kept >= 0.25 cores busy."""
+    groups = []
+    for rid, r in read_jsonl(a.results).items():
+        if r.get("other_cores", 0) >= 0.25:
+            g = GROUPS.get(rid.split("_")[0])
+            if g and g not in groups:
+                groups.append(g)
+    print(",".join(groups))
 
 
 def fmt_ms(ms):
@@ -419,7 +460,20 @@ def machine_line():
         pass
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     date = subprocess.run(["date", "-u", "+%Y-%m-%d %H:%M UTC"], capture_output=True, text=True).stdout.strip()
-    return f"`nproc` = {nproc}, CPU: {cpu}, {platform.system()} {platform.machine()}, {date}"
+    line = (f"Machine: `nproc` = {nproc}, CPU: {cpu}, {platform.system()} {platform.machine()}, {date}; "
+            f"threads: {os.environ.get('BENCH_THREADS', '2')} on both sides (RAYON_NUM_THREADS / torch.set_num_threads)")
+    import torch
+    line += f"; torch {torch.__version__}"
+    try:
+        import transformers
+        line += f", transformers {transformers.__version__}"
+    except ImportError:
+        pass
+    if os.environ.get("BENCH_LOAD"):
+        line += f"; {os.environ['BENCH_LOAD']}"
+    if os.environ.get("BENCH_WALL"):
+        line += f"; wall time: {os.environ['BENCH_WALL']}"
+    return line + "."
 
 
 # (id, what, shape, how the cell is shown)
@@ -441,6 +495,13 @@ ROWS = [
 def cell(r, kind):
     if r is None:
         return "not measured"
+    s = cell_value(r, kind)
+    if r.get("other_cores", 0) >= 0.25:
+        s += f" ⚠ others busy {r['other_cores']:.1f} cores"
+    return s
+
+
+def cell_value(r, kind):
     m = r["median_ms"]
     n = r["n"]
     if kind == "prefill":
@@ -522,12 +583,16 @@ def main():
     r.add_argument("--prefill-runs", type=int, default=int(os.environ.get("OMNI_BENCH_PREFILL_RUNS", "3")))
     r.add_argument("--sd-full-runs", type=int, default=int(os.environ.get("OMNI_BENCH_SD_FULL_RUNS", "3")))
     q = sub.add_parser("report")
-    q.add_argument("--omni", required=True)
-    q.add_argument("--torch", required=True)
+    q.add_argument("--omni", required=True, help="JSON-lines file(s), comma-separated")
+    q.add_argument("--torch", required=True, help="JSON-lines file(s), comma-separated")
     q.add_argument("--md")
+    b = sub.add_parser("busy")
+    b.add_argument("results")
     a = p.parse_args()
     if a.cmd == "run":
         cmd_run(a)
+    elif a.cmd == "busy":
+        cmd_busy(a)
     else:
         cmd_report(a)
 

@@ -151,6 +151,15 @@ fn f16_run_tracks_f32_reference() {
     // f16 activations (unit roundoff 4.9e-4) through 2 layers of width 64:
     // allow 1e-2 of the logit scale, and the same greedy first token.
     let t = tiny();
+    if !dev().supports_dtype(DType::F16) {
+        // A wgpu adapter without SHADER_F16 (lavapipe has it): refused at load.
+        match Llama::load(&t.store, &t.cfg.llm, RunDType::F16, &dev(), None) {
+            Err(Error::Device { reason, .. }) => assert!(reason.contains("F16"), "{reason}"),
+            Err(e) => panic!("unexpected error: {e}"),
+            Ok(_) => panic!("F16 loaded on a device without F16"),
+        }
+        return;
+    }
     let llm = load_llm(&t, RunDType::F16);
     let x = prompt_embeds(&llm, &t.g);
     let n = x.dims()[1];
@@ -160,6 +169,31 @@ fn f16_run_tracks_f32_reference() {
     assert!(err <= 1e-2, "f16 rel err {err}");
     let last = &logits[15 * 512..];
     assert_eq!(omni::llama::sampling::argmax(last) as f32, t.g["greedy_tokens"].data[0]);
+}
+
+#[test]
+fn bf16_run_dtype_is_used_or_refused_per_device() {
+    // BF16 compute exists on the CPU backend, not on wgpu (WGSL has no bf16): there the
+    // load must fail with a device error naming the dtype, not panic in the first matmul.
+    let t = tiny();
+    let d = dev();
+    match Llama::load(&t.store, &t.cfg.llm, RunDType::BF16, &d, None) {
+        Ok(llm) => {
+            assert!(d.supports_dtype(DType::BF16));
+            let x = prompt_embeds(&llm, &t.g);
+            let n = x.dims()[1];
+            let h = llm.forward(x, &mut llm.new_cache()).unwrap();
+            let logits = host(llm.logits(h.slice([0..1, n - 16..n, 0..64])));
+            // bf16 unit roundoff 2^-8 = 3.9e-3, ~8x f16's: 8x the f16 test's bound.
+            let err = max_rel_err(&logits, &t.g["prefill_logits_last16"].data);
+            assert!(err <= 8e-2, "bf16 rel err {err}");
+        }
+        Err(Error::Device { reason, .. }) => {
+            assert!(!d.supports_dtype(DType::BF16));
+            assert!(reason.contains("BF16"), "{reason}");
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{fixture, max_rel_err, read_arrays};
-use omni::device::{parse_device, Device};
+use omni::device::Device;
 use omni::vocoder::{ChunkBoundary, CodeHiFiGan, OverlapParams, StreamConfig, VocoderConfig, VocoderStream};
 use omni::weights::WeightStore;
 use omni::Error;
@@ -19,7 +19,7 @@ use omni::Error;
 const TOL_F32: f32 = 1e-4;
 
 fn device() -> Device {
-    parse_device("cpu").expect("cpu device")
+    common::test_device()
 }
 
 fn tiny() -> CodeHiFiGan {

@@ -110,6 +110,19 @@ fn f16_weights_on_cpu_track_f32_reference() {
     // roundoff; over 4 blocks of 128-wide GEMMs we allow 2e-2 relative to the
     // output scale, and require a mean error 10x below that.
     let io = read_arrays("whisper/v3layers/io.safetensors");
+    if !device().supports_dtype(omni::burn::tensor::DType::F16) {
+        // A wgpu adapter without SHADER_F16 (lavapipe has it): F16 must be refused
+        // at load with a device error, not panic later in a kernel.
+        let p = fixture("whisper/v3layers/encoder.pt");
+        let cfg = WhisperConfig::from_openai_pt(&p).unwrap();
+        let store = WeightStore::open_pytorch(&p, Some("model_state_dict")).unwrap().sub("encoder.");
+        match WhisperEncoder::load(&store, &cfg, RunDType::F16, &device()) {
+            Err(Error::Device { reason, .. }) => assert!(reason.contains("F16"), "{reason}"),
+            Err(e) => panic!("unexpected error: {e}"),
+            Ok(_) => panic!("F16 loaded on a device without F16"),
+        }
+        return;
+    }
     let enc = load_openai("whisper/v3layers/encoder.pt", RunDType::F16);
     let out = run(&enc, &io["mel"]);
     let refv = &io["encoder_out"].data;

@@ -4,8 +4,10 @@ use burn::tensor::{bf16, f16, DType, TensorData};
 
 use super::store::StoredDType;
 
-/// The float dtype the model runs in. F32 and F16 work on every backend; BF16 only
-/// where the device supports it (on the CPU backend it is 10-20x slower, so cast).
+/// The float dtype the model runs in. F32 works on every backend; F16 on the CPU
+/// backend and on wgpu adapters with `SHADER_F16` (lavapipe has it); BF16 on the CPU
+/// backend (10-20x slower there, so cast) but not on wgpu. Loading a weight checks
+/// `device.supports_dtype` and refuses a dtype the device cannot compute in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunDType {
     F32,

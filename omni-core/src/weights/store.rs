@@ -277,6 +277,14 @@ impl WeightStore {
         device: &Device,
         transpose_2d: bool,
     ) -> Result<Tensor<D>> {
+        // A run dtype the device cannot compute in (BF16 on wgpu, F16 on an adapter
+        // without SHADER_F16) would load, then panic in the first matmul: refuse it here.
+        if !device.supports_dtype(dtype.burn()) {
+            return Err(Error::Device {
+                requested: format!("{device:?}"),
+                reason: format!("it cannot compute in {dtype:?}; load the model in F32 (or F16 where supported)"),
+            });
+        }
         let e = self.entry(key)?;
         self.check_shape(key, e, &expected)?;
         let bytes = self.bytes(key, e)?;
