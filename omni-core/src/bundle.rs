@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::adaptor::{AdaptorConfig, SpeechAdaptor};
+use crate::audio::MelFrontend;
 use crate::device::{parse_device, Device};
 use crate::llama::tokenizer::Tokenizer;
 use crate::llama::{Llama, OmniConfig};
@@ -45,6 +46,8 @@ impl Default for OmniOptions {
 pub struct Omni {
     pub config: OmniConfig,
     pub encoder: WhisperEncoder,
+    /// Log-mel frontend with the encoder's bin count.
+    pub mel: MelFrontend,
     pub adaptor: SpeechAdaptor,
     pub llm: Llama,
     pub tokenizer: Tokenizer,
@@ -100,7 +103,7 @@ impl Omni {
                 WhisperEncoder::load(&ws, &wcfg, dtype, &device)?
             }
             None if store.has_prefix("model.speech_encoder.") => {
-                let ws = WeightStore::open_hf_dir(model_dir)?.sub("model.speech_encoder.");
+                let ws = store.sub("model.speech_encoder.");
                 let layout = WhisperKeyLayout::detect(&ws).ok_or_else(|| Error::MissingKey {
                     path: model_dir.to_path_buf(),
                     key: "model.speech_encoder.blocks.0.attn.query.weight".into(),
@@ -137,8 +140,10 @@ impl Omni {
         report(&mut progress, "vocoder", 0, 1);
         let vocoder = CodeHiFiGan::load(vocoder_dir.as_ref(), &device)?;
         report(&mut progress, "vocoder", 1, 1);
+        let mel = MelFrontend::new(encoder.config.n_mels)?;
         Ok(Omni {
             config,
+            mel,
             encoder,
             adaptor,
             llm,

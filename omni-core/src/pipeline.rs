@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::tensor::Tensor;
 
-use crate::audio::{pad_or_trim, MelFrontend, N_SAMPLES};
+use crate::audio::{pad_or_trim, N_SAMPLES};
 use crate::bundle::Omni;
 use crate::llama::generate::{GenerationParams, Generation};
 use crate::llama::prompt::{tokenizer_speech_token, Conversation};
@@ -25,7 +25,7 @@ pub struct SpeechEmbeddings {
 /// zero-padded to 30 s. Audio longer than 30 s (which the reference silently
 /// cuts) is split into consecutive 30 s windows whose embeddings are
 /// concatenated, in order, into one speech block.
-pub fn speech_embeddings(omni: &Omni, mel: &MelFrontend, audio16k: &[f32]) -> Result<SpeechEmbeddings> {
+pub fn speech_embeddings(omni: &Omni, audio16k: &[f32]) -> Result<SpeechEmbeddings> {
     let t0 = Instant::now();
     if audio16k.is_empty() {
         return Err(Error::Audio("empty audio".into()));
@@ -33,7 +33,7 @@ pub fn speech_embeddings(omni: &Omni, mel: &MelFrontend, audio16k: &[f32]) -> Re
     let mut blocks = Vec::new();
     for window in audio16k.chunks(N_SAMPLES) {
         let padded = pad_or_trim(window, N_SAMPLES);
-        let lm = mel.log_mel(&padded)?;
+        let lm = omni.mel.log_mel(&padded)?;
         let x = omni.encoder.mel_tensor(&lm.data, lm.n_mels, lm.n_frames)?;
         let enc = omni.encoder.forward(x)?;
         let ad = omni.adaptor.forward(enc)?;
@@ -62,8 +62,7 @@ impl Omni {
     /// vocode all units in one call. The streaming session must give the
     /// same tokens and units.
     pub fn answer_offline(&self, audio16k: &[f32], params: &GenerationParams) -> Result<OfflineAnswer> {
-        let mel = MelFrontend::new(self.encoder.config.n_mels)?;
-        let speech = speech_embeddings(self, &mel, audio16k)?;
+        let speech = speech_embeddings(self, audio16k)?;
         let ids = tokenizer_speech_token(&self.tokenizer, &Conversation::single_turn().render())?;
         let prompt = self.llm.splice_speech(&ids, &[speech.embeds])?;
         let mut cache = self.llm.new_cache();

@@ -6,10 +6,12 @@
 //! in an f32 array, then scaled in place by the f64 normalisation), so the result matches the
 //! shipped arrays to f32 rounding (the tests check `mel_80` and `mel_128`).
 
+/// Slaney scale: Hz per mel below 1 kHz, and where the log part starts.
+const F_SP: f64 = 200.0 / 3.0;
+const MIN_LOG_HZ: f64 = 1000.0;
+
 /// Hz → mel on the Slaney scale (linear below 1 kHz, logarithmic above).
 fn hz_to_mel(hz: f64) -> f64 {
-    const F_SP: f64 = 200.0 / 3.0;
-    const MIN_LOG_HZ: f64 = 1000.0;
     let min_log_mel = MIN_LOG_HZ / F_SP;
     let logstep = 6.4f64.ln() / 27.0;
     if hz >= MIN_LOG_HZ {
@@ -21,8 +23,6 @@ fn hz_to_mel(hz: f64) -> f64 {
 
 /// Mel → Hz on the Slaney scale (inverse of [`hz_to_mel`]).
 fn mel_to_hz(mel: f64) -> f64 {
-    const F_SP: f64 = 200.0 / 3.0;
-    const MIN_LOG_HZ: f64 = 1000.0;
     let min_log_mel = MIN_LOG_HZ / F_SP;
     let logstep = 6.4f64.ln() / 27.0;
     if mel >= min_log_mel {

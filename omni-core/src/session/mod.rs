@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 pub use events::{ErrorCode, Event, InterruptReason, Timings, NO_TOKEN};
 pub use input::EndpointOptions;
 
-use crate::audio::MelFrontend;
 use crate::bundle::Omni;
 use crate::llama::generate::GenerationParams;
 use crate::llama::prompt::{DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_MESSAGE};
@@ -130,7 +129,6 @@ impl Session {
             &opts.user_message,
             opts.max_context,
         )?;
-        let mel = MelFrontend::new(omni.encoder.config.n_mels)?;
         let (tx, rx) = channel();
         let barge_in = opts.barge_in;
         let endpoint = opts.endpoint;
@@ -138,7 +136,6 @@ impl Session {
             omni,
             opts,
             out: Emitter { queue: queue.clone(), flags: flags.clone() },
-            mel,
             dialogue,
         };
         let wflags = flags.clone();

@@ -10,7 +10,7 @@ use super::dialogue::Dialogue;
 use super::events::{ErrorCode, Event, InterruptReason, Timings, NO_TOKEN};
 use super::queue::EventQueue;
 use super::SessionOptions;
-use crate::audio::{MelFrontend, N_SAMPLES, SAMPLE_RATE};
+use crate::audio::{N_SAMPLES, SAMPLE_RATE};
 use crate::bundle::Omni;
 use crate::llama::generate::Generation;
 use crate::pipeline::speech_embeddings;
@@ -67,7 +67,6 @@ pub(crate) struct Worker {
     pub omni: Arc<Omni>,
     pub opts: SessionOptions,
     pub out: Emitter,
-    pub mel: MelFrontend,
     pub dialogue: Dialogue,
 }
 
@@ -120,7 +119,7 @@ impl Worker {
             });
         }
         let mut timings = Timings::default();
-        let speech = speech_embeddings(&omni, &self.mel, &audio)?;
+        let speech = speech_embeddings(&omni, &audio)?;
         timings.encode_ms = speech.elapsed_ms;
 
         let g = self.opts.generation.clone();

@@ -45,11 +45,13 @@ pub struct TensorInfo {
     pub note: Option<String>,
 }
 
+#[derive(Clone)]
 enum Backing {
     Safetensors(StEntry),
     Pytorch(pytorch_reader::Tensor),
 }
 
+#[derive(Clone)]
 struct Entry {
     path: PathBuf,
     info: TensorInfo,
@@ -204,14 +206,15 @@ impl WeightStore {
         self.entries.get(key).map(|e| &e.info)
     }
 
-    /// Keeps only the keys starting with `prefix`, with the prefix removed.
-    pub fn sub(mut self, prefix: &str) -> Self {
-        self.entries = self
+    /// A view of the keys starting with `prefix`, with the prefix removed
+    /// (metadata only: no file is read again).
+    pub fn sub(&self, prefix: &str) -> Self {
+        let entries = self
             .entries
-            .into_iter()
-            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|s| (s.to_string(), v)))
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|s| (s.to_string(), v.clone())))
             .collect();
-        self
+        WeightStore { entries, origin: self.origin.clone() }
     }
 
     fn entry(&self, key: &str) -> Result<&Entry> {
