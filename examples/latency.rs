@@ -5,7 +5,12 @@
 //! ```text
 //! cargo run --release --example latency -- --model DIR --vocoder DIR [--turns 5]
 //!     [--dtype f32|f16] [--max-new-tokens 48] [--first-chunk 10] [--chunk 40] [--label NAME]
+//!     [--live [--no-speculative]]
 //! ```
+//! `--live`: the question is pushed in real time (20 ms every 20 ms) followed by
+//! silence, and the voice detector ends the turn (default 640 ms endpoint):
+//! latency then counts from the actual end of speech, the endpoint wait included.
+//! Without it, the turn is ended explicitly (`end_turn`), as files are.
 //! `scripts/latency.sh` runs it on the demo model and on a mid-size model.
 
 use std::path::PathBuf;
@@ -47,6 +52,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut first_chunk = 10usize;
     let mut chunk = 40usize;
     let mut label = String::from("model");
+    let mut live = false;
+    let mut speculative = true;
     while let Some(a) = args.next() {
         let mut v = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -58,6 +65,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--first-chunk" => first_chunk = v()?.parse()?,
             "--chunk" => chunk = v()?.parse()?,
             "--label" => label = v()?,
+            "--live" => live = true,
+            "--no-speculative" => speculative = false,
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -75,12 +84,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         o.generation.max_new_tokens = max_new;
         o.first_chunk_units = first_chunk;
         o.chunk_units = chunk;
-        o.endpoint.enabled = false;
+        o.endpoint.enabled = live;
+        o.endpoint.speculative = speculative;
         let s = Session::new(omni.clone(), o)?;
-        for c in q.chunks(320) {
-            s.push_audio(c, rate)?;
+        if live {
+            // Real time: 20 ms of audio every 20 ms, then silence until the endpoint.
+            let t0 = Instant::now();
+            let mut pushed = 0usize;
+            let silence = vec![0f32; rate as usize * 2];
+            for c in q.chunks(320).chain(silence.chunks(320)) {
+                s.push_audio(c, rate)?;
+                pushed += c.len();
+                let due = Duration::from_secs_f64(pushed as f64 / rate as f64);
+                if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        } else {
+            for c in q.chunks(320) {
+                s.push_audio(c, rate)?;
+            }
+            s.end_turn()?;
         }
-        s.end_turn()?;
         loop {
             match s.next_event(Duration::from_secs(900)) {
                 Some(Event::TurnDone { timings, .. }) => {
@@ -96,11 +121,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let m = |f: &dyn Fn(&Timings) -> f64| median(all.iter().map(f).collect());
+    let mode = match (live, speculative) {
+        (false, _) => "explicit end of turn",
+        (true, true) => "live, endpoint 640 ms, speculative start",
+        (true, false) => "live, endpoint 640 ms, no speculative start",
+    };
     println!(
-        "\n### {label} ({} turns after 1 warm-up, dtype {dtype:?}, first chunk {first_chunk} units then {chunk})\n",
+        "\n### {label} ({} turns after 1 warm-up, dtype {dtype:?}, first chunk {first_chunk} units then {chunk}; {mode})\n",
         all.len()
     );
     println!("| stage (median) | ms |\n|---|---|");
+    println!("| endpoint wait (end of speech → turn committed) | {:.1} |", m(&|t| t.endpoint_wait_ms));
     println!("| speech encoder + adaptor | {:.1} |", m(&|t| t.encode_ms));
     println!("| LLM prefill | {:.1} |", m(&|t| t.prefill_ms));
     println!("| LLM decode until first audio ({} tokens) | {:.1} |", m(&|t| t.tokens_to_first_audio as f64), m(&|t| t.decode_ms_to_first_audio));

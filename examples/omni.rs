@@ -2,13 +2,17 @@
 //!
 //! ```text
 //! omni demo  [--output answer.wav] [--device cpu] [--json]
-//! omni run   --model DIR --vocoder DIR --input question.wav [--output answer.wav]
+//! omni run   --model DIR --vocoder DIR (--input question.wav | --text "typed question") [--output answer.wav]
 //!            [--device cpu|wgpu|cuda:0] [--dtype f32|f16] [--speech-encoder large-v3.pt]
 //!            [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
 //!            [--first-chunk UNITS] [--chunk UNITS] [--json]
 //! omni live  --model DIR --vocoder DIR [--rate HZ] [--output answer.raw|answer.wav] [...]
 //!            reads mono s16le PCM from stdin (e.g. `sox -d -t raw -r 16000 -e signed -b 16 -c 1 -`),
-//!            endpointing ends each turn; answers go to --output (raw s16le 16 kHz, or WAV)
+//!            endpointing ends each turn; answers go to --output (raw s16le, or WAV)
+//! ```
+//! `run` answers the whole file as one turn (explicit mode: every sample, no
+//! trimming, as the reference encodes a file); `live` uses the voice detector.
+//! ```text
 //! ```
 //! Run with `cargo run --release --example omni -- <command> ...`.
 
@@ -32,6 +36,7 @@ struct Args {
     model: Option<PathBuf>,
     vocoder: Option<PathBuf>,
     input: Option<PathBuf>,
+    text: Option<String>,
     output: Option<PathBuf>,
     device: String,
     dtype: Option<String>,
@@ -49,7 +54,7 @@ struct Args {
 fn usage() -> ! {
     eprintln!(
         "usage:\n  omni demo [--output answer.wav] [--device cpu] [--json]\n  \
-         omni run --model DIR --vocoder DIR --input question.wav [--output answer.wav] [--device D] \
+         omni run --model DIR --vocoder DIR (--input question.wav | --text \"...\") [--output answer.wav] [--device D] \
          [--dtype f32|f16] [--json] ...\n  omni live --model DIR --vocoder DIR [--rate HZ] [--output FILE]\n\
          see examples/omni.rs for every option"
     );
@@ -66,6 +71,7 @@ fn parse_args() -> AnyResult<Args> {
             "--model" => a.model = Some(val()?.into()),
             "--vocoder" => a.vocoder = Some(val()?.into()),
             "--input" => a.input = Some(val()?.into()),
+            "--text" => a.text = Some(val()?),
             "--output" => a.output = Some(val()?.into()),
             "--device" => a.device = val()?,
             "--dtype" => a.dtype = Some(val()?),
@@ -113,8 +119,8 @@ fn load(model: &Path, vocoder: &Path, a: &Args) -> AnyResult<Arc<Omni>> {
     Ok(Arc::new(omni))
 }
 
-fn session_options(omni: &Omni, a: &Args) -> SessionOptions {
-    let mut o = SessionOptions::for_model(omni);
+fn session_options(omni: &Omni, a: &Args, live: bool) -> SessionOptions {
+    let mut o = if live { SessionOptions::for_model(omni) } else { SessionOptions::explicit_turns(omni) };
     if let Some(n) = a.max_new_tokens {
         o.generation.max_new_tokens = n;
     }
@@ -199,7 +205,9 @@ fn print_event(e: &Event, t0: Instant, json: bool) {
 fn timings_json(t: &Timings) -> String {
     let opt = |x: Option<f64>| x.map(|v| format!("{v:.1}")).unwrap_or_else(|| "null".into());
     format!(
-        r#"{{"encode_ms":{:.1},"prefill_ms":{:.1},"first_text_ms":{},"first_audio_ms":{},"total_ms":{:.1},"speech_decoder_ms":{:.1},"vocoder_ms":{:.1},"tokens":{},"units":{},"tokens_per_s":{:.2},"audio_s":{:.3},"real_time_factor":{:.3}}}"#,
+        r#"{{"endpoint_wait_ms":{:.1},"speculative":{},"encode_ms":{:.1},"prefill_ms":{:.1},"first_text_ms":{},"first_audio_ms":{},"total_ms":{:.1},"speech_decoder_ms":{:.1},"vocoder_ms":{:.1},"tokens":{},"units":{},"tokens_per_s":{:.2},"audio_s":{:.3},"real_time_factor":{:.3}}}"#,
+        t.endpoint_wait_ms,
+        t.speculative,
         t.encode_ms,
         t.prefill_ms,
         opt(t.first_text_ms),
@@ -218,6 +226,11 @@ fn timings_json(t: &Timings) -> String {
 fn print_timeline(t: &Timings) {
     let opt = |x: Option<f64>| x.map(|v| format!("{v:.1} ms")).unwrap_or_else(|| "-".into());
     eprintln!("latency timeline (from end of speech):");
+    eprintln!(
+        "  endpoint wait             {:>9.1} ms{}",
+        t.endpoint_wait_ms,
+        if t.speculative { " (encoder and prefill ran during it)" } else { "" }
+    );
     eprintln!("  speech encoder + adaptor  {:>9.1} ms", t.encode_ms);
     eprintln!("  LLM prefill               {:>9.1} ms", t.prefill_ms);
     eprintln!("  first text                {:>12}", opt(t.first_text_ms));
@@ -229,34 +242,56 @@ fn print_timeline(t: &Timings) {
     );
 }
 
-/// Streams a clip into a session in 20 ms chunks, ends the turn and collects the answer.
-fn answer_clip(session: &Session, samples: &[f32], rate: u32, json: bool) -> AnyResult<(Vec<f32>, bool)> {
-    let chunk = (rate as usize / 50).max(1);
-    for c in samples.chunks(chunk) {
-        session.push_audio(c, rate)?;
+/// What the user says in `omni run`.
+enum Question<'a> {
+    Audio(&'a [f32], u32),
+    Text(&'a str),
+}
+
+/// Gives the session one turn (a clip streamed in 20 ms chunks then
+/// `end_turn`, or typed text) and collects the answer's audio and its rate.
+/// An answer that does not complete is an error: nothing is lost silently.
+fn answer_turn(session: &Session, q: Question<'_>, json: bool) -> AnyResult<(Vec<f32>, u32)> {
+    match q {
+        Question::Audio(samples, rate) => {
+            let chunk = (rate as usize / 50).max(1);
+            for c in samples.chunks(chunk) {
+                session.push_audio(c, rate)?;
+            }
+            session.end_turn()?;
+        }
+        Question::Text(t) => session.push_text(t)?,
     }
-    session.end_turn()?;
     let t0 = Instant::now();
     let mut audio = Vec::new();
+    let mut out_rate = 16000;
     loop {
         let Some(e) = session.next_event(Duration::from_secs(600)) else {
             return Err("no answer within 10 minutes".into());
         };
         print_event(&e, t0, json);
         match e {
-            Event::Audio { pcm, .. } => audio.extend(pcm),
-            Event::TurnDone { .. } => return Ok((audio, true)),
-            Event::Interrupted { .. } => return Ok((audio, false)),
+            Event::Audio { pcm, sample_rate, .. } => {
+                out_rate = sample_rate;
+                audio.extend(pcm)
+            }
+            Event::TurnDone { .. } => return Ok((audio, out_rate)),
+            Event::Interrupted { reason, .. } => return Err(format!("the answer was interrupted ({reason:?})").into()),
             Event::Error { message, .. } => return Err(message.into()),
             _ => {}
         }
     }
 }
 
-fn cmd_run(a: &Args, model: &Path, vocoder: &Path, input: &Path, demo: bool) -> AnyResult<()> {
+fn cmd_run(a: &Args, model: &Path, vocoder: &Path, input: Option<&Path>, demo: bool) -> AnyResult<()> {
     let omni = load(model, vocoder, a)?;
-    let (samples, rate) = read_wav(input)?;
-    if demo && !a.json {
+    let (samples, rate) = match (input, &a.text) {
+        (Some(_), Some(_)) => return Err("give --input or --text, not both".into()),
+        (Some(p), None) => read_wav(p)?,
+        (None, Some(_)) => (Vec::new(), 16000),
+        (None, None) => return Err("--input or --text is required".into()),
+    };
+    if let (true, false, Some(input)) = (demo, a.json, input) {
         eprintln!(
             "NOTE: this is omni's DEMO model: tiny, with RANDOM weights (fixed seed), stored in the real \
              LLaMA-Omni / Whisper / vocoder file layouts. Its text and speech are gibberish by design; \
@@ -264,19 +299,23 @@ fn cmd_run(a: &Args, model: &Path, vocoder: &Path, input: &Path, demo: bool) -> 
         );
         eprintln!("question: {} ({:.2} s at {rate} Hz)", input.display(), samples.len() as f64 / rate as f64);
     }
-    let session = Session::new(omni.clone(), session_options(&omni, a))?;
-    let (audio, _) = answer_clip(&session, &samples, rate, a.json)?;
+    let session = Session::new(omni.clone(), session_options(&omni, a, false))?;
+    let q = match &a.text {
+        Some(t) => Question::Text(t),
+        None => Question::Audio(&samples, rate),
+    };
+    let (audio, out_rate) = answer_turn(&session, q, a.json)?;
     let out = a.output.clone().unwrap_or_else(|| PathBuf::from("answer.wav"));
-    write_wav(&out, &audio, 16000)?;
+    write_wav(&out, &audio, out_rate)?;
     if !a.json {
-        eprintln!("wrote {} ({:.2} s)", out.display(), audio.len() as f64 / 16000.0);
+        eprintln!("wrote {} ({:.2} s)", out.display(), audio.len() as f64 / out_rate as f64);
     }
     Ok(())
 }
 
 fn cmd_live(a: &Args, model: &Path, vocoder: &Path) -> AnyResult<()> {
     let omni = load(model, vocoder, a)?;
-    let session = Arc::new(Session::new(omni.clone(), session_options(&omni, a))?);
+    let session = Arc::new(Session::new(omni.clone(), session_options(&omni, a, true))?);
     let rate = a.rate;
     let pusher = {
         let s = session.clone();
@@ -298,13 +337,15 @@ fn cmd_live(a: &Args, model: &Path, vocoder: &Path) -> AnyResult<()> {
         _ => Box::new(std::io::sink()),
     };
     let mut all = Vec::new();
+    let mut out_rate = 16000;
     let t0 = Instant::now();
     loop {
         if let Some(e) = session.next_event(Duration::from_millis(100)) {
             print_event(&e, t0, a.json);
-            if let Event::Audio { pcm, .. } = &e {
-                for s in pcm {
-                    out.write_all(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())?;
+            if let Event::Audio { pcm, sample_rate, .. } = &e {
+                out_rate = *sample_rate;
+                for &s in pcm {
+                    out.write_all(&omni::audio::f32_to_i16(s).to_le_bytes())?;
                 }
                 all.extend_from_slice(pcm);
             }
@@ -314,7 +355,7 @@ fn cmd_live(a: &Args, model: &Path, vocoder: &Path) -> AnyResult<()> {
     }
     if let Some(p) = &a.output {
         if p.extension().map(|e| e == "wav").unwrap_or(false) {
-            write_wav(p, &all, 16000)?;
+            write_wav(p, &all, out_rate)?;
         }
     }
     Ok(())
@@ -340,9 +381,9 @@ fn main() {
             let model = a.model.clone().unwrap_or_else(|| root.join("tests/fixtures/omni_tiny"));
             let vocoder = a.vocoder.clone().unwrap_or_else(|| root.join("tests/fixtures/vocoder/tiny"));
             let input = a.input.clone().unwrap_or_else(|| root.join("tests/fixtures/speech/question.wav"));
-            cmd_run(&a, &model, &vocoder, &input, true)
+            cmd_run(&a, &model, &vocoder, if a.text.is_some() { None } else { Some(&input) }, true)
         }
-        "run" => cmd_run(&a, &need(&a.model, "model"), &need(&a.vocoder, "vocoder"), &need(&a.input, "input"), false),
+        "run" => cmd_run(&a, &need(&a.model, "model"), &need(&a.vocoder, "vocoder"), a.input.as_deref(), false),
         "live" => cmd_live(&a, &need(&a.model, "model"), &need(&a.vocoder, "vocoder")),
         _ => usage(),
     };

@@ -31,6 +31,9 @@ ldflags=(-L"$lib" -lomni -Wl,-rpath,"$lib" -lpthread -lm)
 "$CC" "${cflags[@]}" -O1 tests/c/test_ffi.c "${ldflags[@]}" -o "$out/test_ffi"
 "$CC" "${cflags[@]}" -O1 -fsanitize=address,undefined -fno-omit-frame-pointer tests/c/test_ffi.c \
   "${ldflags[@]}" -o "$out/test_ffi_asan"
+"$CC" "${cflags[@]}" -O1 tests/c/test_turns.c "${ldflags[@]}" -o "$out/test_turns"
+"$CC" "${cflags[@]}" -O1 -fsanitize=address,undefined -fno-omit-frame-pointer tests/c/test_turns.c \
+  "${ldflags[@]}" -o "$out/test_turns_asan"
 
 for exe in chat chat-static; do
   stamp "example: $out/$exe on the demo model"
@@ -45,6 +48,7 @@ done
 
 stamp "tests (native)"
 "$out/test_ffi"
+"$out/test_turns"
 
 groups="${OMNI_VALGRIND_GROUPS:-misuse turn}"
 if ! command -v valgrind >/dev/null; then
@@ -61,9 +65,21 @@ valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
   exit 1
 }
 grep -E 'passed|ERROR SUMMARY|definitely lost:|indirectly lost:|possibly lost:' "$out/valgrind.log" || true
+turn_groups="${OMNI_VALGRIND_TURN_GROUPS:-lifecycle live}"
+stamp "turn tests under valgrind: $turn_groups"
+# shellcheck disable=SC2086
+valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+  "$out/test_turns" $turn_groups 2>"$out/valgrind-turns.log" || {
+  tail -n 80 "$out/valgrind-turns.log" >&2
+  echo "valgrind found errors or definite leaks in test_turns (full log: $out/valgrind-turns.log)" >&2
+  exit 1
+}
+grep -E 'passed|ERROR SUMMARY|definitely lost:' "$out/valgrind-turns.log" || true
 
 stamp "tests under AddressSanitizer + UBSan (all groups)"
 ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   "$out/test_ffi_asan"
+ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  "$out/test_turns_asan"
 
 stamp "C tests passed"

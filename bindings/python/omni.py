@@ -38,7 +38,7 @@ try:  # optional
 except ImportError:  # pragma: no cover - numpy is optional
     _np = None
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 # OmniStatus
 OK = 0
@@ -94,6 +94,9 @@ class _SessionOptions(ctypes.Structure):
         ("user_message", ctypes.c_char_p),
         ("max_context", ctypes.c_uint32),
         ("event_capacity", ctypes.c_uint32),
+        ("resume_grace_ms", ctypes.c_uint32),
+        ("speculative_start", ctypes.c_int32),
+        ("max_turn_s", ctypes.c_uint32),
     ]
 
 
@@ -135,6 +138,8 @@ class _Event(ctypes.Structure):
         ("recoverable", ctypes.c_bool),
         ("message", ctypes.c_char_p),
         ("interrupt_reason", ctypes.c_int32),
+        ("endpoint_wait_ms", ctypes.c_double),
+        ("speculative", ctypes.c_bool),
     ]
 
 
@@ -191,6 +196,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "omni_session_push_f32": (_Status, [_P, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint32]),
         "omni_session_push_i16": (_Status, [_P, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint32]),
         "omni_session_end_turn": (_Status, [_P]),
+        "omni_session_push_text": (_Status, [_P, ctypes.c_char_p]),
+        "omni_session_played": (_Status, [_P, ctypes.c_uint32, ctypes.c_uint64]),
         "omni_session_cancel": (_Status, [_P]),
         "omni_session_reset": (_Status, [_P]),
         "omni_session_poll": (_Status, [_P, ctypes.c_int32, ctypes.POINTER(ctypes.POINTER(_Event))]),
@@ -207,7 +214,7 @@ def _declare(lib: ctypes.CDLL) -> None:
 _lib: Optional[ctypes.CDLL] = None
 _lib = _load_library()
 _declare(_lib)
-if _lib.omni_abi_version() != ABI_VERSION:
+if _lib.omni_abi_version() < ABI_VERSION:
     raise ImportError(f"libomni has C ABI {_lib.omni_abi_version()}, this binding needs {ABI_VERSION}")
 
 
@@ -252,6 +259,10 @@ class Timings:
     real_time_factor: float
     tokens: int
     units: int
+    # End of speech -> the endpointer committed the turn (0 for explicit and text turns).
+    endpoint_wait_ms: float = 0.0
+    # Whether encoder and prefill ran speculatively, during the endpoint wait.
+    speculative: bool = False
 
 
 @dataclass
@@ -310,7 +321,7 @@ class TurnDone(Event):
 @dataclass
 class Interrupted(Event):
     turn: int
-    reason: str  # "barge_in" or "cancel"
+    reason: str  # "barge_in", "cancel" or "resumed" (the question continued; see Session.played)
     text: str
 
 
@@ -327,7 +338,7 @@ class Error(Event):
 
 
 _ERROR_CODES = {1: "no_speech", 2: "invalid_input", 3: "model", 4: "internal"}
-_REASONS = {1: "barge_in", 2: "cancel"}
+_REASONS = {1: "barge_in", 2: "cancel", 3: "resumed"}
 
 
 def _text(ev: _Event) -> str:
@@ -357,7 +368,7 @@ def _convert(ev: _Event) -> Event:
         timings = Timings(
             tm.encode_ms, tm.prefill_ms, opt(tm.first_text_ms), opt(tm.first_audio_ms), tm.total_ms,
             tm.speech_decoder_ms, tm.vocoder_ms, tm.tokens_per_s, tm.audio_s, tm.real_time_factor,
-            tm.tokens, tm.units,
+            tm.tokens, tm.units, ev.endpoint_wait_ms, bool(ev.speculative),
         )
         return TurnDone(ev.turn, _text(ev), timings)
     if t == 8:
@@ -432,7 +443,8 @@ class Model:
     def session(self, **options) -> "Session":
         """A new session. Options (all optional): max_new_tokens, temperature, top_p, seed,
         first_chunk_units, chunk_units, endpointing (bool), trailing_silence_ms, vad_threshold,
-        barge_in (bool), system_prompt, user_message, max_context, event_capacity."""
+        barge_in (bool), system_prompt, user_message, max_context, event_capacity, resume_grace_ms,
+        speculative_start (bool), max_turn_s. endpointing=False is explicit mode (files, push-to-talk)."""
         return Session(self, **options)
 
     def close(self) -> None:
@@ -464,7 +476,7 @@ class Session:
                 raise TypeError(f"unknown session option {k!r} (known: {', '.join(sorted(known))})")
             if k in ("system_prompt", "user_message"):
                 v = _cstr(v)
-            elif k in ("endpointing", "barge_in"):
+            elif k in ("endpointing", "barge_in", "speculative_start"):
                 v = int(bool(v))
             setattr(o, k, v)
         out = _P()
@@ -507,21 +519,30 @@ class Session:
         _check(fn(h, ptr, len(a), sample_rate))
 
     def end_turn(self) -> None:
-        """Ends the user's turn now; the answer streams as events (a turn without speech gives an
-        Error(code="no_speech") event)."""
+        """Ends the user's turn now: the turn is every sample pushed since the last one (nothing trimmed);
+        the answer streams as events (a turn without speech gives an Error(code="no_speech") event)."""
         _check(_lib.omni_session_end_turn(self._handle()))
 
+    def push_text(self, text: str) -> None:
+        """A typed user turn, answered with text and speech like a spoken one, in the same history."""
+        _check(_lib.omni_session_push_text(self._handle(), text.encode("utf-8")))
+
+    def played(self, turn: int, samples: int) -> None:
+        """Reports that the app has played the first `samples` samples of `turn`'s answer audio. An
+        interrupted answer keeps in the history only the tokens whose audio was played."""
+        _check(_lib.omni_session_played(self._handle(), turn, samples))
+
     def cancel(self) -> None:
-        """Stops the answer being generated (no-op when none is)."""
+        """Stops every committed turn (the answer being generated and those waiting; no-op when none)."""
         _check(_lib.omni_session_cancel(self._handle()))
 
     def reset(self) -> None:
-        """Forgets the conversation (history and pending input)."""
+        """Forgets the conversation: cancels committed turns, drops pending input, clears the history."""
         _check(_lib.omni_session_reset(self._handle()))
 
     @property
     def busy(self) -> bool:
-        """Whether an answer is being generated."""
+        """Whether a committed turn has not had its last event yet (true from end_turn on)."""
         b = ctypes.c_bool()
         _check(_lib.omni_session_is_busy(self._handle(), ctypes.byref(b)))
         return b.value

@@ -50,6 +50,10 @@ pub enum Error {
     /// The requested device/backend cannot be used.
     #[error("device `{requested}` is not available: {reason}")]
     Device { requested: String, reason: String },
+
+    /// The session cannot go on (its worker died or stopped); create a new one.
+    #[error("session failed: {0}")]
+    SessionFailed(String),
 }
 
 /// Result alias of `omni-core`.

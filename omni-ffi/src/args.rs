@@ -145,61 +145,78 @@ pub(crate) unsafe fn sample_slice<'a, T>(
 /// Options structs: plain C data (integers, floats, raw pointers: every bit
 /// pattern valid) whose first field is `size_t struct_size`.
 ///
+/// ABI versions only append fields. `VERSION_ENDS` lists, per ABI version
+/// that changed the struct, the byte offset where its last field ends
+/// (ascending; the last one is this library's). A caller built against an
+/// older header passes a smaller `struct_size`: the fields it knows are read,
+/// the rest keep their defaults. Bytes past a version's last field (trailing
+/// padding in an older struct) are never read as a newer field.
+///
 /// # Safety
 /// Implementors are `#[repr(C)]`, start with a `usize` `struct_size`, and
-/// hold no type with invalid bit patterns (no `bool`, enum or reference).
+/// hold no type with invalid bit patterns (no `bool`, enum or reference);
+/// every entry of `VERSION_ENDS` is a field end within `size_of::<Self>()`.
 pub(crate) unsafe trait SizedStruct: Copy {
     const NAME: &'static str;
+    const VERSION_ENDS: &'static [usize];
 }
 
-/// The `struct_size` the caller set, checked against this library's struct.
+/// How many leading bytes of the caller's struct to use: the end of the
+/// newest ABI version that fits in the `struct_size` the caller set.
 ///
 /// # Safety
 /// `p` is NULL or points to an aligned, readable `size_t`.
-unsafe fn struct_size<T: SizedStruct>(p: *const T) -> FfiResult<usize> {
+unsafe fn known_prefix<T: SizedStruct>(p: *const T) -> FfiResult<(usize, usize)> {
     if p.is_null() {
         return Err(FfiError::Null(T::NAME));
     }
     // SAFETY: non-NULL, aligned and readable (contract); `struct_size` is the
     // first field of every `SizedStruct`.
     let size = unsafe { p.cast::<usize>().read() };
-    let need = std::mem::size_of::<T>();
-    if size < need {
-        return Err(FfiError::StructSize {
-            what: T::NAME,
-            got: size,
-            need,
-        });
+    let full = std::mem::size_of::<T>();
+    let n = if size >= full {
+        full
+    } else {
+        T::VERSION_ENDS.iter().copied().filter(|&e| e <= size).max().unwrap_or(0)
+    };
+    if n == 0 {
+        let need = T::VERSION_ENDS.first().copied().unwrap_or(full);
+        return Err(FfiError::StructSize { what: T::NAME, got: size, need });
     }
-    Ok(size)
+    Ok((size, n))
 }
 
-/// Reads an options struct whose caller set `struct_size` (bytes past this
+/// Reads an options struct whose caller set `struct_size`: the fields its
+/// ABI version has; the others are taken from `defaults` (bytes past this
 /// library's struct, from a newer header, are not read).
 ///
 /// # Safety
 /// `p` is NULL or points to at least `min((*p).struct_size, size_of::<T>())`
 /// readable, aligned bytes.
-pub(crate) unsafe fn read_sized<T: SizedStruct>(p: *const T) -> FfiResult<T> {
+pub(crate) unsafe fn read_sized<T: SizedStruct>(p: *const T, defaults: T) -> FfiResult<T> {
     // SAFETY: forwarded contract.
-    unsafe { struct_size(p) }?;
-    // SAFETY: the caller declared at least size_of::<T>() readable bytes
-    // (checked), and any bit pattern is a valid `T` (`SizedStruct`).
-    Ok(unsafe { p.read() })
+    let (_, n) = unsafe { known_prefix(p) }?;
+    let mut out = defaults;
+    // SAFETY: the caller declared at least `n` readable bytes (n ≤ its
+    // struct_size, checked), `out` has size_of::<T>() ≥ n writable bytes, the
+    // two do not overlap, and any bit pattern is a valid `T` (`SizedStruct`).
+    unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), std::ptr::addr_of_mut!(out).cast::<u8>(), n) };
+    Ok(out)
 }
 
-/// Writes `value` into an options struct whose caller set `struct_size`,
-/// keeping the caller's `struct_size`.
+/// Writes `value` into an options struct whose caller set `struct_size`
+/// (the fields of the caller's ABI version), keeping the caller's `struct_size`.
 ///
 /// # Safety
 /// As [`read_sized`], and the bytes are writable.
 pub(crate) unsafe fn write_sized<T: SizedStruct>(p: *mut T, value: T) -> FfiResult<()> {
     // SAFETY: forwarded contract.
-    let size = unsafe { struct_size(p.cast_const()) }?;
-    // SAFETY: non-NULL, aligned, at least size_of::<T>() writable bytes
-    // (checked); then the first field, a `usize`, gets the caller's size back.
+    let (size, n) = unsafe { known_prefix(p.cast_const()) }?;
+    // SAFETY: `n` ≤ the caller's writable struct_size (checked), `value` is
+    // a local of size_of::<T>() ≥ n bytes; then the first field, a `usize`,
+    // gets the caller's size back.
     unsafe {
-        p.write(value);
+        std::ptr::copy_nonoverlapping(std::ptr::addr_of!(value).cast::<u8>(), p.cast::<u8>(), n);
         p.cast::<usize>().write(size);
     }
     Ok(())

@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// Version of the C ABI described by this header. `omni_abi_version()` returns
 /// the library's; an application should refuse to run when they differ.
 /// Later versions only append fields to structs and add functions.
-pub const OMNI_ABI_VERSION: u32 = 1;
+pub const OMNI_ABI_VERSION: u32 = 2;
 
 /// The result of every fallible omni function. `OMNI_OK` is 0; on any other
 /// value, `omni_last_error()` tells what went wrong in words.
@@ -84,6 +84,7 @@ impl FfiError {
                 E::Audio(_) => OmniStatus::OMNI_ERR_AUDIO,
                 E::InvalidInput(_) => OmniStatus::OMNI_ERR_INVALID_ARGUMENT,
                 E::Device { .. } => OmniStatus::OMNI_ERR_DEVICE,
+                E::SessionFailed(_) => OmniStatus::OMNI_ERR_SESSION_FAILED,
             },
         }
     }

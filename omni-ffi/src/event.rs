@@ -21,16 +21,24 @@ pub enum OmniEventType {
     OMNI_EVENT_TURN_STARTED = 3,
     /// One generated token. Fields: `turn`, `token`, `text`/`text_len` (the
     /// text it completes; may be `""` for special tokens or a partial character).
+    /// The last TEXT event of a turn may carry `token == OMNI_NO_TOKEN`: text
+    /// the detokenizer held back (a partial word), flushed at the end; so a
+    /// turn has `timings.tokens` TEXT events with real ids plus at most one
+    /// with OMNI_NO_TOKEN.
     OMNI_EVENT_TEXT = 4,
     /// New speech units. Fields: `turn`, `units`/`n_units`.
     OMNI_EVENT_UNITS = 5,
     /// Answer audio, mono f32 PCM. Fields: `turn`, `seq` (from 0 per turn),
-    /// `pcm`/`n_pcm`, `sample_rate` (16000).
+    /// `pcm`/`n_pcm`, `sample_rate` (the vocoder's own rate from its config;
+    /// 16000 for the published vocoder).
     OMNI_EVENT_AUDIO = 6,
     /// The answer is complete. Fields: `turn`, `text` (the whole answer), `timings`.
     OMNI_EVENT_TURN_DONE = 7,
-    /// The answer stopped early (what was generated stays in the history).
-    /// Fields: `turn`, `interrupt_reason`, `text` (the answer so far).
+    /// The answer stopped early. Fields: `turn`, `interrupt_reason`, `text`
+    /// (the answer so far). The history keeps the part of the answer whose
+    /// audio was played (`omni_session_played`; without reports, every
+    /// sample sent); nothing of it when none was played. A committed turn
+    /// cancelled before it started has this event only (no TURN_STARTED).
     OMNI_EVENT_INTERRUPTED = 8,
     /// Something to know that did not stop the turn. Fields: `message`.
     OMNI_EVENT_WARNING = 9,
@@ -65,12 +73,22 @@ pub enum OmniInterruptReason {
     OMNI_INTERRUPT_NONE = 0,
     /// The user spoke over the answer (barge-in).
     OMNI_INTERRUPT_BARGE_IN = 1,
-    /// `omni_session_cancel` was called.
+    /// `omni_session_cancel`, `omni_session_reset` or `omni_session_free` was called.
     OMNI_INTERRUPT_CANCEL = 2,
+    /// The user went on speaking right after the endpoint (within
+    /// `resume_grace_ms`, before any answer audio was played): this answer is
+    /// dropped and the question continues as the next turn with all its audio.
+    OMNI_INTERRUPT_RESUMED = 3,
 }
 
-/// Per-turn timings, measured from the end of the user's speech (endpoint or
-/// `omni_session_end_turn`). Filled on `OMNI_EVENT_TURN_DONE`; every field is
+/// `OmniEvent.token` of a TEXT event that has no token of its own (text held
+/// back by the detokenizer, flushed at the end of the answer).
+pub const OMNI_NO_TOKEN: u32 = u32::MAX;
+
+/// Per-turn timings, measured from the end of the user's speech: the end of
+/// the last voiced frame when the endpointer ended the turn, the
+/// `omni_session_end_turn` / `omni_session_push_text` call otherwise (the
+/// endpointer's wait is `OmniEvent.endpoint_wait_ms`). Filled on `OMNI_EVENT_TURN_DONE`; every field is
 /// -1 on other events, and `first_text_ms` / `first_audio_ms` are -1 when
 /// the answer had no text / no audio.
 #[repr(C)]
@@ -188,6 +206,12 @@ pub struct OmniEvent {
     pub message: *const c_char,
     /// INTERRUPTED: why.
     pub interrupt_reason: OmniInterruptReason,
+    /// TURN_DONE: end of speech → the endpointer committed the turn, ms (its
+    /// trailing-silence wait; 0 for explicit and text turns); -1 otherwise.
+    pub endpoint_wait_ms: f64,
+    /// TURN_DONE: whether the encoder and prefill started speculatively,
+    /// before the endpoint was confirmed.
+    pub speculative: bool,
 }
 
 /// The event and the storage its pointers point into. `ev` comes first and
@@ -224,6 +248,8 @@ impl EventBox {
                 recoverable: false,
                 message: std::ptr::null(),
                 interrupt_reason: OmniInterruptReason::OMNI_INTERRUPT_NONE,
+                endpoint_wait_ms: -1.0,
+                speculative: false,
             },
             text: None,
             message: None,
@@ -319,6 +345,8 @@ pub(crate) fn into_raw(e: Event) -> *mut OmniEvent {
             let mut b = EventBox::new(T::OMNI_EVENT_TURN_DONE).text(&text);
             b.ev.turn = turn;
             b.ev.timings = OmniTimings::from_core(&timings);
+            b.ev.endpoint_wait_ms = timings.endpoint_wait_ms;
+            b.ev.speculative = timings.speculative;
             b
         }
         Event::Interrupted { turn, reason, text } => {
@@ -327,6 +355,7 @@ pub(crate) fn into_raw(e: Event) -> *mut OmniEvent {
             b.ev.interrupt_reason = match reason {
                 InterruptReason::BargeIn => OmniInterruptReason::OMNI_INTERRUPT_BARGE_IN,
                 InterruptReason::Cancel => OmniInterruptReason::OMNI_INTERRUPT_CANCEL,
+                InterruptReason::Resumed => OmniInterruptReason::OMNI_INTERRUPT_RESUMED,
             };
             b
         }

@@ -27,7 +27,9 @@ mod session;
 pub use error::{
     omni_abi_version, omni_last_error, omni_status_str, omni_version, OmniStatus, OMNI_ABI_VERSION,
 };
-pub use event::{OmniErrorCode, OmniEvent, OmniEventType, OmniInterruptReason, OmniTimings};
+pub use event::{
+    OmniErrorCode, OmniEvent, OmniEventType, OmniInterruptReason, OmniTimings, OMNI_NO_TOKEN,
+};
 pub use model::{
     omni_model_free, omni_model_load, omni_model_options_default, OmniModel, OmniProgressFn,
 };
@@ -35,5 +37,6 @@ pub use options::{OmniDType, OmniModelOptions, OmniSessionOptions};
 pub use session::{
     omni_event_free, omni_session_cancel, omni_session_end_turn, omni_session_free,
     omni_session_is_busy, omni_session_new, omni_session_options_default, omni_session_poll,
-    omni_session_push_f32, omni_session_push_i16, omni_session_reset, OmniSession,
+    omni_session_played, omni_session_push_f32, omni_session_push_i16, omni_session_push_text,
+    omni_session_reset, OmniSession,
 };

@@ -87,7 +87,7 @@ pub unsafe extern "C" fn omni_model_load(
             OmniModelOptions::defaults()
         } else {
             // SAFETY: non-NULL, a readable struct with struct_size set (contract).
-            unsafe { read_sized(opts) }?
+            unsafe { read_sized(opts, OmniModelOptions::defaults()) }?
         };
         // SAFETY: the option strings are NULL or NUL-terminated (contract);
         // the defaults point at static strings.

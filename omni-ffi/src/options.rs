@@ -45,6 +45,7 @@ pub struct OmniModelOptions {
 // SAFETY: #[repr(C)], `struct_size: usize` first, only integers and raw pointers.
 unsafe impl SizedStruct for OmniModelOptions {
     const NAME: &'static str = "OmniModelOptions";
+    const VERSION_ENDS: &'static [usize] = &[std::mem::size_of::<OmniModelOptions>()];
 }
 
 impl OmniModelOptions {
@@ -107,8 +108,11 @@ pub struct OmniSessionOptions {
     pub first_chunk_units: u32,
     /// Units per later audio chunk (default 40).
     pub chunk_units: u32,
-    /// Non-zero: end turns automatically on trailing silence (default 1).
-    /// Zero: only `omni_session_end_turn` ends a turn.
+    /// Non-zero (default 1): live mode, for microphones: the voice detector
+    /// ends turns on trailing silence; a turn is the audio from just before the
+    /// speech start to its end. Zero: explicit mode, for files and
+    /// push-to-talk: only `omni_session_end_turn` ends a turn, and the turn
+    /// is every sample pushed since the last one (nothing trimmed).
     pub endpointing: i32,
     /// Silence after speech that ends a turn, in ms (default 640).
     pub trailing_silence_ms: u32,
@@ -126,11 +130,27 @@ pub struct OmniSessionOptions {
     pub max_context: u32,
     /// Generation events buffered before generation pauses for the consumer (default 256).
     pub event_capacity: u32,
+    /// Live mode: speech that starts within this many ms after an endpoint,
+    /// before any of the answer was played, continues the same question (the
+    /// pending answer is dropped, `OMNI_INTERRUPT_RESUMED`). 0: off. Default 1500.
+    pub resume_grace_ms: u32,
+    /// Live mode, non-zero (default 1): start the encoder and prefill when the
+    /// speech ends, before the endpoint is confirmed (thrown away if speech resumes).
+    pub speculative_start: i32,
+    /// Longest turn in seconds of audio (default 1200); a push past it fails
+    /// with `OMNI_ERR_INVALID_ARGUMENT` and keeps nothing.
+    pub max_turn_s: u32,
 }
 
 // SAFETY: #[repr(C)], `struct_size: usize` first, only integers, floats and raw pointers.
+// VERSION_ENDS: ABI 1 ended after `event_capacity`; ABI 2 added the fields
+// from `resume_grace_ms` on.
 unsafe impl SizedStruct for OmniSessionOptions {
     const NAME: &'static str = "OmniSessionOptions";
+    const VERSION_ENDS: &'static [usize] = &[
+        std::mem::offset_of!(OmniSessionOptions, event_capacity) + std::mem::size_of::<u32>(),
+        std::mem::size_of::<OmniSessionOptions>(),
+    ];
 }
 
 fn to_u32(x: usize) -> u32 {
@@ -156,6 +176,9 @@ impl OmniSessionOptions {
             user_message: std::ptr::null(),
             max_context: to_u32(o.max_context),
             event_capacity: to_u32(o.event_capacity),
+            resume_grace_ms: o.endpoint.resume_grace_ms,
+            speculative_start: i32::from(o.endpoint.speculative),
+            max_turn_s: o.endpoint.max_turn_s,
         }
     }
 
@@ -213,6 +236,9 @@ impl OmniSessionOptions {
         }
         o.max_context = self.max_context as usize;
         o.event_capacity = self.event_capacity as usize;
+        o.endpoint.resume_grace_ms = self.resume_grace_ms;
+        o.endpoint.speculative = self.speculative_start != 0;
+        o.endpoint.max_turn_s = self.max_turn_s;
         Ok(o)
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use omni_core::session::ErrorCode;
 use omni_core::{Event, Session};
 
-use crate::args::{obj, read_sized, sample_slice, write_out, write_sized, OutPtr};
+use std::ffi::c_char;
+
+use crate::args::{obj, opt_str, read_sized, sample_slice, write_out, write_sized, OutPtr};
 use crate::error::{guard, panic_message, FfiError, FfiResult, OmniStatus};
 use crate::event::{free_raw, into_raw, OmniEvent};
 use crate::model::{model_ref, OmniModel};
@@ -118,7 +120,7 @@ pub unsafe extern "C" fn omni_session_new(
             OmniSessionOptions::defaults(&m.omni)
         } else {
             // SAFETY: non-NULL, readable, struct_size set (contract).
-            unsafe { read_sized(opts) }?
+            unsafe { read_sized(opts, OmniSessionOptions::defaults(&m.omni)) }?
         };
         // SAFETY: the strings are NULL or NUL-terminated (contract).
         let core_opts = unsafe { o.to_core(&m.omni) }?;
@@ -185,11 +187,15 @@ pub unsafe extern "C" fn omni_session_push_i16(
     })
 }
 
-/// Ends the user's turn now, without waiting for the endpointer; the answer
-/// streams as events. A turn without audio or without heard speech is not
-/// an API error: it gives an `OMNI_EVENT_ERROR` event with
-/// `OMNI_ERROR_NO_SPEECH` and is dropped (so calling this twice in a row is
-/// safe: the second call reports no speech).
+/// Ends the user's turn now; the answer streams as events. The turn is every
+/// sample pushed since the last turn, nothing trimmed (explicit mode: a file
+/// with silence before, after or inside the speech is one turn). A turn
+/// without audio or in which no speech was heard is not an API error: it gives
+/// an `OMNI_EVENT_ERROR` event with `OMNI_ERROR_NO_SPEECH` and is dropped (so
+/// calling this twice in a row is safe: the second call reports no speech).
+/// Otherwise the turn is committed: `omni_session_is_busy` is true from here
+/// until its last event is queued, and `omni_session_cancel` applies to it
+/// even before its answer starts.
 ///
 /// Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
 ///
@@ -201,9 +207,67 @@ pub unsafe extern "C" fn omni_session_end_turn(session: *mut OmniSession) -> Omn
     guard(|| unsafe { with_session(session, |s| Ok(s.session.end_turn()?)) })
 }
 
-/// Stops the answer being generated; it ends with an
-/// `OMNI_EVENT_INTERRUPTED` event (`OMNI_INTERRUPT_CANCEL`). A no-op
-/// returning `OMNI_OK` when nothing is being generated. Does not wait.
+/// A typed user turn: `text` (NUL-terminated UTF-8, copied) is answered with
+/// text and speech like a spoken turn, in the same history (the llama_3
+/// template with the text as the user message, no speech placeholder).
+/// Audio pushed so far stays for the next spoken turn.
+///
+/// Errors: `OMNI_ERR_NULL_ARGUMENT` (session or text NULL),
+/// `OMNI_ERR_INVALID_ARGUMENT` (not UTF-8, or empty), `OMNI_ERR_SESSION_FAILED`.
+/// Threads: any.
+///
+/// # Safety
+/// `session` is NULL or live; `text` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn omni_session_push_text(
+    session: *mut OmniSession,
+    text: *const c_char,
+) -> OmniStatus {
+    guard(|| {
+        // SAFETY: `text` is NULL or NUL-terminated (contract).
+        let t = unsafe { opt_str(text, "text") }?.ok_or(FfiError::Null("text"))?;
+        // SAFETY: `session` is NULL or live (contract).
+        unsafe { with_session(session, |s| Ok(s.session.push_text(t)?)) }
+    })
+}
+
+/// Tells the session how much of `turn`'s answer audio the app has played:
+/// `samples` from the start of the turn's audio (cumulative, at the AUDIO
+/// events' `sample_rate`; call as playback advances, e.g. when the user
+/// interrupts playback). When that answer is interrupted or the next turn
+/// starts before it was all played, the history keeps only the tokens whose
+/// audio was played (none when 0 was played); the next prompt holds exactly
+/// what the user heard. Without calls, every sample the session sent counts as
+/// played. A report of 0 for a fresh answer also lets a question the user goes
+/// on with continue (`resume_grace_ms`) even though audio was already sent.
+///
+/// Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
+///
+/// # Safety
+/// `session` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn omni_session_played(
+    session: *mut OmniSession,
+    turn: u32,
+    samples: u64,
+) -> OmniStatus {
+    guard(|| {
+        // SAFETY: `session` is NULL or live (contract).
+        unsafe {
+            with_session(session, |s| {
+                s.session.played(turn, samples);
+                Ok(())
+            })
+        }
+    })
+}
+
+/// Stops every committed turn: the answer being generated and the turns
+/// still waiting for their answer. Each ends with one `OMNI_EVENT_INTERRUPTED`
+/// event (`OMNI_INTERRUPT_CANCEL`); a turn that had not started gets only
+/// that event (no TURN_STARTED) and never reaches the history. Events already
+/// queued stay to be polled. A no-op returning `OMNI_OK` when no turn is
+/// pending. Does not wait.
 ///
 /// Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
 ///
@@ -222,9 +286,11 @@ pub unsafe extern "C" fn omni_session_cancel(session: *mut OmniSession) -> OmniS
     })
 }
 
-/// Forgets the conversation: cancels the current answer, drops pending input
-/// audio, and clears the history before the next turn. Events already queued
-/// stay to be polled. Does not wait.
+/// Forgets the conversation: cancels every committed turn as
+/// `omni_session_cancel` does (queued turns are not answered: each gets its
+/// `OMNI_INTERRUPT_CANCEL` event), drops the input audio not yet in a turn,
+/// and clears the history, so the next turn starts a fresh conversation.
+/// Events already queued stay to be polled. Does not wait.
 ///
 /// Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
 ///
@@ -306,7 +372,9 @@ pub unsafe extern "C" fn omni_event_free(event: *mut OmniEvent) {
     }));
 }
 
-/// Whether an answer is being generated: `*busy` = true / false.
+/// Whether a committed turn has not had its last event queued yet (true from
+/// `omni_session_end_turn`, an endpoint or `omni_session_push_text` until
+/// its TURN_DONE / INTERRUPTED / ERROR event is queued): `*busy` = true / false.
 ///
 /// Errors: `OMNI_ERR_NULL_ARGUMENT` (session or busy NULL),
 /// `OMNI_ERR_SESSION_FAILED`. Threads: any.
@@ -323,9 +391,11 @@ pub unsafe extern "C" fn omni_session_is_busy(
     guard(|| unsafe { with_session(session, |s| write_out(busy, "busy", s.session.is_busy())) })
 }
 
-/// Frees a session: stops its answer, joins its worker thread (blocks for
-/// at most the model step in flight), drops queued events. NULL is a no-op.
-/// Events already polled stay valid (free them with `omni_event_free`).
+/// Frees a session: cancels every committed turn (the one being answered and
+/// those waiting), drops the events not yet polled, and joins the worker
+/// thread (blocks for at most the model step in flight, never on an unpolled
+/// queue). NULL is a no-op. Events already polled stay valid (free them with
+/// `omni_event_free`).
 ///
 /// Threads: any, once, after every other call on this session returned.
 ///

@@ -22,6 +22,7 @@ import omni  # noqa: E402
 MODEL = ROOT / "tests/fixtures/omni_tiny"
 VOCODER = ROOT / "tests/fixtures/vocoder/tiny"
 QUESTION = ROOT / "tests/fixtures/speech/question.wav"
+TURNS = ROOT / "tests/fixtures/turns"
 
 
 def question():
@@ -55,6 +56,62 @@ class Binding(unittest.TestCase):
         kw.setdefault("max_new_tokens", 16)
         kw.setdefault("endpointing", False)
         return self.model.session(**kw)
+
+    def test_files_with_silence_and_pauses_are_one_explicit_turn(self):
+        for name in ("trailing_silence.wav", "trailing_noise.wav", "pause_0_9s.wav", "leading_silence.wav"):
+            with wave.open(str(TURNS / name), "rb") as w:
+                pcm, rate = w.readframes(w.getnframes()), w.getframerate()
+            with self.session() as s:
+                s.push(pcm, rate)
+                s.end_turn()
+                seen, last = run_turn(s)
+                self.assertIsInstance(last, omni.TurnDone, name)
+                self.assertNotIn("Error", seen, name)
+                self.assertGreater(sum(len(a.pcm) for a in seen["Audio"]), 0, name)
+
+    def test_live_paused_question_is_one_answer(self):
+        with wave.open(str(TURNS / "pause_0_9s.wav"), "rb") as w:
+            pcm, rate = w.readframes(w.getnframes()), w.getframerate()
+        with self.session(endpointing=True) as s:
+            self.assertEqual(self.model.default_session_options()["resume_grace_ms"], 1500)
+            s.played(1, 0)  # nothing of turn 1 played yet
+            for i in range(0, len(pcm), 640):
+                s.push(pcm[i : i + 640], rate)
+            kinds = []
+            while True:
+                ev = s.poll(5.0)
+                if ev is None:
+                    break
+                kinds.append(type(ev).__name__)
+            self.assertEqual(kinds.count("TurnDone"), 1, kinds)
+            self.assertEqual(kinds.count("Interrupted"), 0, kinds)
+
+    def test_text_turns_and_played_reports(self):
+        with self.session() as s:
+            s.push_text("What is the capital of France?")
+            seen, last = run_turn(s)
+            self.assertIsInstance(last, omni.TurnDone)
+            self.assertIn("Audio", seen)
+            self.assertGreaterEqual(last.timings.endpoint_wait_ms, 0.0)
+            s.played(last.turn, 0)
+            s.push_text("And of Germany?")
+            _, last2 = run_turn(s)
+            self.assertIsInstance(last2, omni.TurnDone)
+            self.assertEqual(last2.turn, 2)
+            with self.assertRaises(omni.OmniError):
+                s.push_text("   ")
+
+    def test_cancel_right_after_end_turn_applies(self):
+        raw, rate = question()
+        with self.session() as s:
+            s.push(raw, rate)
+            s.end_turn()
+            self.assertTrue(s.busy)
+            s.cancel()
+            seen, last = run_turn(s)
+            self.assertIsInstance(last, omni.Interrupted)
+            self.assertEqual(last.reason, "cancel")
+            self.assertNotIn("TurnDone", seen)
 
     def test_version(self):
         self.assertEqual(omni.abi_version(), omni.ABI_VERSION)

@@ -11,9 +11,11 @@
 
 pub mod mel;
 mod mel_filters;
+pub mod pcm;
 pub mod resample;
 pub mod wav;
 
 pub use mel::{pad_or_trim, LogMel, MelFrontend, HOP, N_FFT, N_FRAMES, N_SAMPLES, SAMPLE_RATE};
+pub use pcm::{f32_to_i16, i16_to_f32};
 pub use resample::{resample, to_16k_mono};
 pub use wav::{read_wav, write_wav};

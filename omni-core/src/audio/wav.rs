@@ -88,7 +88,7 @@ pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
     let mut writer = hound::WavWriter::new(BufWriter::new(file), spec)
         .map_err(|e| wav_err(path, "cannot write WAV", e))?;
     for &x in samples {
-        let v = (x as f64 * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+        let v = super::pcm::f32_to_i16(x);
         writer.write_sample(v).map_err(|e| wav_err(path, "cannot write WAV", e))?;
     }
     writer.finalize().map_err(|e| wav_err(path, "cannot write WAV", e))

@@ -57,10 +57,22 @@ impl<'a> Generation<'a> {
     /// Prefills `prompt` (`[1, n, hidden]` embeddings, speech already spliced)
     /// after whatever `cache` holds.
     pub fn start(model: &'a Llama, cache: &'a mut KvCache, prompt: Tensor<3>, params: GenerationParams) -> Result<Self> {
+        let last = Self::prefill(model, cache, prompt)?;
+        Ok(Self::from_prefill(model, cache, last, params))
+    }
+
+    /// Prefills `prompt` after whatever `cache` holds; returns the final-normed
+    /// hidden state `[1, hidden]` of its last position (for [`Generation::from_prefill`]).
+    pub fn prefill(model: &Llama, cache: &mut KvCache, prompt: Tensor<3>) -> Result<Tensor<2>> {
         let h = model.forward(prompt, cache)?;
         let [_, n, d] = h.dims();
-        let last = h.slice([0..1, n - 1..n, 0..d]).reshape([1, d]);
-        Ok(Generation {
+        Ok(h.slice([0..1, n - 1..n, 0..d]).reshape([1, d]))
+    }
+
+    /// Continues after [`Generation::prefill`] (`last`: its result, the cache
+    /// as the prefill left it).
+    pub fn from_prefill(model: &'a Llama, cache: &'a mut KvCache, last: Tensor<2>, params: GenerationParams) -> Self {
+        Generation {
             model,
             cache,
             sampler: Sampler::new(params.sampling),
@@ -69,7 +81,7 @@ impl<'a> Generation<'a> {
             pending: None,
             produced: 0,
             done: false,
-        })
+        }
     }
 
     /// Tokens produced so far.

@@ -1,9 +1,18 @@
 //! What a session tells its user, in order.
 
-/// Per-turn timings, all measured from the end of the user's speech (the
-/// endpoint, or the explicit `end_turn`).
+/// Per-turn timings, all measured from the end of the user's speech: the end
+/// of the last voiced frame when the voice detector ended the turn, the
+/// `end_turn` / `push_text` call otherwise. That is the latency a user feels;
+/// the endpointer's wait for trailing silence is part of it and is reported on
+/// its own line ([`Timings::endpoint_wait_ms`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Timings {
+    /// End of speech → the endpointer committed the turn (its trailing-silence
+    /// wait); 0 for turns ended by `end_turn` or typed text.
+    pub endpoint_wait_ms: f64,
+    /// Whether encoder, adaptor and prefill ran speculatively, before the
+    /// endpoint was confirmed (their time then overlaps the endpoint wait).
+    pub speculative: bool,
     /// Mel + Whisper encoder + adaptor.
     pub encode_ms: f64,
     /// LLM prefill of the prompt.
@@ -47,8 +56,14 @@ pub const NO_TOKEN: u32 = u32::MAX;
 pub enum InterruptReason {
     /// The user spoke over the answer.
     BargeIn,
-    /// `cancel()` was called.
+    /// `cancel()`, `reset()` or dropping the session.
     Cancel,
+    /// The user went on speaking within the pause grace window before any of
+    /// the answer was played: the answer is dropped and the question continues
+    /// as the next turn, with all of its audio. Only sent when the consumer had
+    /// already pulled an event of the dropped turn (otherwise its events are
+    /// removed unseen).
+    Resumed,
 }
 
 /// Error classes reported in [`Event::Error`].
@@ -78,14 +93,31 @@ pub enum Event {
     TextDelta { turn: u32, text: String, token: u32 },
     /// New speech units (ids in `0..unit_vocab_size`).
     Units { turn: u32, units: Vec<u32> },
-    /// Answer audio: mono f32 PCM at `sample_rate` (16 kHz); `seq` counts from 0 per turn.
+    /// Answer audio: mono f32 PCM at `sample_rate` (the vocoder's own rate,
+    /// from its config; 16 kHz for the published vocoder); `seq` counts from 0 per turn.
     Audio { turn: u32, seq: u32, pcm: Vec<f32>, sample_rate: u32 },
     /// The answer is complete.
     TurnDone { turn: u32, text: String, timings: Timings },
-    /// The answer was stopped early (what was generated so far stays in the history).
+    /// The answer was stopped early. The history keeps the part of the answer
+    /// whose audio was played (see `Session::played`).
     Interrupted { turn: u32, reason: InterruptReason, text: String },
     /// Something the user should know that did not stop the turn.
     Warning { message: String },
     /// A failure; `recoverable` says whether the session can go on.
     Error { code: ErrorCode, message: String, recoverable: bool },
+}
+
+impl Event {
+    /// The turn an event belongs to (None for input-side events and warnings).
+    pub fn turn(&self) -> Option<u32> {
+        match self {
+            Event::TurnStarted { turn, .. }
+            | Event::TextDelta { turn, .. }
+            | Event::Units { turn, .. }
+            | Event::Audio { turn, .. }
+            | Event::TurnDone { turn, .. }
+            | Event::Interrupted { turn, .. } => Some(*turn),
+            _ => None,
+        }
+    }
 }

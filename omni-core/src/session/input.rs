@@ -7,18 +7,33 @@
 //! because those need ONNX Runtime. Speech starts after `min_speech_ms` of
 //! voiced frames and ends after `trailing_silence_ms` of unvoiced ones.
 //!
-//! Audio at any rate is accepted. The turn keeps the caller's samples at their
-//! own rate and resamples them to 16 kHz once, at the end of the turn, with a
-//! sinc resampler (`audio::resample`); the detector meanwhile hears a cheap
-//! linear-interpolated 16 kHz copy, which is enough to find speech.
+//! Two modes ([`EndpointOptions::enabled`]):
+//! - **Explicit** (off; files, push-to-talk): the caller ends turns, and a
+//!   turn is every sample pushed since the last one, untrimmed, as the
+//!   reference encodes a whole file. The detector only says whether the turn
+//!   holds speech (and drives barge-in).
+//! - **Live** (on; microphones): a turn is the audio from `pre_roll_ms` before
+//!   the speech start to the end of the last voiced frame. At the first
+//!   unvoiced frame the turn's audio is handed out for a speculative start
+//!   ([`InputAction::Paused`]); speech resuming before the endpoint withdraws
+//!   it; the endpoint commits it. After an endpoint the turn's audio is kept
+//!   for `resume_grace_ms`: speech that starts within it may continue the
+//!   question ([`InputAction::SpeechStarted::resumable`]).
+//!
+//! The detector hears a cheap linear-interpolated 16 kHz copy of the input;
+//! the turn keeps the caller's samples ([`TurnAudio`]).
 
-use crate::audio::{resample, SAMPLE_RATE};
+use std::time::Instant;
+
+use super::turn_audio::TurnAudio;
+use crate::audio::SAMPLE_RATE;
 use crate::{Error, Result};
 
 /// Endpointing settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EndpointOptions {
-    /// End turns automatically when the user stops speaking.
+    /// Live mode: end turns automatically when the user stops speaking. Off:
+    /// explicit mode, only `end_turn` ends a turn (files, push-to-talk).
     pub enabled: bool,
     /// Voice probability above which a 16 ms frame counts as speech.
     pub threshold: f32,
@@ -28,56 +43,101 @@ pub struct EndpointOptions {
     pub trailing_silence_ms: u32,
     /// Audio kept before the detected speech start.
     pub pre_roll_ms: u32,
+    /// Live mode: speech that starts within this time after an endpoint,
+    /// before any of the answer was played, continues the same question (the
+    /// pending answer is dropped). 0 turns it off.
+    pub resume_grace_ms: u32,
+    /// Live mode: start the encoder, adaptor and prefill when the speech
+    /// ends (first unvoiced frame) instead of when the endpoint fires.
+    pub speculative: bool,
+    /// Longest turn accepted, in seconds of audio; a push past it is refused
+    /// with an error (end the turn first).
+    pub max_turn_s: u32,
 }
 
 impl Default for EndpointOptions {
     fn default() -> Self {
-        EndpointOptions { enabled: true, threshold: 0.5, min_speech_ms: 128, trailing_silence_ms: 640, pre_roll_ms: 320 }
+        EndpointOptions {
+            enabled: true,
+            threshold: 0.5,
+            min_speech_ms: 128,
+            trailing_silence_ms: 640,
+            pre_roll_ms: 320,
+            resume_grace_ms: 1500,
+            speculative: true,
+            max_turn_s: 1200,
+        }
     }
 }
 
-/// What a push of audio caused.
+/// What a push of audio caused, in order.
 #[derive(Debug)]
 pub(crate) enum InputAction {
-    SpeechStarted { at_ms: u64 },
-    /// Speech ended: the turn's audio at 16 kHz.
-    Endpoint { at_ms: u64, audio: Vec<f32> },
+    /// Speech started at `at_ms`. `resumable`: it started within the grace
+    /// window of the last endpoint; the sink answers whether the question
+    /// continues (true) or this is a new turn (false).
+    SpeechStarted { at_ms: u64, resumable: bool },
+    /// Live mode: the speech just ended (first unvoiced frame): the turn's
+    /// audio so far, for a speculative start.
+    Paused { audio: Vec<f32> },
+    /// Live mode: speech came back before the endpoint: the paused audio is stale.
+    Unpaused,
+    /// Live mode: the endpoint fired. `audio` is the turn's audio, or None if
+    /// it is exactly the last `Paused` audio. `speech_end` is when the last
+    /// voiced frame was heard.
+    Endpoint { at_ms: u64, audio: Option<Vec<f32>>, speech_end: Instant },
 }
 
 const FRAME: usize = 256; // 16 ms at 16 kHz, earshot's frame
 const FRAME_MS: u32 = 16;
-/// While no speech is heard, only this much audio is kept (beyond the pre-roll).
-const IDLE_KEEP_S: usize = 2;
+/// While no speech is heard (live mode), only this much audio is kept beyond the pre-roll.
+const IDLE_KEEP_S: u64 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum VadState {
     Idle { voiced_ms: u32, run_start: u64 },
-    Speech { silence_ms: u32 },
+    /// `speech_end`: timeline position where the current silence run started.
+    Speech { silence_ms: u32, speech_end: Option<u64> },
+}
+
+/// The last endpoint, while its question may still continue.
+#[derive(Debug, Clone, Copy)]
+struct Resumable {
+    /// Timeline position where the committed turn's audio ended.
+    committed_end: u64,
+    /// Speech starting at or before this position may continue it.
+    until: u64,
 }
 
 pub(crate) struct Input {
     pub opts: EndpointOptions,
     detector: Box<earshot::Detector>,
-    /// Sample rate of `raw`.
+    /// Rate of the last push (for the detector's interpolation).
     rate: u32,
-    /// This turn's audio at `rate`, not yet resampled.
-    raw: Vec<f32>,
-    /// This turn's audio from earlier pushes at another rate, already at 16 kHz.
-    prefix16k: Vec<f32>,
-    /// Linear resampler for the detector: fractional read position in `raw` terms.
+    audio: TurnAudio,
+    /// Timeline position where the current turn's audio starts.
+    turn_start: u64,
+    /// Linear resampler for the detector: fractional read position in input terms.
     lin_pos: f64,
     lin_prev: f32,
     vad_buf: Vec<f32>,
-    /// 16 kHz samples the detector has seen since the session started.
+    /// 16 kHz samples fed to the detector since the session started.
+    fed: u64,
+    /// Timeline position of the end of the last scored frame.
     timeline: u64,
     state: VadState,
+    /// When the current silence run started (wall clock).
+    speech_end_at: Option<Instant>,
+    /// Whether a `Paused` is outstanding for the current silence run.
+    paused_sent: bool,
+    resumable: Option<Resumable>,
     /// Whether the detector heard speech in the current turn.
     pub heard_speech: bool,
 }
 
 /// Rejects NaN/inf samples and unusable rates.
 pub(crate) fn validate(samples: &[f32], sample_rate: u32) -> Result<()> {
-    if sample_rate < 1000 || sample_rate > 384_000 {
+    if !(1000..=384_000).contains(&sample_rate) {
         return Err(Error::Audio(format!("sample rate {sample_rate} Hz is outside 1000..=384000 Hz")));
     }
     if let Some(i) = samples.iter().position(|x| !x.is_finite()) {
@@ -86,104 +146,127 @@ pub(crate) fn validate(samples: &[f32], sample_rate: u32) -> Result<()> {
     Ok(())
 }
 
+fn ms(samples16k: u64) -> u64 {
+    samples16k * 1000 / SAMPLE_RATE as u64
+}
+
+fn samples16k(ms: u32) -> u64 {
+    ms as u64 * SAMPLE_RATE as u64 / 1000
+}
+
 impl Input {
     pub fn new(opts: EndpointOptions) -> Self {
         Input {
             opts,
             detector: earshot::Detector::default_boxed(),
             rate: SAMPLE_RATE,
-            raw: Vec::new(),
-            prefix16k: Vec::new(),
+            audio: TurnAudio::default(),
+            turn_start: 0,
             lin_pos: 0.0,
             lin_prev: 0.0,
             vad_buf: Vec::new(),
+            fed: 0,
             timeline: 0,
             state: VadState::Idle { voiced_ms: 0, run_start: 0 },
+            speech_end_at: None,
+            paused_sent: false,
+            resumable: None,
             heard_speech: false,
         }
     }
 
-    fn ms(samples16k: u64) -> u64 {
-        samples16k * 1000 / SAMPLE_RATE as u64
-    }
-
-    /// Samples of this turn, in 16 kHz terms.
-    fn turn_len16k(&self) -> usize {
-        self.prefix16k.len() + (self.raw.len() as u64 * SAMPLE_RATE as u64 / self.rate as u64) as usize
-    }
-
-    /// Drops the oldest turn audio so that `keep16k` (16 kHz samples) remain.
-    fn keep_tail(&mut self, keep16k: usize) {
-        let total = self.turn_len16k();
-        if total <= keep16k {
-            return;
+    fn drop_before(&mut self, pos: u64) {
+        if pos > self.turn_start {
+            self.audio.drop_before(pos);
+            self.turn_start = pos;
         }
-        let mut drop16k = total - keep16k;
-        let from_prefix = drop16k.min(self.prefix16k.len());
-        self.prefix16k.drain(..from_prefix);
-        drop16k -= from_prefix;
-        let drop_raw = ((drop16k as u64 * self.rate as u64) / SAMPLE_RATE as u64) as usize;
-        let drop_raw = drop_raw.min(self.raw.len());
-        self.raw.drain(..drop_raw);
     }
 
-    /// Takes the turn's audio at 16 kHz and starts a new turn.
+    /// Forgets the audio of the last committed turn (its question can no
+    /// longer continue).
+    fn close_resumable(&mut self) {
+        if let Some(r) = self.resumable.take() {
+            self.drop_before(r.committed_end);
+        }
+    }
+
+    /// Takes everything pushed since the last turn, at 16 kHz, and starts a
+    /// new turn (explicit end of turn).
     pub fn take_turn(&mut self) -> Result<Vec<f32>> {
-        let mut out = std::mem::take(&mut self.prefix16k);
-        let raw = std::mem::take(&mut self.raw);
-        if !raw.is_empty() {
-            out.extend(resample(&raw, self.rate, SAMPLE_RATE)?);
-        }
-        // Speech still going on (endpointing off, or an explicit end of turn
-        // mid-speech) counts for the next turn: the detector will not report
-        // a new onset for it.
+        self.close_resumable();
+        let out = self.audio.extract(self.turn_start, u64::MAX)?;
+        self.audio.clear();
+        self.turn_start = self.fed;
+        // Speech still going on (an explicit end of turn mid-speech) counts
+        // for the next turn: the detector will not report a new onset for it.
         self.heard_speech = matches!(self.state, VadState::Speech { .. });
+        self.paused_sent = false;
         Ok(out)
     }
 
     /// Forgets the current turn's audio and the detector state.
     pub fn reset(&mut self) {
-        self.raw.clear();
-        self.prefix16k.clear();
+        self.audio.clear();
+        self.turn_start = self.fed;
         self.vad_buf.clear();
+        self.timeline = self.fed;
         self.detector.reset();
         self.state = VadState::Idle { voiced_ms: 0, run_start: self.timeline };
         self.heard_speech = false;
+        self.paused_sent = false;
+        self.resumable = None;
+        self.speech_end_at = None;
     }
 
-    /// Adds audio; returns what the endpointer concluded.
-    pub fn push(&mut self, samples: &[f32], sample_rate: u32) -> Result<Vec<InputAction>> {
+    /// Adds audio; reports what the endpointer concluded to `sink`, in order
+    /// (its answer matters only for a resumable `SpeechStarted`).
+    pub fn push(
+        &mut self,
+        samples: &[f32],
+        sample_rate: u32,
+        sink: &mut dyn FnMut(InputAction) -> Result<bool>,
+    ) -> Result<()> {
         validate(samples, sample_rate)?;
         if samples.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
+        }
+        let max_raw = self.opts.max_turn_s as u64 * sample_rate as u64;
+        if (self.audio.raw_len() + samples.len()) as u64 > max_raw {
+            return Err(Error::InvalidInput(format!(
+                "the turn would hold more than max_turn_s = {} s of audio: end the turn first (nothing was kept)",
+                self.opts.max_turn_s
+            )));
         }
         if sample_rate != self.rate {
-            if !self.raw.is_empty() {
-                let raw = std::mem::take(&mut self.raw);
-                let conv = resample(&raw, self.rate, SAMPLE_RATE)?;
-                self.prefix16k.extend(conv);
-            }
             self.rate = sample_rate;
             self.lin_pos = 0.0;
         }
-        self.raw.extend_from_slice(samples);
+        self.audio.push(sample_rate, self.fed, samples);
+        let before = self.vad_buf.len();
         self.feed_detector(samples);
-        let mut actions = Vec::new();
+        self.fed += (self.vad_buf.len() - before) as u64;
         let frames = self.vad_buf.len() / FRAME;
         for f in 0..frames {
             let frame = &self.vad_buf[f * FRAME..(f + 1) * FRAME];
             let score = self.detector.predict_f32(frame);
             self.timeline += FRAME as u64;
-            self.step(score >= self.opts.threshold, &mut actions)?;
+            self.step(score >= self.opts.threshold, sink)?;
         }
         self.vad_buf.drain(..frames * FRAME);
         if self.opts.enabled {
-            if let VadState::Idle { .. } = self.state {
-                let keep = (self.opts.pre_roll_ms as usize * SAMPLE_RATE as usize / 1000) + IDLE_KEEP_S * SAMPLE_RATE as usize;
-                self.keep_tail(keep);
+            if let Some(r) = self.resumable {
+                if self.timeline > r.until && matches!(self.state, VadState::Idle { .. }) {
+                    self.close_resumable();
+                }
+            }
+            if self.resumable.is_none() {
+                if let VadState::Idle { .. } = self.state {
+                    let keep = samples16k(self.opts.pre_roll_ms) + IDLE_KEEP_S * SAMPLE_RATE as u64;
+                    self.drop_before(self.fed.saturating_sub(keep));
+                }
             }
         }
-        Ok(actions)
+        Ok(())
     }
 
     /// Linear interpolation of the new samples to 16 kHz for the detector.
@@ -207,42 +290,76 @@ impl Input {
         self.lin_prev = samples[samples.len() - 1];
     }
 
-    fn step(&mut self, voiced: bool, actions: &mut Vec<InputAction>) -> Result<()> {
+    fn step(&mut self, voiced: bool, sink: &mut dyn FnMut(InputAction) -> Result<bool>) -> Result<()> {
+        let frame_start = self.timeline - FRAME as u64;
         match self.state {
             VadState::Idle { voiced_ms, run_start } => {
-                if voiced {
-                    let start = if voiced_ms == 0 { self.timeline - FRAME as u64 } else { run_start };
-                    let v = voiced_ms + FRAME_MS;
-                    if v >= self.opts.min_speech_ms {
-                        self.state = VadState::Speech { silence_ms: 0 };
-                        self.heard_speech = true;
-                        if self.opts.enabled {
-                            // Keep only the pre-roll before the speech start.
-                            let since_start = (self.timeline - start) as usize;
-                            let pre = self.opts.pre_roll_ms as usize * SAMPLE_RATE as usize / 1000;
-                            self.keep_tail(since_start + pre + self.vad_buf.len());
-                        }
-                        actions.push(InputAction::SpeechStarted { at_ms: Self::ms(start) });
-                    } else {
-                        self.state = VadState::Idle { voiced_ms: v, run_start: start };
-                    }
-                } else {
+                if !voiced {
                     self.state = VadState::Idle { voiced_ms: 0, run_start: self.timeline };
+                    return Ok(());
+                }
+                let start = if voiced_ms == 0 { frame_start } else { run_start };
+                let v = voiced_ms + FRAME_MS;
+                if v < self.opts.min_speech_ms {
+                    self.state = VadState::Idle { voiced_ms: v, run_start: start };
+                    return Ok(());
+                }
+                self.state = VadState::Speech { silence_ms: 0, speech_end: None };
+                self.heard_speech = true;
+                let resumable = self.opts.enabled && self.resumable.is_some_and(|r| start <= r.until);
+                let resumed = sink(InputAction::SpeechStarted { at_ms: ms(start), resumable })?;
+                if resumable && resumed {
+                    // The question goes on: the turn keeps all of its audio.
+                    self.resumable = None;
+                } else if self.opts.enabled {
+                    self.close_resumable();
+                    // Keep only the pre-roll before the speech start.
+                    self.drop_before(start.saturating_sub(samples16k(self.opts.pre_roll_ms)));
                 }
             }
-            VadState::Speech { silence_ms } => {
-                let s = if voiced { 0 } else { silence_ms + FRAME_MS };
-                if s >= self.opts.trailing_silence_ms && self.opts.enabled {
-                    self.state = VadState::Idle { voiced_ms: 0, run_start: self.timeline };
-                    let at_ms = Self::ms(self.timeline);
-                    let audio = self.take_turn()?;
-                    actions.push(InputAction::Endpoint { at_ms, audio });
-                } else if s >= self.opts.trailing_silence_ms {
-                    // Endpointing off: speech ended, the caller ends the turn.
-                    self.state = VadState::Idle { voiced_ms: 0, run_start: self.timeline };
-                } else {
-                    self.state = VadState::Speech { silence_ms: s };
+            VadState::Speech { silence_ms, speech_end } => {
+                if voiced {
+                    if self.paused_sent {
+                        self.paused_sent = false;
+                        sink(InputAction::Unpaused)?;
+                    }
+                    self.speech_end_at = None;
+                    self.state = VadState::Speech { silence_ms: 0, speech_end: None };
+                    return Ok(());
                 }
+                let end = speech_end.unwrap_or(frame_start);
+                if speech_end.is_none() {
+                    self.speech_end_at = Some(Instant::now());
+                    if self.opts.enabled && self.opts.speculative {
+                        let audio = self.audio.extract(self.turn_start, end)?;
+                        if !audio.is_empty() {
+                            self.paused_sent = true;
+                            sink(InputAction::Paused { audio })?;
+                        }
+                    }
+                }
+                let s = silence_ms + FRAME_MS;
+                if s < self.opts.trailing_silence_ms {
+                    self.state = VadState::Speech { silence_ms: s, speech_end: Some(end) };
+                    return Ok(());
+                }
+                self.state = VadState::Idle { voiced_ms: 0, run_start: self.timeline };
+                if !self.opts.enabled {
+                    // Explicit mode: speech ended, the caller ends the turn.
+                    return Ok(());
+                }
+                let audio = if self.paused_sent { None } else { Some(self.audio.extract(self.turn_start, end)?) };
+                self.paused_sent = false;
+                self.heard_speech = false;
+                let speech_end = self.speech_end_at.take().unwrap_or_else(Instant::now);
+                self.resumable = Some(Resumable {
+                    committed_end: end,
+                    until: self.timeline + samples16k(self.opts.resume_grace_ms),
+                });
+                if self.opts.resume_grace_ms == 0 {
+                    self.close_resumable();
+                }
+                sink(InputAction::Endpoint { at_ms: ms(end), audio, speech_end })?;
             }
         }
         Ok(())

@@ -141,6 +141,8 @@ pub struct VocoderStream<V: Borrow<CodeHiFiGan>> {
     tail: Vec<f32>,
     units_in: usize,
     samples_out: usize,
+    /// Sample offset (in the stream's output) where each committed unit ends.
+    unit_ends: Vec<usize>,
 }
 
 impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
@@ -180,6 +182,7 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
             tail: Vec::new(),
             units_in: 0,
             samples_out: 0,
+            unit_ends: Vec::new(),
         })
     }
 
@@ -203,6 +206,31 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
         self.samples_out
     }
 
+    /// Where each unit vocoded so far ends in the stream's output, in samples
+    /// (in pushing order): maps played samples back to units.
+    pub fn unit_ends(&self) -> &[usize] {
+        &self.unit_ends
+    }
+
+    /// Records the durations (frames) of newly committed units.
+    fn commit_durations(&mut self, durations: &[usize]) {
+        let mut acc = self.unit_ends.last().copied().unwrap_or(0);
+        for &d in durations {
+            acc += d * self.hop.max(1);
+            self.unit_ends.push(acc);
+        }
+    }
+
+    /// Vocodes `units` alone (independent chunks) and records their durations.
+    fn vocode_alone(&mut self, units: &[u32]) -> Result<Vec<f32>> {
+        let (wav, dur) = self.vocoder.borrow().synthesize_parts(units, &[])?;
+        if self.hop == 0 && !dur.is_empty() {
+            self.hop = wav.len() / dur.iter().sum::<usize>().max(1);
+        }
+        self.commit_durations(&dur);
+        Ok(wav)
+    }
+
     /// Adds new units; returns the PCM that is ready (empty until Ω units are pending).
     /// An empty chunk or an out-of-range unit is an error and leaves the stream as it was.
     pub fn push(&mut self, units: &[u32]) -> Result<Vec<f32>> {
@@ -223,9 +251,8 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
         }
         let out = match self.config.boundary {
             ChunkBoundary::Independent => {
-                let wav = self.vocoder.borrow().synthesize(&self.pending)?;
-                self.pending.clear();
-                wav
+                let units = std::mem::take(&mut self.pending);
+                self.vocode_alone(&units)?
             }
             ChunkBoundary::Overlap(p) => {
                 if self.held.len() + self.pending.len() <= p.lookahead_units {
@@ -246,9 +273,8 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
                 if self.pending.is_empty() {
                     Vec::new()
                 } else {
-                    let wav = self.vocoder.borrow().synthesize(&self.pending)?;
-                    self.pending.clear();
-                    wav
+                    let units = std::mem::take(&mut self.pending);
+                    self.vocode_alone(&units)?
                 }
             }
             ChunkBoundary::Overlap(p) => {
@@ -330,6 +356,7 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
         self.tail = if last { Vec::new() } else { wav[end..commit_end].to_vec() };
 
         // Bookkeeping: committed units join the context, the rest is held.
+        self.commit_durations(&dur[ctx_n..ctx_n + n_commit]);
         for i in ctx_n..ctx_n + n_commit {
             self.context.push_back((units[i], dur[i]));
         }
