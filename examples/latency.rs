@@ -3,9 +3,9 @@
 //! decoder, vocoder), as medians. Also the peak memory of the model load.
 //!
 //! ```text
-//! cargo run --release --example latency -- --model DIR --vocoder DIR [--turns 5]
+//! cargo run --release --example latency -- [--model DIR --vocoder DIR] [--turns 5]
 //!     [--dtype f32|f16] [--max-new-tokens 48] [--first-chunk 10] [--chunk 40] [--label NAME]
-//!     [--live [--no-speculative]]
+//!     [--live [--no-speculative]]          (--help lists every option)
 //! ```
 //! `--live`: the question is pushed in real time (20 ms every 20 ms) followed by
 //! silence, and the voice detector ends the turn (default 640 ms endpoint):
@@ -13,14 +13,16 @@
 //! Without it, the turn is ended explicitly (`end_turn`), as files are.
 //! `scripts/latency.sh` runs it on the demo model and on a mid-size model.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use omni::audio::read_wav;
 use omni::session::Timings;
-use omni::weights::RunDType;
-use omni::{Event, Omni, OmniOptions, Session, SessionOptions};
+use omni::{Event, Omni, Session, SessionOptions};
 
 fn status_kib(field: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -41,38 +43,45 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// End-of-speech → first-audio latency over several turns.
+#[derive(clap::Parser)]
+struct Args {
+    #[command(flatten)]
+    model: cli::ModelArgs,
+    /// Turns measured after one warm-up turn.
+    #[arg(long, default_value_t = 5)]
+    turns: usize,
+    /// Most tokens per answer.
+    #[arg(long, default_value_t = 48)]
+    max_new_tokens: usize,
+    /// Units in the first audio chunk.
+    #[arg(long = "first-chunk", default_value_t = 10)]
+    first_chunk: usize,
+    /// Units per later audio chunk.
+    #[arg(long, default_value_t = 40)]
+    chunk: usize,
+    /// Name of the table.
+    #[arg(long, default_value = "model")]
+    label: String,
+    /// Push the question in real time and let the voice detector end the turn.
+    #[arg(long)]
+    live: bool,
+    /// With --live: no speculative start (encoder and prefill wait for the endpoint).
+    #[arg(long)]
+    no_speculative: bool,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    let a = <Args as clap::Parser>::parse();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut model = root.join("tests/fixtures/omni_tiny");
-    let mut vocoder = root.join("tests/fixtures/vocoder/tiny");
-    let mut turns = 5usize;
-    let mut dtype = RunDType::F32;
-    let mut max_new = 48usize;
-    let mut first_chunk = 10usize;
-    let mut chunk = 40usize;
-    let mut label = String::from("model");
-    let mut live = false;
-    let mut speculative = true;
-    while let Some(a) = args.next() {
-        let mut v = || args.next().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--model" => model = v()?.into(),
-            "--vocoder" => vocoder = v()?.into(),
-            "--turns" => turns = v()?.parse()?,
-            "--dtype" => dtype = RunDType::parse(&v()?).ok_or("bad dtype")?,
-            "--max-new-tokens" => max_new = v()?.parse()?,
-            "--first-chunk" => first_chunk = v()?.parse()?,
-            "--chunk" => chunk = v()?.parse()?,
-            "--label" => label = v()?,
-            "--live" => live = true,
-            "--no-speculative" => speculative = false,
-            other => return Err(format!("unknown option {other}").into()),
-        }
-    }
+    let (model, vocoder) = a.model.dirs();
+    let (turns, dtype, max_new, first_chunk, chunk, live) =
+        (a.turns, a.model.dtype, a.max_new_tokens, a.first_chunk, a.chunk, a.live);
+    let speculative = !a.no_speculative;
+    let label = a.label.clone();
     let rss0 = status_kib("VmRSS:").unwrap_or(0);
     let t = Instant::now();
-    let omni = Arc::new(Omni::load(&model, &vocoder, &OmniOptions { dtype, ..Default::default() }, None)?);
+    let omni = Arc::new(Omni::load(&model, &vocoder, &a.model.options(), None)?);
     let load_s = t.elapsed().as_secs_f64();
     let peak = status_kib("VmHWM:").unwrap_or(0);
     let rss = status_kib("VmRSS:").unwrap_or(0);

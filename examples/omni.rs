@@ -1,102 +1,89 @@
-//! The omni command line.
+//! The omni command line (`cargo run --release --example omni -- <command> ...`;
+//! `--help` on any command lists every option).
 //!
 //! ```text
-//! omni demo  [--output answer.wav] [--device cpu] [--json]
-//! omni run   --model DIR --vocoder DIR (--input question.wav | --text "typed question") [--output answer.wav]
-//!            [--device cpu|wgpu|cuda:0] [--dtype f32|f16] [--speech-encoder large-v3.pt]
-//!            [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
-//!            [--first-chunk UNITS] [--chunk UNITS] [--json]
+//! omni demo  [--output answer.wav] [--json]               the demo model on a bundled question
+//! omni run   --model DIR --vocoder DIR (--input question.wav | --text "typed question")
+//!            [--output answer.wav] [--device cpu|wgpu|cuda:0] [--dtype f32|f16|bf16] [--json] ...
 //! omni live  --model DIR --vocoder DIR [--rate HZ] [--output answer.raw|answer.wav] [...]
-//!            reads mono s16le PCM from stdin (e.g. `sox -d -t raw -r 16000 -e signed -b 16 -c 1 -`),
-//!            endpointing ends each turn; answers go to --output (raw s16le, or WAV)
+//!            reads mono s16le PCM from stdin (e.g. `sox -d -t raw -r 16000 -e signed -b 16 -c 1 -`)
 //! ```
 //! `run` answers the whole file as one turn (explicit mode: every sample, no
-//! trimming, as the reference encodes a file); `live` uses the voice detector.
-//! ```text
-//! ```
-//! Run with `cargo run --release --example omni -- <command> ...`.
+//! trimming, as the reference encodes a file); `live` ends turns with the voice
+//! detector (pauses, speculative start, barge-in). `--json` prints one JSON
+//! object per event (the serde form of `omni::Event`, plus `t_ms`).
+
+#[path = "common/cli.rs"]
+mod cli;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use omni::audio::{read_wav, write_wav};
+use omni::audio::{f32_to_i16, read_wav, write_wav};
 use omni::progress::Progress;
 use omni::session::Timings;
-use omni::weights::RunDType;
-use omni::{Event, Omni, OmniOptions, Session, SessionOptions};
+use omni::{Event, Omni, Session};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-#[derive(Default)]
-struct Args {
-    cmd: String,
-    model: Option<PathBuf>,
-    vocoder: Option<PathBuf>,
-    input: Option<PathBuf>,
-    text: Option<String>,
+#[derive(Parser)]
+#[command(name = "omni", about = "LLaMA-Omni: speech in, text and speech out, streamed")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Debug)]
+struct Common {
+    #[command(flatten)]
+    model: cli::ModelArgs,
+    #[command(flatten)]
+    generation: cli::GenerationArgs,
+    /// Where the answer's audio goes (WAV; `live` also takes .raw s16le).
+    #[arg(long)]
     output: Option<PathBuf>,
-    device: String,
-    dtype: Option<String>,
-    speech_encoder: Option<PathBuf>,
-    max_new_tokens: Option<usize>,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    seed: Option<u64>,
-    first_chunk: Option<usize>,
-    chunk: Option<usize>,
-    rate: u32,
+    /// One JSON object per event on stdout.
+    #[arg(long)]
     json: bool,
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage:\n  omni demo [--output answer.wav] [--device cpu] [--json]\n  \
-         omni run --model DIR --vocoder DIR (--input question.wav | --text \"...\") [--output answer.wav] [--device D] \
-         [--dtype f32|f16] [--json] ...\n  omni live --model DIR --vocoder DIR [--rate HZ] [--output FILE]\n\
-         see examples/omni.rs for every option"
-    );
-    std::process::exit(2)
+#[derive(Subcommand)]
+enum Cmd {
+    /// The demo model (tiny, random weights, real file layouts) on a bundled question.
+    Demo {
+        #[command(flatten)]
+        common: Common,
+        /// Question WAV (default: the bundled espeak-ng question).
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
+    /// Answers one question: an audio file (explicit turn: the whole file) or typed text.
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// Question audio file.
+        #[arg(long, conflicts_with = "text", required_unless_present = "text")]
+        input: Option<PathBuf>,
+        /// Typed question.
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// A live conversation over s16le PCM on stdin; the voice detector ends turns.
+    Live {
+        #[command(flatten)]
+        common: Common,
+        /// Sample rate of the PCM on stdin.
+        #[arg(long, default_value_t = 16000)]
+        rate: u32,
+    },
 }
 
-fn parse_args() -> AnyResult<Args> {
-    let mut it = std::env::args().skip(1);
-    let mut a = Args { device: "cpu".into(), rate: 16000, ..Default::default() };
-    a.cmd = it.next().unwrap_or_else(|| usage());
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--model" => a.model = Some(val()?.into()),
-            "--vocoder" => a.vocoder = Some(val()?.into()),
-            "--input" => a.input = Some(val()?.into()),
-            "--text" => a.text = Some(val()?),
-            "--output" => a.output = Some(val()?.into()),
-            "--device" => a.device = val()?,
-            "--dtype" => a.dtype = Some(val()?),
-            "--speech-encoder" => a.speech_encoder = Some(val()?.into()),
-            "--max-new-tokens" => a.max_new_tokens = Some(val()?.parse()?),
-            "--temperature" => a.temperature = Some(val()?.parse()?),
-            "--top-p" => a.top_p = Some(val()?.parse()?),
-            "--seed" => a.seed = Some(val()?.parse()?),
-            "--first-chunk" => a.first_chunk = Some(val()?.parse()?),
-            "--chunk" => a.chunk = Some(val()?.parse()?),
-            "--rate" => a.rate = val()?.parse()?,
-            "--json" => a.json = true,
-            "-h" | "--help" => usage(),
-            other => return Err(format!("unknown option {other}").into()),
-        }
-    }
-    Ok(a)
-}
-
-fn load(model: &Path, vocoder: &Path, a: &Args) -> AnyResult<Arc<Omni>> {
-    let dtype = match &a.dtype {
-        Some(s) => RunDType::parse(s).ok_or_else(|| format!("unknown dtype {s} (f32, f16, bf16)"))?,
-        None => RunDType::F32,
-    };
-    let opts = OmniOptions { device: a.device.clone(), dtype, speech_encoder: a.speech_encoder.clone() };
+fn load(a: &Common) -> AnyResult<Arc<Omni>> {
+    let (model, vocoder) = a.model.dirs();
     let bar = ProgressBar::new(1);
     bar.set_style(
         ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} {elapsed}")
@@ -111,80 +98,28 @@ fn load(model: &Path, vocoder: &Path, a: &Args) -> AnyResult<Arc<Omni>> {
         bar.set_position(p.done as u64);
     };
     let t = Instant::now();
-    let omni = Omni::load(model, vocoder, &opts, Some(&mut on_progress))?;
+    let omni = Omni::load(&model, &vocoder, &a.model.options(), Some(&mut on_progress))?;
     bar.finish_and_clear();
     if !a.json {
-        eprintln!("loaded {} on {} in {:.2} s", model.display(), a.device, t.elapsed().as_secs_f64());
+        eprintln!("loaded {} on {} in {:.2} s", model.display(), a.model.device, t.elapsed().as_secs_f64());
     }
     Ok(Arc::new(omni))
-}
-
-fn session_options(omni: &Omni, a: &Args, live: bool) -> SessionOptions {
-    let mut o = if live { SessionOptions::for_model(omni) } else { SessionOptions::explicit_turns(omni) };
-    if let Some(n) = a.max_new_tokens {
-        o.generation.max_new_tokens = n;
-    }
-    if let Some(t) = a.temperature {
-        o.generation.sampling.temperature = t;
-    }
-    if let Some(p) = a.top_p {
-        o.generation.sampling.top_p = p;
-    }
-    if let Some(s) = a.seed {
-        o.generation.sampling.seed = s;
-    }
-    if let Some(c) = a.first_chunk {
-        o.first_chunk_units = c;
-    }
-    if let Some(c) = a.chunk {
-        o.chunk_units = c;
-    }
-    o
-}
-
-fn json_escape(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
 /// Prints one event (text mode: text streams on stdout, the rest on stderr).
 fn print_event(e: &Event, t0: Instant, json: bool) {
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     if json {
-        let line = match e {
-            Event::SpeechStarted { at_ms } => format!(r#"{{"t_ms":{ms:.1},"event":"speech_started","at_ms":{at_ms}}}"#),
-            Event::SpeechEnded { at_ms } => format!(r#"{{"t_ms":{ms:.1},"event":"speech_ended","at_ms":{at_ms}}}"#),
-            Event::TurnStarted { turn, audio_ms } => {
-                format!(r#"{{"t_ms":{ms:.1},"event":"turn_started","turn":{turn},"audio_ms":{audio_ms}}}"#)
-            }
-            Event::TextDelta { turn, text, token } => format!(
-                r#"{{"t_ms":{ms:.1},"event":"text","turn":{turn},"token":{token},"text":{}}}"#,
-                json_escape(text)
-            ),
-            Event::Units { turn, units } => {
-                format!(r#"{{"t_ms":{ms:.1},"event":"units","turn":{turn},"units":{units:?}}}"#)
-            }
-            Event::Audio { turn, seq, pcm, sample_rate } => format!(
-                r#"{{"t_ms":{ms:.1},"event":"audio","turn":{turn},"seq":{seq},"samples":{},"sample_rate":{sample_rate}}}"#,
-                pcm.len()
-            ),
-            Event::TurnDone { turn, text, timings } => format!(
-                r#"{{"t_ms":{ms:.1},"event":"turn_done","turn":{turn},"text":{},"timings":{}}}"#,
-                json_escape(text),
-                timings_json(timings)
-            ),
-            Event::Interrupted { turn, reason, text } => format!(
-                r#"{{"t_ms":{ms:.1},"event":"interrupted","turn":{turn},"reason":"{reason:?}","text":{}}}"#,
-                json_escape(text)
-            ),
-            Event::Warning { message } => {
-                format!(r#"{{"t_ms":{ms:.1},"event":"warning","message":{}}}"#, json_escape(message))
-            }
-            Event::Error { code, message, recoverable } => format!(
-                r#"{{"t_ms":{ms:.1},"event":"error","code":"{code:?}","message":{},"recoverable":{recoverable}}}"#,
-                json_escape(message)
-            ),
-        };
-        println!("{line}");
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            t_ms: f64,
+            #[serde(flatten)]
+            event: &'a Event,
+        }
+        match serde_json::to_string(&Line { t_ms: (ms * 10.0).round() / 10.0, event: e }) {
+            Ok(line) => println!("{line}"),
+            Err(err) => eprintln!("cannot print event as JSON: {err}"),
+        }
         return;
     }
     match e {
@@ -200,27 +135,6 @@ fn print_event(e: &Event, t0: Instant, json: bool) {
         }
         other => eprintln!("\n  [{ms:8.1} ms] {other:?}"),
     }
-}
-
-fn timings_json(t: &Timings) -> String {
-    let opt = |x: Option<f64>| x.map(|v| format!("{v:.1}")).unwrap_or_else(|| "null".into());
-    format!(
-        r#"{{"endpoint_wait_ms":{:.1},"speculative":{},"encode_ms":{:.1},"prefill_ms":{:.1},"first_text_ms":{},"first_audio_ms":{},"total_ms":{:.1},"speech_decoder_ms":{:.1},"vocoder_ms":{:.1},"tokens":{},"units":{},"tokens_per_s":{:.2},"audio_s":{:.3},"real_time_factor":{:.3}}}"#,
-        t.endpoint_wait_ms,
-        t.speculative,
-        t.encode_ms,
-        t.prefill_ms,
-        opt(t.first_text_ms),
-        opt(t.first_audio_ms),
-        t.total_ms,
-        t.speech_decoder_ms,
-        t.vocoder_ms,
-        t.tokens,
-        t.units,
-        t.tokens_per_s,
-        t.audio_s,
-        t.real_time_factor
-    )
 }
 
 fn print_timeline(t: &Timings) {
@@ -283,13 +197,11 @@ fn answer_turn(session: &Session, q: Question<'_>, json: bool) -> AnyResult<(Vec
     }
 }
 
-fn cmd_run(a: &Args, model: &Path, vocoder: &Path, input: Option<&Path>, demo: bool) -> AnyResult<()> {
-    let omni = load(model, vocoder, a)?;
-    let (samples, rate) = match (input, &a.text) {
-        (Some(_), Some(_)) => return Err("give --input or --text, not both".into()),
-        (Some(p), None) => read_wav(p)?,
-        (None, Some(_)) => (Vec::new(), 16000),
-        (None, None) => return Err("--input or --text is required".into()),
+fn cmd_run(a: &Common, input: Option<&Path>, text: Option<&str>, demo: bool) -> AnyResult<()> {
+    let omni = load(a)?;
+    let (samples, rate) = match input {
+        Some(p) if text.is_none() => read_wav(p)?,
+        _ => (Vec::new(), 16000),
     };
     if let (true, false, Some(input)) = (demo, a.json, input) {
         eprintln!(
@@ -299,8 +211,8 @@ fn cmd_run(a: &Args, model: &Path, vocoder: &Path, input: Option<&Path>, demo: b
         );
         eprintln!("question: {} ({:.2} s at {rate} Hz)", input.display(), samples.len() as f64 / rate as f64);
     }
-    let session = Session::new(omni.clone(), session_options(&omni, a, false))?;
-    let q = match &a.text {
+    let session = Session::new(omni.clone(), a.generation.session_options(&omni, false))?;
+    let q = match text {
         Some(t) => Question::Text(t),
         None => Question::Audio(&samples, rate),
     };
@@ -313,10 +225,9 @@ fn cmd_run(a: &Args, model: &Path, vocoder: &Path, input: Option<&Path>, demo: b
     Ok(())
 }
 
-fn cmd_live(a: &Args, model: &Path, vocoder: &Path) -> AnyResult<()> {
-    let omni = load(model, vocoder, a)?;
-    let session = Arc::new(Session::new(omni.clone(), session_options(&omni, a, true))?);
-    let rate = a.rate;
+fn cmd_live(a: &Common, rate: u32) -> AnyResult<()> {
+    let omni = load(a)?;
+    let session = Arc::new(Session::new(omni.clone(), a.generation.session_options(&omni, true))?);
     let pusher = {
         let s = session.clone();
         std::thread::spawn(move || -> Result<(), String> {
@@ -333,7 +244,7 @@ fn cmd_live(a: &Args, model: &Path, vocoder: &Path) -> AnyResult<()> {
         })
     };
     let mut out: Box<dyn Write> = match &a.output {
-        Some(p) if p.extension().map(|e| e == "raw").unwrap_or(false) => Box::new(std::fs::File::create(p)?),
+        Some(p) if p.extension().is_some_and(|e| e == "raw") => Box::new(std::fs::File::create(p)?),
         _ => Box::new(std::io::sink()),
     };
     let mut all = Vec::new();
@@ -345,7 +256,7 @@ fn cmd_live(a: &Args, model: &Path, vocoder: &Path) -> AnyResult<()> {
             if let Event::Audio { pcm, sample_rate, .. } = &e {
                 out_rate = *sample_rate;
                 for &s in pcm {
-                    out.write_all(&omni::audio::f32_to_i16(s).to_le_bytes())?;
+                    out.write_all(&f32_to_i16(s).to_le_bytes())?;
                 }
                 all.extend_from_slice(pcm);
             }
@@ -354,7 +265,7 @@ fn cmd_live(a: &Args, model: &Path, vocoder: &Path) -> AnyResult<()> {
         }
     }
     if let Some(p) = &a.output {
-        if p.extension().map(|e| e == "wav").unwrap_or(false) {
+        if p.extension().is_some_and(|e| e == "wav") {
             write_wav(p, &all, out_rate)?;
         }
     }
@@ -362,30 +273,21 @@ fn cmd_live(a: &Args, model: &Path, vocoder: &Path) -> AnyResult<()> {
 }
 
 fn main() {
-    let a = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            usage()
-        }
-    };
-    let need = |p: &Option<PathBuf>, name: &str| -> PathBuf {
-        p.clone().unwrap_or_else(|| {
-            eprintln!("error: --{name} is required");
-            usage()
-        })
-    };
-    let r = match a.cmd.as_str() {
-        "demo" => {
+    let cli = Cli::parse();
+    let r = match &cli.cmd {
+        Cmd::Demo { common, input } => {
             let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let model = a.model.clone().unwrap_or_else(|| root.join("tests/fixtures/omni_tiny"));
-            let vocoder = a.vocoder.clone().unwrap_or_else(|| root.join("tests/fixtures/vocoder/tiny"));
-            let input = a.input.clone().unwrap_or_else(|| root.join("tests/fixtures/speech/question.wav"));
-            cmd_run(&a, &model, &vocoder, if a.text.is_some() { None } else { Some(&input) }, true)
+            let input = input.clone().unwrap_or_else(|| root.join("tests/fixtures/speech/question.wav"));
+            cmd_run(common, Some(&input), None, true)
         }
-        "run" => cmd_run(&a, &need(&a.model, "model"), &need(&a.vocoder, "vocoder"), a.input.as_deref(), false),
-        "live" => cmd_live(&a, &need(&a.model, "model"), &need(&a.vocoder, "vocoder")),
-        _ => usage(),
+        Cmd::Run { common, input, text } => {
+            if common.model.model.is_none() || common.model.vocoder.is_none() {
+                eprintln!("error: `omni run` needs --model and --vocoder (`omni demo` runs the demo model)");
+                std::process::exit(2);
+            }
+            cmd_run(common, input.as_deref(), text.as_deref(), false)
+        }
+        Cmd::Live { common, rate } => cmd_live(common, *rate),
     };
     if let Err(e) = r {
         eprintln!("error: {e}");

@@ -1,14 +1,16 @@
 /*
  * omni.h: C API of omni, the LLaMA-Omni runtime (speech in -> text and speech out, streamed).
  *
- * Link with -lomni (libomni.so or libomni.a). Check omni_abi_version() == OMNI_ABI_VERSION at start.
+ * Link with -lomni (libomni.so or libomni.a). Check omni_abi_version() >= OMNI_ABI_VERSION at start
+ * (ABI versions only append: a newer library serves an app built against an older header).
  *
  * Flow:
  *   OmniModelOptions mo = { .struct_size = sizeof mo };  omni_model_options_default(&mo);
  *   OmniModel *model;      omni_model_load("Llama-3.1-8B-Omni", "vocoder", &mo, NULL, NULL, &model);
  *   OmniSessionOptions so = { .struct_size = sizeof so }; omni_session_options_default(model, &so);
  *   OmniSession *s;        omni_session_new(model, &so, &s);
- *   omni_session_push_i16(s, pcm, n, 16000);  ... omni_session_end_turn(s);  (or let endpointing end turns)
+ *   omni_session_push_i16(s, pcm, n, 16000);  ... omni_session_end_turn(s);  (or let endpointing end turns,
+ *                          or omni_session_push_text(s, "typed question"))
  *   OmniEvent *ev;         while (omni_session_poll(s, 100, &ev) == OMNI_OK) { if (ev) { ...; omni_event_free(ev); } }
  *   omni_session_free(s);  omni_model_free(model);
  *
@@ -22,7 +24,9 @@
  *   with omni_model_free / omni_session_free / omni_event_free. Strings passed in are borrowed for the
  *   call only (copied when kept). Strings omni returns from omni_version / omni_status_str are static.
  * - Options structs: set struct_size = sizeof(struct) before passing one (also to the *_default
- *   functions); a smaller struct_size gives OMNI_ERR_STRUCT_SIZE. Later ABI versions only append fields.
+ *   functions). Later ABI versions only append fields: a struct_size from an older header is accepted
+ *   (the fields it lacks take their defaults); one smaller than the first ABI's struct gives
+ *   OMNI_ERR_STRUCT_SIZE.
  * - Threads: a model is shared and thread-safe. Session calls may come from any thread, concurrently
  *   (push from an audio thread, poll from another); only omni_session_free must not overlap other calls
  *   on the session. Callbacks are called on the calling thread, during the call, and must not unwind.
@@ -38,13 +42,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/* OMNI_API marks the functions libomni exports (define it before including this header to override). */
+#ifndef OMNI_API
+#  if defined(_WIN32)
+#    define OMNI_API __declspec(dllimport)
+#  else
+#    define OMNI_API __attribute__((visibility("default")))
+#  endif
+#endif
 
 /**
  * Version of the C ABI described by this header. `omni_abi_version()` returns
  * the library's; an application should refuse to run when they differ.
  * Later versions only append fields to structs and add functions.
  */
-#define OMNI_ABI_VERSION 1
+#define OMNI_ABI_VERSION 2
+
+/**
+ * `OmniEvent.token` of a TEXT event that has no token of its own (text held
+ * back by the detokenizer, flushed at the end of the answer).
+ */
+#define OMNI_NO_TOKEN UINT32_MAX
 
 /**
  * The result of every fallible omni function. `OMNI_OK` is 0; on any other
@@ -105,6 +123,35 @@ typedef int32_t OmniStatus;
 #endif // __cplusplus
 
 /**
+ * Severity of a log message.
+ */
+enum OmniLogLevel
+#ifdef __cplusplus
+  : int32_t
+#endif // __cplusplus
+ {
+    /**
+     * Something failed.
+     */
+    OMNI_LOG_ERROR = 1,
+    /**
+     * Something the app should know (the same text as a WARNING event, or more).
+     */
+    OMNI_LOG_WARN = 2,
+    /**
+     * Progress of note (a model loaded).
+     */
+    OMNI_LOG_INFO = 3,
+    /**
+     * Details.
+     */
+    OMNI_LOG_DEBUG = 4,
+};
+#ifndef __cplusplus
+typedef int32_t OmniLogLevel;
+#endif // __cplusplus
+
+/**
  * What an `OmniEvent` is; which fields it fills is listed per type.
  */
 enum OmniEventType
@@ -127,6 +174,10 @@ enum OmniEventType
     /**
      * One generated token. Fields: `turn`, `token`, `text`/`text_len` (the
      * text it completes; may be `""` for special tokens or a partial character).
+     * The last TEXT event of a turn may carry `token == OMNI_NO_TOKEN`: text
+     * the detokenizer held back (a partial word), flushed at the end; so a
+     * turn has `timings.tokens` TEXT events with real ids plus at most one
+     * with OMNI_NO_TOKEN.
      */
     OMNI_EVENT_TEXT = 4,
     /**
@@ -135,7 +186,8 @@ enum OmniEventType
     OMNI_EVENT_UNITS = 5,
     /**
      * Answer audio, mono f32 PCM. Fields: `turn`, `seq` (from 0 per turn),
-     * `pcm`/`n_pcm`, `sample_rate` (16000).
+     * `pcm`/`n_pcm`, `sample_rate` (the vocoder's own rate from its config;
+     * 16000 for the published vocoder).
      */
     OMNI_EVENT_AUDIO = 6,
     /**
@@ -143,8 +195,11 @@ enum OmniEventType
      */
     OMNI_EVENT_TURN_DONE = 7,
     /**
-     * The answer stopped early (what was generated stays in the history).
-     * Fields: `turn`, `interrupt_reason`, `text` (the answer so far).
+     * The answer stopped early. Fields: `turn`, `interrupt_reason`, `text`
+     * (the answer so far). The history keeps the part of the answer whose
+     * audio was played (`omni_session_played`; without reports, every
+     * sample sent); nothing of it when none was played. A committed turn
+     * cancelled before it started has this event only (no TURN_STARTED).
      */
     OMNI_EVENT_INTERRUPTED = 8,
     /**
@@ -211,9 +266,15 @@ enum OmniInterruptReason
      */
     OMNI_INTERRUPT_BARGE_IN = 1,
     /**
-     * `omni_session_cancel` was called.
+     * `omni_session_cancel`, `omni_session_reset` or `omni_session_free` was called.
      */
     OMNI_INTERRUPT_CANCEL = 2,
+    /**
+     * The user went on speaking right after the endpoint (within
+     * `resume_grace_ms`, before any answer audio was played): this answer is
+     * dropped and the question continues as the next turn with all its audio.
+     */
+    OMNI_INTERRUPT_RESUMED = 3,
 };
 #ifndef __cplusplus
 typedef int32_t OmniInterruptReason;
@@ -263,6 +324,14 @@ typedef struct OmniModel OmniModel;
  * session has returned.
  */
 typedef struct OmniSession OmniSession;
+
+/**
+ * A log callback: `level`, a NUL-terminated UTF-8 message valid during the
+ * call only, and the `user_data` given to `omni_set_log_callback`. It may be
+ * called from any thread (omni's worker threads included), concurrently,
+ * and must not unwind or call `omni_set_log_callback`.
+ */
+typedef void (*OmniLogFn)(OmniLogLevel level, const char *message, void *user_data);
 
 /**
  * How to load a model. Set `struct_size = sizeof(OmniModelOptions)`, then
@@ -341,8 +410,11 @@ typedef struct OmniSessionOptions {
      */
     uint32_t chunk_units;
     /**
-     * Non-zero: end turns automatically on trailing silence (default 1).
-     * Zero: only `omni_session_end_turn` ends a turn.
+     * Non-zero (default 1): live mode, for microphones: the voice detector
+     * ends turns on trailing silence; a turn is the audio from just before the
+     * speech start to its end. Zero: explicit mode, for files and
+     * push-to-talk: only `omni_session_end_turn` ends a turn, and the turn
+     * is every sample pushed since the last one (nothing trimmed).
      */
     int32_t endpointing;
     /**
@@ -375,11 +447,29 @@ typedef struct OmniSessionOptions {
      * Generation events buffered before generation pauses for the consumer (default 256).
      */
     uint32_t event_capacity;
+    /**
+     * Live mode: speech that starts within this many ms after an endpoint,
+     * before any of the answer was played, continues the same question (the
+     * pending answer is dropped, `OMNI_INTERRUPT_RESUMED`). 0: off. Default 1500.
+     */
+    uint32_t resume_grace_ms;
+    /**
+     * Live mode, non-zero (default 1): start the encoder and prefill when the
+     * speech ends, before the endpoint is confirmed (thrown away if speech resumes).
+     */
+    int32_t speculative_start;
+    /**
+     * Longest turn in seconds of audio (default 1200); a push past it fails
+     * with `OMNI_ERR_INVALID_ARGUMENT` and keeps nothing.
+     */
+    uint32_t max_turn_s;
 } OmniSessionOptions;
 
 /**
- * Per-turn timings, measured from the end of the user's speech (endpoint or
- * `omni_session_end_turn`). Filled on `OMNI_EVENT_TURN_DONE`; every field is
+ * Per-turn timings, measured from the end of the user's speech: the end of
+ * the last voiced frame when the endpointer ended the turn, the
+ * `omni_session_end_turn` / `omni_session_push_text` call otherwise (the
+ * endpointer's wait is `OmniEvent.endpoint_wait_ms`). Filled on `OMNI_EVENT_TURN_DONE`; every field is
  * -1 on other events, and `first_text_ms` / `first_audio_ms` are -1 when
  * the answer had no text / no audio.
  */
@@ -524,6 +614,16 @@ typedef struct OmniEvent {
      * INTERRUPTED: why.
      */
     OmniInterruptReason interrupt_reason;
+    /**
+     * TURN_DONE: end of speech → the endpointer committed the turn, ms (its
+     * trailing-silence wait; 0 for explicit and text turns); -1 otherwise.
+     */
+    double endpoint_wait_ms;
+    /**
+     * TURN_DONE: whether the encoder and prefill started speculatively,
+     * before the endpoint was confirmed.
+     */
+    bool speculative;
 } OmniEvent;
 
 #ifdef __cplusplus
@@ -542,26 +642,45 @@ extern "C" {
  *
  * Threads: any.
  */
-const char *omni_last_error(void);
+OMNI_API const char *omni_last_error(void);
 
 /**
  * The name of a status code (`"OMNI_ERR_IO"`, ...), or `"OMNI_ERR_UNKNOWN"`
  * for a value this library does not define. Static string: never freed,
  * valid for the life of the process. Threads: any.
  */
-const char *omni_status_str(int32_t status);
+OMNI_API const char *omni_status_str(int32_t status);
 
 /**
  * The library version (`"0.1.0"`), a static NUL-terminated string: never
  * freed, valid for the life of the process. Threads: any.
  */
-const char *omni_version(void);
+OMNI_API const char *omni_version(void);
 
 /**
  * The C ABI version of the loaded library; compare it with the header's
  * `OMNI_ABI_VERSION`. Threads: any.
  */
-uint32_t omni_abi_version(void);
+OMNI_API uint32_t omni_abi_version(void);
+
+/**
+ * Routes omni's log messages to `callback` (NULL: stop; omni then prints
+ * nothing), with messages up to `max_level`, an `OmniLogLevel` (e.g.
+ * `OMNI_LOG_WARN`: errors and warnings; out of range: `OMNI_ERR_INVALID_ARGUMENT`). Replaces any earlier callback. `user_data` is passed back
+ * untouched.
+ *
+ * Errors: `OMNI_ERR_INVALID_ARGUMENT` for a bad `max_level`, or when another
+ * logger of the Rust `log` crate was installed in this process first (a Rust
+ * host app): omni's messages then go to that one. Threads: any; not from inside a callback.
+ *
+ * # Safety
+ * `callback` is NULL or a function valid for as long as it is set, callable
+ * from any thread with `user_data`.
+ */
+OMNI_API
+OmniStatus omni_set_log_callback(OmniLogFn callback,
+                                 int32_t max_level,
+                                 void *user_data);
 
 /**
  * Fills `*opts` with the defaults (device `"cpu"`, `OMNI_DTYPE_F32`, speech
@@ -574,7 +693,7 @@ uint32_t omni_abi_version(void);
  * # Safety
  * `opts` is NULL or points to a writable `OmniModelOptions`.
  */
-OmniStatus omni_model_options_default(struct OmniModelOptions *opts);
+OMNI_API OmniStatus omni_model_options_default(struct OmniModelOptions *opts);
 
 /**
  * Loads a model: `model_dir` (the `Llama-3.1-8B-Omni` folder: config.json,
@@ -598,6 +717,7 @@ OmniStatus omni_model_options_default(struct OmniModelOptions *opts);
  * a readable `OmniModelOptions` with `struct_size` set; `out` is NULL or
  * writable.
  */
+OMNI_API
 OmniStatus omni_model_load(const char *model_dir,
                            const char *vocoder_dir,
                            const struct OmniModelOptions *opts,
@@ -616,7 +736,7 @@ OmniStatus omni_model_load(const char *model_dir,
  * # Safety
  * `model` is NULL or a pointer from `omni_model_load` not yet freed.
  */
-void omni_model_free(struct OmniModel *model);
+OMNI_API void omni_model_free(struct OmniModel *model);
 
 /**
  * Fills `*opts` with the defaults for `model` (greedy decoding, 256 new
@@ -632,7 +752,9 @@ void omni_model_free(struct OmniModel *model);
  * `model` is NULL or a live `OmniModel*`; `opts` is NULL or a writable
  * `OmniSessionOptions`.
  */
-OmniStatus omni_session_options_default(const struct OmniModel *model, struct OmniSessionOptions *opts);
+OMNI_API
+OmniStatus omni_session_options_default(const struct OmniModel *model,
+                                        struct OmniSessionOptions *opts);
 
 /**
  * Starts a session over `model` (it starts the session's worker thread).
@@ -652,6 +774,7 @@ OmniStatus omni_session_options_default(const struct OmniModel *model, struct Om
  * `OmniSessionOptions` with `struct_size` set and NULL-or-NUL-terminated
  * strings; `out` is NULL or writable.
  */
+OMNI_API
 OmniStatus omni_session_new(const struct OmniModel *model,
                             const struct OmniSessionOptions *opts,
                             struct OmniSession **out);
@@ -674,6 +797,7 @@ OmniStatus omni_session_new(const struct OmniModel *model,
  * # Safety
  * `session` is NULL or live; `samples` is NULL or points to `n` readable floats.
  */
+OMNI_API
 OmniStatus omni_session_push_f32(struct OmniSession *session,
                                  const float *samples,
                                  size_t n,
@@ -685,48 +809,91 @@ OmniStatus omni_session_push_f32(struct OmniSession *session,
  * # Safety
  * `session` is NULL or live; `samples` is NULL or points to `n` readable int16s.
  */
+OMNI_API
 OmniStatus omni_session_push_i16(struct OmniSession *session,
                                  const int16_t *samples,
                                  size_t n,
                                  uint32_t sample_rate);
 
 /**
- * Ends the user's turn now, without waiting for the endpointer; the answer
- * streams as events. A turn without audio or without heard speech is not
- * an API error: it gives an `OMNI_EVENT_ERROR` event with
- * `OMNI_ERROR_NO_SPEECH` and is dropped (so calling this twice in a row is
- * safe: the second call reports no speech).
+ * Ends the user's turn now; the answer streams as events. The turn is every
+ * sample pushed since the last turn, nothing trimmed (explicit mode: a file
+ * with silence before, after or inside the speech is one turn). A turn
+ * without audio or in which no speech was heard is not an API error: it gives
+ * an `OMNI_EVENT_ERROR` event with `OMNI_ERROR_NO_SPEECH` and is dropped (so
+ * calling this twice in a row is safe: the second call reports no speech).
+ * Otherwise the turn is committed: `omni_session_is_busy` is true from here
+ * until its last event is queued, and `omni_session_cancel` applies to it
+ * even before its answer starts.
  *
  * Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
  *
  * # Safety
  * `session` is NULL or live.
  */
-OmniStatus omni_session_end_turn(struct OmniSession *session);
+OMNI_API OmniStatus omni_session_end_turn(struct OmniSession *session);
 
 /**
- * Stops the answer being generated; it ends with an
- * `OMNI_EVENT_INTERRUPTED` event (`OMNI_INTERRUPT_CANCEL`). A no-op
- * returning `OMNI_OK` when nothing is being generated. Does not wait.
+ * A typed user turn: `text` (NUL-terminated UTF-8, copied) is answered with
+ * text and speech like a spoken turn, in the same history (the llama_3
+ * template with the text as the user message, no speech placeholder).
+ * Audio pushed so far stays for the next spoken turn.
  *
- * Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
+ * Errors: `OMNI_ERR_NULL_ARGUMENT` (session or text NULL),
+ * `OMNI_ERR_INVALID_ARGUMENT` (not UTF-8, or empty), `OMNI_ERR_SESSION_FAILED`.
+ * Threads: any.
  *
  * # Safety
- * `session` is NULL or live.
+ * `session` is NULL or live; `text` is NULL or NUL-terminated.
  */
-OmniStatus omni_session_cancel(struct OmniSession *session);
+OMNI_API OmniStatus omni_session_push_text(struct OmniSession *session, const char *text);
 
 /**
- * Forgets the conversation: cancels the current answer, drops pending input
- * audio, and clears the history before the next turn. Events already queued
- * stay to be polled. Does not wait.
+ * Tells the session how much of `turn`'s answer audio the app has played:
+ * `samples` from the start of the turn's audio (cumulative, at the AUDIO
+ * events' `sample_rate`; call as playback advances, e.g. when the user
+ * interrupts playback). When that answer is interrupted or the next turn
+ * starts before it was all played, the history keeps only the tokens whose
+ * audio was played (none when 0 was played); the next prompt holds exactly
+ * what the user heard. Without calls, every sample the session sent counts as
+ * played. A report of 0 for a fresh answer also lets a question the user goes
+ * on with continue (`resume_grace_ms`) even though audio was already sent.
  *
  * Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
  *
  * # Safety
  * `session` is NULL or live.
  */
-OmniStatus omni_session_reset(struct OmniSession *session);
+OMNI_API OmniStatus omni_session_played(struct OmniSession *session, uint32_t turn, uint64_t samples);
+
+/**
+ * Stops every committed turn: the answer being generated and the turns
+ * still waiting for their answer. Each ends with one `OMNI_EVENT_INTERRUPTED`
+ * event (`OMNI_INTERRUPT_CANCEL`); a turn that had not started gets only
+ * that event (no TURN_STARTED) and never reaches the history. Events already
+ * queued stay to be polled. A no-op returning `OMNI_OK` when no turn is
+ * pending. Does not wait.
+ *
+ * Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
+ *
+ * # Safety
+ * `session` is NULL or live.
+ */
+OMNI_API OmniStatus omni_session_cancel(struct OmniSession *session);
+
+/**
+ * Forgets the conversation: cancels every committed turn as
+ * `omni_session_cancel` does (queued turns are not answered: each gets its
+ * `OMNI_INTERRUPT_CANCEL` event), drops the input audio not yet in a turn,
+ * and clears the history, so the next turn starts a fresh conversation.
+ * Events already queued stay to be polled. Does not wait.
+ *
+ * Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
+ *
+ * # Safety
+ * `session` is NULL or live.
+ */
+OMNI_API OmniStatus omni_session_reset(struct OmniSession *session);
 
 /**
  * Takes the next event, waiting up to `timeout_ms` (0: do not wait;
@@ -744,7 +911,10 @@ OmniStatus omni_session_reset(struct OmniSession *session);
  * # Safety
  * `session` is NULL or live; `out` is NULL or writable.
  */
-OmniStatus omni_session_poll(struct OmniSession *session, int32_t timeout_ms, struct OmniEvent **out);
+OMNI_API
+OmniStatus omni_session_poll(struct OmniSession *session,
+                             int32_t timeout_ms,
+                             struct OmniEvent **out);
 
 /**
  * Frees an event from `omni_session_poll` and everything it points to.
@@ -755,10 +925,12 @@ OmniStatus omni_session_poll(struct OmniSession *session, int32_t timeout_ms, st
  * # Safety
  * `event` is NULL or a pointer from `omni_session_poll` not yet freed.
  */
-void omni_event_free(struct OmniEvent *event);
+OMNI_API void omni_event_free(struct OmniEvent *event);
 
 /**
- * Whether an answer is being generated: `*busy` = true / false.
+ * Whether a committed turn has not had its last event queued yet (true from
+ * `omni_session_end_turn`, an endpoint or `omni_session_push_text` until
+ * its TURN_DONE / INTERRUPTED / ERROR event is queued): `*busy` = true / false.
  *
  * Errors: `OMNI_ERR_NULL_ARGUMENT` (session or busy NULL),
  * `OMNI_ERR_SESSION_FAILED`. Threads: any.
@@ -766,19 +938,21 @@ void omni_event_free(struct OmniEvent *event);
  * # Safety
  * `session` is NULL or live; `busy` is NULL or writable.
  */
-OmniStatus omni_session_is_busy(struct OmniSession *session, bool *busy);
+OMNI_API OmniStatus omni_session_is_busy(struct OmniSession *session, bool *busy);
 
 /**
- * Frees a session: stops its answer, joins its worker thread (blocks for
- * at most the model step in flight), drops queued events. NULL is a no-op.
- * Events already polled stay valid (free them with `omni_event_free`).
+ * Frees a session: cancels every committed turn (the one being answered and
+ * those waiting), drops the events not yet polled, and joins the worker
+ * thread (blocks for at most the model step in flight, never on an unpolled
+ * queue). NULL is a no-op. Events already polled stay valid (free them with
+ * `omni_event_free`).
  *
  * Threads: any, once, after every other call on this session returned.
  *
  * # Safety
  * `session` is NULL or a pointer from `omni_session_new` not yet freed.
  */
-void omni_session_free(struct OmniSession *session);
+OMNI_API void omni_session_free(struct OmniSession *session);
 
 #ifdef __cplusplus
 }  // extern "C"

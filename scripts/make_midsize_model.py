@@ -10,7 +10,10 @@ layers so that it runs on a 2-core CPU:
 - speech decoder: 2 layers, 2048 wide, 16 heads, FFN 5504 (the real one is 2 x 4096);
 - vocoder: the published config (512 channels), random weights.
 
-    python scripts/make_midsize_model.py OUT_DIR
+    python scripts/make_midsize_model.py OUT_DIR [--no-vocoder]
+
+`--no-vocoder` skips the vocoder (it needs fairseq); use the demo vocoder
+(tests/fixtures/vocoder/tiny) with the model then, and say so.
 """
 import dataclasses
 import json
@@ -102,6 +105,9 @@ def main(out):
     wsd = {k: v.half() for k, v in w.state_dict().items() if k.startswith("encoder.")}
     torch.save({"dims": dataclasses.asdict(dims), "model_state_dict": wsd}, os.path.join(model, cfg["speech_encoder"]))
 
+    if "--no-vocoder" in sys.argv:
+        print("wrote", out, "(no vocoder)")
+        return
     voc = os.path.join(out, "vocoder")
     os.makedirs(voc, exist_ok=True)
     sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))

@@ -23,6 +23,9 @@ stamp() { echo "== [c: $(( $(date +%s) - start ))s] $*"; }
 
 stamp "cargo build --release -p omni-ffi"
 cargo build --release -p omni-ffi
+# The library's SONAME is libomni.so.0: programs linked with -lomni load that name.
+readelf -d "$lib/libomni.so" | grep -q 'SONAME.*\[libomni\.so\.0\]' || { echo "libomni.so has no SONAME libomni.so.0" >&2; exit 1; }
+ln -sf libomni.so "$lib/libomni.so.0"
 
 stamp "build the example and the tests"
 make -s -C examples/c OUT="$out" CARGO_TARGET_DIR="$CARGO_TARGET_DIR"

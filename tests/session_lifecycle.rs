@@ -100,7 +100,10 @@ fn reset_cancels_queued_turns_and_the_next_answer_is_a_fresh_sessions() {
         s.end_turn().unwrap();
         until_end(&s)
     };
-    let s = Session::new(omni.clone(), explicit(&omni, 2)).unwrap();
+    let mut o = explicit(&omni, 2);
+    // Turn 2's speech would otherwise barge in on turn 1 (reason BargeIn).
+    o.barge_in = false;
+    let s = Session::new(omni.clone(), o).unwrap();
     for _ in 0..2 {
         s.push_audio(&q, 16000).unwrap();
         s.end_turn().unwrap();
@@ -122,6 +125,23 @@ fn reset_cancels_queued_turns_and_the_next_answer_is_a_fresh_sessions() {
     let texts = |ev: &[Event]| ev.iter().find_map(|e| if let Event::TurnDone { text, .. } = e { Some(text.clone()) } else { None });
     assert_eq!(texts(&c), texts(&fresh), "reset forgot the history");
     assert_eq!(s.history().turns.len(), 1);
+}
+
+#[test]
+fn each_turn_keeps_the_reason_of_the_cancel_that_hit_it() {
+    let omni = omni();
+    let q = clip();
+    let s = Session::new(omni.clone(), explicit(&omni, 2)).unwrap();
+    s.push_audio(&q, 16000).unwrap();
+    s.end_turn().unwrap();
+    // Turn 2's speech barges in on turn 1; then a cancel stops turn 2.
+    s.push_audio(&q, 16000).unwrap();
+    s.end_turn().unwrap();
+    s.cancel();
+    let a = until_end(&s);
+    let b = until_end(&s);
+    assert!(matches!(a.last(), Some(Event::Interrupted { turn: 1, reason: InterruptReason::BargeIn, .. })), "{:?}", a.last());
+    assert!(matches!(b.last(), Some(Event::Interrupted { turn: 2, reason: InterruptReason::Cancel, .. })), "{:?}", b.last());
 }
 
 #[test]

@@ -9,13 +9,14 @@
                 if isinstance(ev, omni.Text):
                     print(ev.text, end="", flush=True)
                 elif isinstance(ev, omni.Audio):
-                    play(ev.pcm, ev.sample_rate)  # array('f'); numpy.frombuffer(ev.pcm, numpy.float32)
+                    play(ev.pcm, ev.sample_rate)  # numpy float32 array (array('f') without numpy)
 
 libomni.so is looked up in: $OMNI_LIB (a file or a folder), $CARGO_TARGET_DIR/release, then
 target/release and target/debug of the repository holding this file, then the system's library path.
 Build it with `cargo build --release -p omni-ffi`.
 
-Errors of the C API raise OmniError (.status, .status_name, and the library's message). A Model or
+Errors of the C API raise a subclass of OmniError per status (IoError, ModelError, AudioError,
+InvalidArgumentError, SessionFailedError, ...; .status is a Status, plus the library's message). A Model or
 Session is thread-safe as the C API is: push from any thread, poll from another; close() must not
 overlap other calls on the same object. ctypes releases the GIL during each C call.
 """
@@ -30,6 +31,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Union
 
@@ -40,29 +42,133 @@ except ImportError:  # pragma: no cover - numpy is optional
 
 ABI_VERSION = 2
 
-# OmniStatus
-OK = 0
-ERR_NULL_ARGUMENT = 1
-ERR_INVALID_ARGUMENT = 2
-ERR_STRUCT_SIZE = 3
-ERR_IO = 4
-ERR_MODEL = 5
-ERR_AUDIO = 6
-ERR_DEVICE = 7
-ERR_SESSION_FAILED = 8
-ERR_INTERNAL = 9
+
+
+class Status(IntEnum):
+    """OmniStatus: the result of every fallible C call."""
+
+    OK = 0
+    ERR_NULL_ARGUMENT = 1
+    ERR_INVALID_ARGUMENT = 2
+    ERR_STRUCT_SIZE = 3
+    ERR_IO = 4
+    ERR_MODEL = 5
+    ERR_AUDIO = 6
+    ERR_DEVICE = 7
+    ERR_SESSION_FAILED = 8
+    ERR_INTERNAL = 9
+
+
+class EventType(IntEnum):
+    """OmniEventType."""
+
+    SPEECH_STARTED = 1
+    SPEECH_ENDED = 2
+    TURN_STARTED = 3
+    TEXT = 4
+    UNITS = 5
+    AUDIO = 6
+    TURN_DONE = 7
+    INTERRUPTED = 8
+    WARNING = 9
+    ERROR = 10
+
+
+class ErrorCode(IntEnum):
+    """OmniErrorCode of an ErrorEvent."""
+
+    NONE = 0
+    NO_SPEECH = 1
+    INVALID_INPUT = 2
+    MODEL = 3
+    INTERNAL = 4
+
+
+class InterruptReason(IntEnum):
+    """OmniInterruptReason of an Interrupted event."""
+
+    NONE = 0
+    BARGE_IN = 1
+    CANCEL = 2
+    RESUMED = 3
+
+
+class LogLevel(IntEnum):
+    """OmniLogLevel."""
+
+    ERROR = 1
+    WARN = 2
+    INFO = 3
+    DEBUG = 4
+
+
+NO_TOKEN = 0xFFFFFFFF  # Text.token of text flushed at the end of an answer (no token of its own)
 
 _DTYPES = {"f32": 0, "float32": 0, "fp32": 0, "f16": 1, "float16": 1, "fp16": 1, "half": 1, "bf16": 2, "bfloat16": 2}
 
 
 class OmniError(RuntimeError):
-    """A failed libomni call: `status` is the OmniStatus code, `message` the library's explanation."""
+    """A failed libomni call: `status` is the Status, `message` the library's explanation. Raised as the
+    subclass of its status (OmniError.for_status)."""
 
     def __init__(self, status: int, message: str):
-        self.status = status
+        self.status = Status(status) if status in Status._value2member_map_ else status
         self.status_name = _lib.omni_status_str(status).decode() if _lib else str(status)
         self.message = message
         super().__init__(f"{self.status_name}: {message}")
+
+    @staticmethod
+    def for_status(status: int, message: str) -> "OmniError":
+        return _ERRORS.get(status, OmniError)(status, message)
+
+
+class NullArgumentError(OmniError, ValueError):
+    """A required pointer was NULL (a closed object)."""
+
+
+class InvalidArgumentError(OmniError, ValueError):
+    """An argument or option out of its domain."""
+
+
+class StructSizeError(OmniError):
+    """An options struct of an unknown size."""
+
+
+class IoError(OmniError, OSError):
+    """A file is missing or unreadable."""
+
+
+class ModelError(OmniError):
+    """A model file or config that cannot be used."""
+
+
+class AudioError(OmniError, ValueError):
+    """Audio that cannot be used (NaN, bad rate, bad file)."""
+
+
+class DeviceError(OmniError):
+    """The device is not available."""
+
+
+class SessionFailedError(OmniError):
+    """The session cannot go on; create a new one."""
+
+
+class InternalError(OmniError):
+    """A bug in omni (a caught panic)."""
+
+
+_ERRORS = {
+    Status.ERR_NULL_ARGUMENT: NullArgumentError,
+    Status.ERR_INVALID_ARGUMENT: InvalidArgumentError,
+    Status.ERR_STRUCT_SIZE: StructSizeError,
+    Status.ERR_IO: IoError,
+    Status.ERR_MODEL: ModelError,
+    Status.ERR_AUDIO: AudioError,
+    Status.ERR_DEVICE: DeviceError,
+    Status.ERR_SESSION_FAILED: SessionFailedError,
+    Status.ERR_INTERNAL: InternalError,
+}
 
 
 # ----------------------------------------------------------------------------- C declarations
@@ -143,6 +249,7 @@ class _Event(ctypes.Structure):
     ]
 
 
+_LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
 _PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p)
 _Status = ctypes.c_int32
 _P = ctypes.c_void_p  # opaque OmniModel* / OmniSession*
@@ -196,6 +303,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "omni_session_push_f32": (_Status, [_P, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint32]),
         "omni_session_push_i16": (_Status, [_P, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint32]),
         "omni_session_end_turn": (_Status, [_P]),
+        "omni_set_log_callback": (_Status, [_LOG_FN, ctypes.c_int32, ctypes.c_void_p]),
         "omni_session_push_text": (_Status, [_P, ctypes.c_char_p]),
         "omni_session_played": (_Status, [_P, ctypes.c_uint32, ctypes.c_uint64]),
         "omni_session_cancel": (_Status, [_P]),
@@ -220,8 +328,8 @@ if _lib.omni_abi_version() < ABI_VERSION:
 
 def _check(status: int) -> None:
     """Raises OmniError for a failed call (reads the message on this thread, right after the call)."""
-    if status != OK:
-        raise OmniError(status, (_lib.omni_last_error() or b"").decode("utf-8", "replace"))
+    if status != Status.OK:
+        raise OmniError.for_status(status, (_lib.omni_last_error() or b"").decode("utf-8", "replace"))
 
 
 def version() -> str:
@@ -303,11 +411,11 @@ class Units(Event):
 
 @dataclass
 class Audio(Event):
-    """Answer audio: mono float PCM (array('f'); numpy.frombuffer(pcm, numpy.float32) views it)."""
+    """Answer audio: mono float32 PCM (a numpy array when numpy is installed, else array('f'))."""
 
     turn: int
     seq: int
-    pcm: array.array
+    pcm: Any
     sample_rate: int
 
 
@@ -321,24 +429,24 @@ class TurnDone(Event):
 @dataclass
 class Interrupted(Event):
     turn: int
-    reason: str  # "barge_in", "cancel" or "resumed" (the question continued; see Session.played)
+    reason: InterruptReason  # BARGE_IN, CANCEL or RESUMED (the question continued; see Session.played)
     text: str
 
 
 @dataclass
-class Warning(Event):  # noqa: A001 - the event's name
+class WarningEvent(Event):
     message: str
 
 
 @dataclass
-class Error(Event):
-    code: str  # "no_speech", "invalid_input", "model", "internal"
+class ErrorEvent(Event):
+    code: ErrorCode  # NO_SPEECH, INVALID_INPUT, MODEL, INTERNAL
     message: str
     recoverable: bool
 
 
-_ERROR_CODES = {1: "no_speech", 2: "invalid_input", 3: "model", 4: "internal"}
-_REASONS = {1: "barge_in", 2: "cancel", 3: "resumed"}
+def _enum(cls, v: int):
+    return cls(v) if v in cls._value2member_map_ else v
 
 
 def _text(ev: _Event) -> str:
@@ -347,22 +455,25 @@ def _text(ev: _Event) -> str:
 
 def _convert(ev: _Event) -> Event:
     t = ev.type
-    if t == 1:
+    if t == EventType.SPEECH_STARTED:
         return SpeechStarted(ev.at_ms)
-    if t == 2:
+    if t == EventType.SPEECH_ENDED:
         return SpeechEnded(ev.at_ms)
-    if t == 3:
+    if t == EventType.TURN_STARTED:
         return TurnStarted(ev.turn, ev.audio_ms)
-    if t == 4:
+    if t == EventType.TEXT:
         return Text(ev.turn, _text(ev), ev.token)
-    if t == 5:
+    if t == EventType.UNITS:
         return Units(ev.turn, ev.units[: ev.n_units] if ev.n_units else [])
-    if t == 6:
-        pcm = array.array("f")
-        if ev.n_pcm:
-            pcm.frombytes(ctypes.string_at(ev.pcm, ev.n_pcm * 4))
+    if t == EventType.AUDIO:
+        raw = ctypes.string_at(ev.pcm, ev.n_pcm * 4) if ev.n_pcm else b""
+        if _np is not None:
+            pcm = _np.frombuffer(raw, dtype=_np.float32).copy()
+        else:
+            pcm = array.array("f")
+            pcm.frombytes(raw)
         return Audio(ev.turn, ev.seq, pcm, ev.sample_rate)
-    if t == 7:
+    if t == EventType.TURN_DONE:
         tm = ev.timings
         opt = lambda x: None if x < 0 else x  # noqa: E731
         timings = Timings(
@@ -371,14 +482,14 @@ def _convert(ev: _Event) -> Event:
             tm.tokens, tm.units, ev.endpoint_wait_ms, bool(ev.speculative),
         )
         return TurnDone(ev.turn, _text(ev), timings)
-    if t == 8:
-        return Interrupted(ev.turn, _REASONS.get(ev.interrupt_reason, "unknown"), _text(ev))
+    if t == EventType.INTERRUPTED:
+        return Interrupted(ev.turn, _enum(InterruptReason, ev.interrupt_reason), _text(ev))
     msg = (ev.message or b"").decode("utf-8", "replace")
-    if t == 9:
-        return Warning(msg)
-    if t == 10:
-        return Error(_ERROR_CODES.get(ev.error_code, "unknown"), msg, bool(ev.recoverable))
-    return Warning(f"unknown event type {t}")
+    if t == EventType.WARNING:
+        return WarningEvent(msg)
+    if t == EventType.ERROR:
+        return ErrorEvent(_enum(ErrorCode, ev.error_code), msg, bool(ev.recoverable))
+    return WarningEvent(f"unknown event type {t}")
 
 
 # ----------------------------------------------------------------------------- model and session
@@ -577,7 +688,7 @@ class Session:
             yield ev
             if until_turn_end and isinstance(ev, (TurnDone, Interrupted)):
                 return
-            if isinstance(ev, Error) and not ev.recoverable:
+            if isinstance(ev, ErrorEvent) and not ev.recoverable:
                 return
 
     def close(self) -> None:
@@ -596,7 +707,34 @@ class Session:
         self.close()
 
 
+def set_log_callback(fn: Optional[Callable[[LogLevel, str], None]], max_level: LogLevel = LogLevel.WARN) -> None:
+    """Routes omni's log messages (model loads, turn warnings and failures) to fn(level, message), from
+    any thread; None stops them. Exceptions raised by fn are printed and swallowed."""
+    global _log_cb
+    if fn is None:
+        _check(_lib.omni_set_log_callback(None, int(max_level), None))
+        _log_cb = None
+        return
+
+    def call(level, message, _user):
+        try:
+            fn(_enum(LogLevel, level), (message or b"").decode("utf-8", "replace"))
+        except Exception:  # noqa: BLE001 - must not unwind into C
+            import traceback
+
+            traceback.print_exc()
+
+    cb = _LOG_FN(call)
+    _check(_lib.omni_set_log_callback(cb, int(max_level), None))
+    _log_cb = cb  # kept alive while set
+
+
+_log_cb = None
+
 __all__ = [
-    "ABI_VERSION", "Audio", "Error", "Event", "Interrupted", "Model", "OmniError", "Session", "SpeechEnded",
-    "SpeechStarted", "Text", "Timings", "TurnDone", "TurnStarted", "Units", "Warning", "abi_version", "version",
+    "ABI_VERSION", "NO_TOKEN", "Audio", "AudioError", "DeviceError", "ErrorCode", "ErrorEvent", "Event",
+    "EventType", "InternalError", "InterruptReason", "Interrupted", "InvalidArgumentError", "IoError",
+    "LogLevel", "Model", "ModelError", "NullArgumentError", "OmniError", "Session", "SessionFailedError",
+    "SpeechEnded", "SpeechStarted", "Status", "StructSizeError", "Text", "Timings", "TurnDone", "TurnStarted",
+    "Units", "WarningEvent", "abi_version", "set_log_callback", "version",
 ]

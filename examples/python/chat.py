@@ -93,9 +93,9 @@ def main():
                 elif isinstance(ev, omni.Interrupted):
                     print(f"\nanswer interrupted ({ev.reason})", file=sys.stderr)
                     break
-                elif isinstance(ev, omni.Error):
+                elif isinstance(ev, omni.ErrorEvent):
                     raise SystemExit(f"error ({ev.code}): {ev.message}")
-                elif isinstance(ev, omni.Warning):
+                elif isinstance(ev, omni.WarningEvent):
                     print(f"\nwarning: {ev.message}", file=sys.stderr)
             else:
                 raise SystemExit("no answer within 10 minutes")

@@ -141,6 +141,13 @@ impl Omni {
         let vocoder = CodeHiFiGan::load(vocoder_dir.as_ref(), &device)?;
         report(&mut progress, "vocoder", 1, 1);
         let mel = MelFrontend::new(encoder.config.n_mels)?;
+        log::info!(
+            "loaded {} (vocoder {}) on {} as {:?}",
+            model_dir.display(),
+            vocoder_dir.as_ref().display(),
+            opt.device,
+            dtype
+        );
         Ok(Omni {
             config,
             mel,

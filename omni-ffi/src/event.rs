@@ -281,6 +281,8 @@ fn error_code(c: ErrorCode) -> OmniErrorCode {
         ErrorCode::InvalidInput => OmniErrorCode::OMNI_ERROR_INVALID_INPUT,
         ErrorCode::Model => OmniErrorCode::OMNI_ERROR_MODEL,
         ErrorCode::Internal => OmniErrorCode::OMNI_ERROR_INTERNAL,
+        // A code added to omni-core before this ABI names it.
+        _ => OmniErrorCode::OMNI_ERROR_INTERNAL,
     }
 }
 
@@ -356,6 +358,7 @@ pub(crate) fn into_raw(e: Event) -> *mut OmniEvent {
                 InterruptReason::BargeIn => OmniInterruptReason::OMNI_INTERRUPT_BARGE_IN,
                 InterruptReason::Cancel => OmniInterruptReason::OMNI_INTERRUPT_CANCEL,
                 InterruptReason::Resumed => OmniInterruptReason::OMNI_INTERRUPT_RESUMED,
+                _ => OmniInterruptReason::OMNI_INTERRUPT_CANCEL,
             };
             b
         }
@@ -370,6 +373,8 @@ pub(crate) fn into_raw(e: Event) -> *mut OmniEvent {
             b.ev.recoverable = recoverable;
             b
         }
+        // An event added to omni-core before this ABI has a type for it.
+        other => EventBox::new(T::OMNI_EVENT_WARNING).message(&format!("{other:?}")),
     };
     Box::into_raw(Box::new(b)).cast::<OmniEvent>()
 }
@@ -440,11 +445,9 @@ mod tests {
 
     #[test]
     fn timings_mark_absent_values() {
-        let t = Timings {
-            first_text_ms: Some(12.5),
-            tokens: 4,
-            ..Default::default()
-        };
+        let mut t = Timings::default();
+        t.first_text_ms = Some(12.5);
+        t.tokens = 4;
         let p = into_raw(Event::TurnDone {
             turn: 1,
             text: "ok".into(),

@@ -20,6 +20,7 @@
 mod args;
 mod error;
 mod event;
+mod log;
 mod model;
 mod options;
 mod session;
@@ -30,6 +31,7 @@ pub use error::{
 pub use event::{
     OmniErrorCode, OmniEvent, OmniEventType, OmniInterruptReason, OmniTimings, OMNI_NO_TOKEN,
 };
+pub use log::{omni_set_log_callback, OmniLogFn, OmniLogLevel};
 pub use model::{
     omni_model_free, omni_model_load, omni_model_options_default, OmniModel, OmniProgressFn,
 };

@@ -315,6 +315,14 @@ static void test_options(OmniModel *m) {
     free(q.pcm);
 }
 
+static int g_log_info, g_log_bad_level;
+static void on_log(OmniLogLevel level, const char *message, void *user) {
+    CHECK(user == (void *)&g_log_info);
+    CHECK(message != NULL);
+    if (level == OMNI_LOG_INFO && strstr(message, "loaded") != NULL) g_log_info++;
+    if (level < OMNI_LOG_ERROR || level > OMNI_LOG_DEBUG) g_log_bad_level++;
+}
+
 int main(int argc, char **argv) {
     int files = 0, live = 0, life = 0, opts = 0, any = 0;
     for (int i = 1; i < argc; i++) {
@@ -328,10 +336,15 @@ int main(int argc, char **argv) {
         }
     }
     if (!any) files = live = life = opts = 1;
+    /* The library's messages go to the app's log callback (a model load logs at INFO). */
+    CHECK_ST(omni_set_log_callback(on_log, 99, &g_log_info), OMNI_ERR_INVALID_ARGUMENT);
+    CHECK_ST(omni_set_log_callback(on_log, OMNI_LOG_INFO, &g_log_info), OMNI_OK);
     OmniModelOptions mo = {.struct_size = sizeof mo};
     CHECK_ST(omni_model_options_default(&mo), OMNI_OK);
     OmniModel *m = NULL;
     CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &mo, NULL, NULL, &m), OMNI_OK);
+    CHECK(g_log_info == 1 && g_log_bad_level == 0);
+    CHECK_ST(omni_set_log_callback(NULL, OMNI_LOG_INFO, NULL), OMNI_OK);
     if (m) {
         if (files) { fprintf(stderr, "files\n"); test_files(m); }
         if (live) { fprintf(stderr, "live\n"); test_live(m); }

@@ -16,8 +16,11 @@ import wave
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bindings" / "python"))
-import omni  # noqa: E402
+try:  # the installed package (`pip install bindings/python`, as .ci/run does)
+    import omni
+except ImportError:  # or the source tree
+    sys.path.insert(0, str(ROOT / "bindings" / "python"))
+    import omni  # noqa: E402
 
 MODEL = ROOT / "tests/fixtures/omni_tiny"
 VOCODER = ROOT / "tests/fixtures/vocoder/tiny"
@@ -110,8 +113,53 @@ class Binding(unittest.TestCase):
             s.cancel()
             seen, last = run_turn(s)
             self.assertIsInstance(last, omni.Interrupted)
-            self.assertEqual(last.reason, "cancel")
+            self.assertEqual(last.reason, omni.InterruptReason.CANCEL)
             self.assertNotIn("TurnDone", seen)
+
+    def test_each_status_raises_its_exception_class(self):
+        with self.assertRaises(omni.IoError) as cm:
+            omni.Model(ROOT / "no/such/model", VOCODER)
+        self.assertEqual(cm.exception.status, omni.Status.ERR_IO)
+        self.assertIsInstance(cm.exception, OSError)
+        with self.session() as s:
+            with self.assertRaises(omni.AudioError):
+                s.push([0.0, float("nan")], 16000)
+            with self.assertRaises(omni.InvalidArgumentError):
+                s.push_text("")
+        with self.assertRaises(omni.InvalidArgumentError):
+            self.model.session(max_new_tokens=100000)
+        for status, cls in omni._ERRORS.items():
+            self.assertIs(type(omni.OmniError.for_status(status, "m")), cls)
+            self.assertIsInstance(omni.OmniError.for_status(status, "m"), omni.OmniError)
+
+    def test_events_use_enums_and_numpy_audio_when_available(self):
+        with self.session() as s:
+            s.push_text("Hi.")
+            seen, last = run_turn(s)
+        audio = seen["Audio"][0].pcm
+        if omni._np is not None:
+            self.assertEqual(audio.dtype, omni._np.float32)
+        else:
+            self.assertEqual(audio.typecode, "f")
+        self.assertIsInstance(omni.EventType.AUDIO, int)
+        self.assertFalse(hasattr(omni, "Warning") or hasattr(omni, "Error"), "no event class shadows a builtin")
+        with self.session() as s:
+            saved, omni._np = omni._np, None
+            try:
+                s.push_text("Hi.")
+                seen, _ = run_turn(s)
+                self.assertEqual(seen["Audio"][0].pcm.typecode, "f")
+            finally:
+                omni._np = saved
+
+    def test_log_callback_receives_the_librarys_messages(self):
+        got = []
+        omni.set_log_callback(lambda level, msg: got.append((level, msg)), omni.LogLevel.INFO)
+        try:
+            omni.Model(MODEL, VOCODER).close()
+        finally:
+            omni.set_log_callback(None)
+        self.assertTrue(any(l == omni.LogLevel.INFO and "loaded" in m for l, m in got), got)
 
     def test_version(self):
         self.assertEqual(omni.abi_version(), omni.ABI_VERSION)
@@ -186,13 +234,13 @@ class Binding(unittest.TestCase):
         with self.session() as s:
             with self.assertRaises(omni.OmniError) as cm:
                 s.push([0.0, float("nan"), 0.0], 16000)
-            self.assertEqual(cm.exception.status, omni.ERR_AUDIO)
+            self.assertEqual(cm.exception.status, omni.Status.ERR_AUDIO)
             self.assertEqual(cm.exception.status_name, "OMNI_ERR_AUDIO")
             self.assertIn("not finite", str(cm.exception))
             for rate in (0, 7):
                 with self.assertRaises(omni.OmniError) as cm:
                     s.push([0.0] * 160, rate)
-                self.assertEqual(cm.exception.status, omni.ERR_AUDIO)
+                self.assertEqual(cm.exception.status, omni.Status.ERR_AUDIO)
                 self.assertIn(f"{rate} Hz", cm.exception.message)
             with self.assertRaises(ValueError):
                 s.push(b"\x00\x01\x02", 16000)  # odd number of bytes
@@ -208,8 +256,8 @@ class Binding(unittest.TestCase):
             s.end_turn()
             errors = [s.poll(5), s.poll(5)]
             for e in errors:
-                self.assertIsInstance(e, omni.Error)
-                self.assertEqual(e.code, "no_speech")
+                self.assertIsInstance(e, omni.ErrorEvent)
+                self.assertEqual(e.code, omni.ErrorCode.NO_SPEECH)
                 self.assertTrue(e.recoverable)
             self.assertIsNone(s.poll(0))
             s.reset()
@@ -227,12 +275,12 @@ class Binding(unittest.TestCase):
                     result = ev
             self.assertIsNotNone(result)
             if isinstance(result, omni.Interrupted):
-                self.assertEqual(result.reason, "cancel")
+                self.assertEqual(result.reason, omni.InterruptReason.CANCEL)
 
     def test_bad_options_raise(self):
         with self.assertRaises(omni.OmniError) as cm:
             self.model.session(top_p=0.0)
-        self.assertEqual(cm.exception.status, omni.ERR_INVALID_ARGUMENT)
+        self.assertEqual(cm.exception.status, omni.Status.ERR_INVALID_ARGUMENT)
         self.assertIn("top_p", cm.exception.message)
         with self.assertRaises(omni.OmniError):
             self.model.session(chunk_units=0)
@@ -247,11 +295,11 @@ class Binding(unittest.TestCase):
     def test_load_errors_raise(self):
         with self.assertRaises(omni.OmniError) as cm:
             omni.Model("/nonexistent/omni", VOCODER)
-        self.assertEqual(cm.exception.status, omni.ERR_IO)
+        self.assertEqual(cm.exception.status, omni.Status.ERR_IO)
         self.assertIn("/nonexistent/omni", cm.exception.message)
         with self.assertRaises(omni.OmniError) as cm:
             omni.Model(MODEL, VOCODER, device="tpu")
-        self.assertEqual(cm.exception.status, omni.ERR_DEVICE)
+        self.assertEqual(cm.exception.status, omni.Status.ERR_DEVICE)
         with self.assertRaises(ValueError):
             omni.Model(MODEL, VOCODER, dtype="int4")
 
@@ -274,22 +322,22 @@ class Binding(unittest.TestCase):
         lib = omni._lib
         out = omni._P()
         self.assertEqual(lib.omni_model_load(None, None, None, omni._PROGRESS(), None, ctypes.byref(out)),
-                         omni.ERR_NULL_ARGUMENT)
+                         omni.Status.ERR_NULL_ARGUMENT)
         self.assertIn(b"model_dir", lib.omni_last_error())
         self.assertFalse(out)
-        self.assertEqual(lib.omni_session_end_turn(None), omni.ERR_NULL_ARGUMENT)
-        self.assertEqual(lib.omni_session_push_f32(None, None, 0, 16000), omni.ERR_NULL_ARGUMENT)
-        self.assertEqual(lib.omni_session_poll(None, 0, None), omni.ERR_NULL_ARGUMENT)
-        self.assertEqual(lib.omni_model_options_default(None), omni.ERR_NULL_ARGUMENT)
+        self.assertEqual(lib.omni_session_end_turn(None), omni.Status.ERR_NULL_ARGUMENT)
+        self.assertEqual(lib.omni_session_push_f32(None, None, 0, 16000), omni.Status.ERR_NULL_ARGUMENT)
+        self.assertEqual(lib.omni_session_poll(None, 0, None), omni.Status.ERR_NULL_ARGUMENT)
+        self.assertEqual(lib.omni_model_options_default(None), omni.Status.ERR_NULL_ARGUMENT)
         small = omni._ModelOptions(struct_size=4)
-        self.assertEqual(lib.omni_model_options_default(ctypes.byref(small)), omni.ERR_STRUCT_SIZE)
+        self.assertEqual(lib.omni_model_options_default(ctypes.byref(small)), omni.Status.ERR_STRUCT_SIZE)
         with self.session() as s:
-            self.assertEqual(lib.omni_session_push_f32(s._ptr, None, 10, 16000), omni.ERR_NULL_ARGUMENT)
-            self.assertEqual(lib.omni_session_push_f32(s._ptr, None, 2**64 - 1, 16000), omni.ERR_NULL_ARGUMENT)
+            self.assertEqual(lib.omni_session_push_f32(s._ptr, None, 10, 16000), omni.Status.ERR_NULL_ARGUMENT)
+            self.assertEqual(lib.omni_session_push_f32(s._ptr, None, 2**64 - 1, 16000), omni.Status.ERR_NULL_ARGUMENT)
             buf = (ctypes.c_float * 4)()
             self.assertEqual(lib.omni_session_push_f32(s._ptr, buf, 2**64 - 1, 16000),
-                             omni.ERR_INVALID_ARGUMENT)
-            self.assertEqual(lib.omni_session_is_busy(s._ptr, None), omni.ERR_NULL_ARGUMENT)
+                             omni.Status.ERR_INVALID_ARGUMENT)
+            self.assertEqual(lib.omni_session_is_busy(s._ptr, None), omni.Status.ERR_NULL_ARGUMENT)
         lib.omni_session_free(None)
         lib.omni_model_free(None)
         lib.omni_event_free(None)

@@ -5,7 +5,8 @@
 /// `end_turn` / `push_text` call otherwise. That is the latency a user feels;
 /// the endpointer's wait for trailing silence is part of it and is reported on
 /// its own line ([`Timings::endpoint_wait_ms`]).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Timings {
     /// End of speech → the endpointer committed the turn (its trailing-silence
     /// wait); 0 for turns ended by `end_turn` or typed text.
@@ -52,7 +53,9 @@ pub struct Timings {
 pub const NO_TOKEN: u32 = u32::MAX;
 
 /// Why an answer stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum InterruptReason {
     /// The user spoke over the answer.
     BargeIn,
@@ -67,7 +70,9 @@ pub enum InterruptReason {
 }
 
 /// Error classes reported in [`Event::Error`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// A turn without speech (silence only, or nothing pushed).
     NoSpeech,
@@ -79,8 +84,17 @@ pub enum ErrorCode {
     Internal,
 }
 
-/// One event of a session.
-#[derive(Debug, Clone, PartialEq)]
+/// Serializes PCM as its sample count (JSON event logs carry no audio).
+fn pcm_len<S: serde::Serializer>(pcm: &[f32], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(pcm.len() as u64)
+}
+
+/// One event of a session. Serializes (serde) as a flat object tagged by
+/// `"event"` (`speech_started`, `text`, `audio`, `turn_done`, …); audio PCM as
+/// its sample count `"samples"`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Event {
     /// The endpointer heard speech start (`at_ms`: position in the pushed audio).
     SpeechStarted { at_ms: u64 },
@@ -90,12 +104,19 @@ pub enum Event {
     TurnStarted { turn: u32, audio_ms: u64 },
     /// One generated token and the text it completes (UTF-8 complete; may be
     /// empty for special tokens or a partial character).
+    #[serde(rename = "text")]
     TextDelta { turn: u32, text: String, token: u32 },
     /// New speech units (ids in `0..unit_vocab_size`).
     Units { turn: u32, units: Vec<u32> },
     /// Answer audio: mono f32 PCM at `sample_rate` (the vocoder's own rate,
     /// from its config; 16 kHz for the published vocoder); `seq` counts from 0 per turn.
-    Audio { turn: u32, seq: u32, pcm: Vec<f32>, sample_rate: u32 },
+    Audio {
+        turn: u32,
+        seq: u32,
+        #[serde(rename = "samples", serialize_with = "pcm_len")]
+        pcm: Vec<f32>,
+        sample_rate: u32,
+    },
     /// The answer is complete.
     TurnDone { turn: u32, text: String, timings: Timings },
     /// The answer was stopped early. The history keeps the part of the answer

@@ -253,6 +253,10 @@ impl Input {
             self.step(score >= self.opts.threshold, sink)?;
         }
         self.vad_buf.drain(..frames * FRAME);
+        // A huge push must not keep its detector copy's memory.
+        if self.vad_buf.capacity() > 64 * FRAME {
+            self.vad_buf.shrink_to(4 * FRAME);
+        }
         if self.opts.enabled {
             if let Some(r) = self.resumable {
                 if self.timeline > r.until && matches!(self.state, VadState::Idle { .. }) {

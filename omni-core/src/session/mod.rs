@@ -211,6 +211,7 @@ impl Session {
             .spawn(move || {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(rx)));
                 if r.is_err() {
+                    log::error!("the session worker panicked; the session is failed");
                     wshared.failed.store(true, std::sync::atomic::Ordering::SeqCst);
                     wqueue.push_now(Event::Error {
                         code: ErrorCode::Internal,

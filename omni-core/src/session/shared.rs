@@ -7,7 +7,7 @@
 //! being answered or still waits in the worker's inbox.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use super::events::InterruptReason;
@@ -23,22 +23,15 @@ pub(crate) struct Shared {
     finished: AtomicU32,
     /// Every turn numbered `<= cancel_upto` is cancelled.
     cancel_upto: AtomicU32,
-    /// Why (an [`InterruptReason`] as u8).
-    cancel_reason: AtomicU8,
+    /// Why, per range: `(upto, reason)` in increasing `upto`; a turn's reason
+    /// is that of the first range that holds it (the first cancel that hit it).
+    reasons: Mutex<Vec<(u32, InterruptReason)>>,
     /// The highest turn whose answer has sent audio.
     audio_turn: AtomicU32,
     /// The worker died; the session is unusable.
     pub failed: AtomicBool,
     /// Samples of each turn's answer the app reported as played.
     played: Mutex<BTreeMap<u32, u64>>,
-}
-
-fn reason_code(r: InterruptReason) -> u8 {
-    match r {
-        InterruptReason::BargeIn => 1,
-        InterruptReason::Cancel => 2,
-        InterruptReason::Resumed => 3,
-    }
 }
 
 impl Shared {
@@ -65,9 +58,18 @@ impl Shared {
         self.committed() > self.finished()
     }
 
-    /// Cancels every turn up to `upto` (never lowers an earlier cancel).
+    /// Cancels every turn up to `upto` (never lowers an earlier cancel; turns
+    /// an earlier cancel already hit keep its reason).
     pub fn cancel_upto(&self, upto: u32, why: InterruptReason) {
-        self.cancel_reason.store(reason_code(why), Ordering::SeqCst);
+        let mut r = self.reasons.lock().unwrap_or_else(|e| e.into_inner());
+        if r.last().is_none_or(|&(u, _)| upto > u) {
+            r.push((upto, why));
+        }
+        // Ranges of finished turns are no longer asked for.
+        let finished = self.finished();
+        while r.len() > 1 && r[0].0 <= finished {
+            r.remove(0);
+        }
         self.cancel_upto.fetch_max(upto, Ordering::SeqCst);
     }
 
@@ -82,12 +84,10 @@ impl Shared {
         turn <= self.cancel_upto.load(Ordering::SeqCst)
     }
 
-    pub fn reason(&self) -> InterruptReason {
-        match self.cancel_reason.load(Ordering::SeqCst) {
-            1 => InterruptReason::BargeIn,
-            3 => InterruptReason::Resumed,
-            _ => InterruptReason::Cancel,
-        }
+    /// Why `turn` was cancelled.
+    pub fn reason(&self, turn: u32) -> InterruptReason {
+        let r = self.reasons.lock().unwrap_or_else(|e| e.into_inner());
+        r.iter().find(|&&(u, _)| turn <= u).map_or(InterruptReason::Cancel, |&(_, why)| why)
     }
 
     /// The worker sent audio of `turn`.

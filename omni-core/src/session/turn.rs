@@ -110,7 +110,7 @@ impl<'a> TurnRun<'a> {
 
     /// A committed turn cancelled before it started: its only event.
     pub fn not_started(&mut self, turn: u32) {
-        let reason = self.out.reason();
+        let reason = self.out.reason(turn);
         self.out.finish(turn, Event::Interrupted { turn, reason, text: String::new() });
     }
 
@@ -193,7 +193,7 @@ impl<'a> TurnRun<'a> {
         };
         if self.out.cancelled(turn) {
             self.not_started(turn);
-            if self.out.reason() == InterruptReason::Resumed {
+            if self.out.reason(turn) == InterruptReason::Resumed {
                 dialogue.rollback(snap);
             } else {
                 // The prompt is in the cache with no answer: close it.
@@ -231,6 +231,7 @@ impl<'a> TurnRun<'a> {
         };
         out.emit(turn, Event::TurnStarted { turn, audio_ms: p.audio_ms });
         for message in p.warnings {
+            log::warn!("turn {turn}: {message}");
             out.emit(turn, Event::Warning { message });
         }
         let rate = omni.vocoder.sample_rate();
@@ -265,7 +266,7 @@ impl<'a> TurnRun<'a> {
 
         loop {
             if out.cancelled(turn) {
-                interrupted = Some(out.reason());
+                interrupted = Some(out.reason(turn));
                 break;
             }
             let t = Stopwatch::start();

@@ -51,8 +51,8 @@ impl Emitter {
         self.queue.push_wait(e, &move || shared.is_cancelled(turn))
     }
 
-    pub fn reason(&self) -> InterruptReason {
-        self.shared.reason()
+    pub fn reason(&self, turn: u32) -> InterruptReason {
+        self.shared.reason(turn)
     }
 
     /// Queues the last event of `turn` and marks it finished.
@@ -148,5 +148,6 @@ impl Worker {
 
 /// Reports a failed turn.
 pub(crate) fn turn_error(out: &Emitter, turn: u32, code: ErrorCode, message: String) {
+    log::warn!("turn {turn} failed ({code:?}): {message}");
     out.finish(turn, Event::Error { code, message, recoverable: true });
 }
