@@ -117,9 +117,9 @@ fn whisper_base_encoder_f32_matches_openai_whisper_on_real_speech() {
 ///
 /// Why relative to PyTorch: on real weights the low-precision error is not uniform. The mean
 /// error is small (f16 ≈ 1e-4, bf16 ≈ 6e-4 of the output scale: unit roundoff 4.9e-4 / 3.9e-3
-/// through 6 blocks), but the rows of the zero-padded 30 s window behind the speech amplify
-/// rounding through Whisper's large outlier channels, and a few values there move by 1–3 %
-/// (f16) or 9–32 % (bf16) of the output scale in PyTorch as well. Rounding at different points
+/// through 6 blocks), but a few values move by 1–3 % (f16) or 9–32 % (bf16) of the output scale
+/// in PyTorch as well (on question.wav: a zero-padded row behind the speech, channel 323, the
+/// largest-magnitude channel of Whisper base). Rounding at different points
 /// (GEMM blocking, fused ops) moves which values those are and how far: a single clip's max
 /// is noisy (omni's and PyTorch's differ by up to 1.8× either way on these clips). The bounds:
 /// max ≤ 2× PyTorch's largest max over the clips, and mean ≤ 2× PyTorch's mean, per clip.

@@ -173,7 +173,8 @@ def smollm_refs(root):
         arrays[f"{i}.step_margin"] = margin.astype(np.float32)
         # PyTorch's own low-precision behaviour (the yardstick of omni's f16/bf16 bounds): the
         # same model cast to f16/bf16 (LlamaRMSNorm computes in f32), teacher-forced on the f32
-        # answer (max |Δlogit|, top-1 agreement) and free-running greedy (first divergence).
+        # answer (max |Δlogit|, top-1 agreement). (Free-running generate in f16 on CPU torch
+        # takes tens of minutes here: not recorded.)
         full = torch.cat([x, torch.from_numpy(new)[None]], dim=1)
         with torch.no_grad():
             ref_forced = model(full).logits[0, len(ids) - 1:len(ids) - 1 + len(new)]
@@ -182,15 +183,10 @@ def smollm_refs(root):
             lm = copy.deepcopy(model).to(dt)  # a copy: casting back would keep the rounding
             with torch.no_grad():
                 forced = lm(full).logits[0, len(ids) - 1:len(ids) - 1 + len(new)].float()
-                free = lm.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=len(new), do_sample=False,
-                                   num_beams=1, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
             del lm
-            free = free[0, len(ids):].numpy()
-            div = next((j for j in range(len(new)) if j >= len(free) or free[j] != new[j]), None)
             lowp[dt_name] = {
                 "max_logit_abs_err": float((forced - ref_forced).abs().max()),
                 "top1_agreement": float((forced.argmax(-1).numpy() == new).mean()),
-                "first_divergence": div,
             }
         answer = tok.decode(new, skip_special_tokens=True)
         info["prompts"].append({
