@@ -61,3 +61,6 @@ pub fn test_device() -> omni::device::Device {
     let spec = std::env::var("OMNI_TEST_DEVICE").unwrap_or_else(|_| "cpu".to_string());
     omni::device::parse_device(&spec).unwrap_or_else(|e| panic!("OMNI_TEST_DEVICE: {e}"))
 }
+
+/// Real trained weights (Whisper base, SmolLM2-135M-Instruct) and the SmolLM2 quality report.
+pub mod real_weights;
