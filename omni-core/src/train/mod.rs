@@ -7,6 +7,7 @@
 //! - [`lm_loss`]: stage 1, response-only cross-entropy through the adaptor and
 //!   the LLM (Whisper encoder frozen), on a right-padded batch.
 //! - [`optim`]: AdamW (as `torch.optim.AdamW`), gradient accumulation, clipping.
+//! - [`step`]: one optimizer step of each stage (which parameters train).
 //! - [`schedule`]: cosine learning rate with linear warmup.
 //! - [`checkpoint`]: sharded safetensors + index + config.json, optimizer state.
 //! - [`params`]: parameters and gradients by their published names.
@@ -25,10 +26,12 @@ pub mod lm_loss;
 pub mod optim;
 pub mod params;
 pub mod schedule;
+pub mod step;
 
 pub use batch::{Example, IGNORE_INDEX};
 pub use ctc_loss::{ctc_feasible, speech_decoder_loss, uniform_assignment, CtcLoss};
 pub use lm_loss::{llm_inputs, lm_loss, LlmInputs};
 pub use params::{named_grads, named_values, NamedTensor};
 pub use optim::{AdamW, AdamWConfig, GradAccumulator};
-pub use schedule::CosineSchedule;
+pub use schedule::{CosineSchedule, StageDefaults, STAGE1_DEFAULTS, STAGE2_DEFAULTS};
+pub use step::{stage1_step, stage2_step, StepConfig, StepStats};

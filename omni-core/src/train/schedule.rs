@@ -28,3 +28,19 @@ impl CosineSchedule {
         self.peak_lr * (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
     }
 }
+
+/// The paper's per-stage settings (LLaMA-Omni, arXiv 2409.06666, §4 "Training"):
+/// batch size 32, 3 epochs, cosine schedule with 3% warmup, peak learning rate
+/// 2e-5 for stage 1 and 2e-4 for stage 2. These are recalled from the paper and
+/// not re-checked against the PDF here (the reference repository ships no
+/// training code, issue #14): treat them as a starting point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageDefaults {
+    pub peak_lr: f64,
+    pub warmup_ratio: f64,
+    pub epochs: u32,
+    pub batch_size: usize,
+}
+
+pub const STAGE1_DEFAULTS: StageDefaults = StageDefaults { peak_lr: 2e-5, warmup_ratio: 0.03, epochs: 3, batch_size: 32 };
+pub const STAGE2_DEFAULTS: StageDefaults = StageDefaults { peak_lr: 2e-4, warmup_ratio: 0.03, epochs: 3, batch_size: 32 };
