@@ -229,3 +229,20 @@ fn bad_training_inputs_are_errors() {
     units[0][0] = 1000;
     assert!(speech_decoder_loss(&gen, hidden, &inputs.labels, &units).is_err(), "unit id = blank");
 }
+
+#[test]
+fn labels_mask_the_instruction_as_preprocess_llama_3() {
+    // The golden labels come from the reference's preprocess_llama_3 masking.
+    let t = tiny();
+    for i in 0..3 {
+        let ids = ints(&t.g[&format!("ids.{i}")]);
+        let labels = ints(&t.g[&format!("labels.{i}")]);
+        let n_prompt = labels.iter().take_while(|&&l| l == IGNORE_INDEX).count();
+        let answer: Vec<u32> = ids[n_prompt..].iter().map(|&x| x as u32).collect();
+        assert!(!answer.is_empty() && ids[..n_prompt].contains(&-200));
+        let speech = Tensor::<2>::zeros([5, 64], &dev());
+        let ex = Example::from_prompt_answer(&ids[..n_prompt], &answer, speech, vec![]);
+        assert_eq!(ex.ids, ids, "example {i}: ids");
+        assert_eq!(ex.labels, labels, "example {i}: labels");
+    }
+}
