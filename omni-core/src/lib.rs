@@ -16,6 +16,8 @@ pub mod pipeline;
 pub mod progress;
 pub mod session;
 pub mod speech_decoder;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod vocoder;
 pub mod weights;
 pub mod whisper;

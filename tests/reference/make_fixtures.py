@@ -17,6 +17,7 @@ import ref_audio  # noqa: E402
 import ref_omni  # noqa: E402
 import ref_vocoder  # noqa: E402
 import ref_tokenizer  # noqa: E402
+import ref_train  # noqa: E402
 import ref_whisper  # noqa: E402
 
 GENERATORS = {
@@ -26,6 +27,8 @@ GENERATORS = {
     "tokenizer": ref_tokenizer.generate,
     # needs the tiny tokenizer and the speech clip: keep it after "tokenizer" and "audio"
     "omni": ref_omni.generate,
+    # reads the omni_tiny fixture: keep it after "omni"
+    "train": ref_train.generate,
 }
 
 if __name__ == "__main__":

@@ -149,14 +149,17 @@ impl Llama {
         Ok(Tensor::cat(parts, 1))
     }
 
-    /// Runs `x` (`[1, n, hidden]` embeddings) at positions `cache.len()..` and
+    /// Runs `x` (`[b, n, hidden]` embeddings) at positions `cache.len()..` and
     /// returns the last layer's hidden states **after** the final norm
     /// (HF `hidden_states[-1]`, what `lm_head` and the speech decoder read).
+    /// Inference runs one sequence (`b = 1`); training runs a right-padded batch
+    /// with a fresh cache: causal attention keeps every real position from
+    /// seeing the padding after it, as HF's padding mask does.
     pub fn forward(&self, x: Tensor<3>, cache: &mut KvCache) -> Result<Tensor<3>> {
         let [b, n, h] = x.dims();
-        if b != 1 || h != self.config.hidden_size || n == 0 {
+        if b == 0 || h != self.config.hidden_size || n == 0 {
             return Err(Error::InvalidInput(format!(
-                "LLM input of shape [{b}, {n}, {h}]; expected [1, n>0, {}]",
+                "LLM input of shape [{b}, {n}, {h}]; expected [b>0, n>0, {}]",
                 self.config.hidden_size
             )));
         }

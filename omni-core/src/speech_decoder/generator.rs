@@ -85,14 +85,23 @@ impl SpeechGenerator {
         }
         let lambda = self.config.upsample_factor;
         // Uniform assignment with an integer ratio: frame t reads state ⌊t/λ⌋.
-        let x = reps.cast(self.dtype.burn()).unsqueeze_dim::<3>(1).expand([n, lambda, h]).reshape([1, n * lambda, h]);
-        let mut x = self.input_proj.forward(x);
-        let (cos, sin) = self.rope.tables(cache.len(), n * lambda, self.dtype.burn(), &self.device());
+        let x = reps.unsqueeze_dim::<3>(1).expand([n, lambda, h]).reshape([1, n * lambda, h]);
+        let logits = self.forward_frames(x, cache);
+        Ok(logits.reshape([n * lambda, self.config.unit_vocab_size + 1]))
+    }
+
+    /// `input_proj` → layers → `output_proj` on already upsampled frames
+    /// `[b, frames, llm_hidden]` at positions `cache.len()..`: logits
+    /// `[b, frames, units+1]`. Training passes a right-padded batch (causal
+    /// attention keeps real frames from seeing the padding after them).
+    pub fn forward_frames(&self, x: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
+        let frames = x.dims()[1];
+        let mut x = self.input_proj.forward(x.cast(self.dtype.burn()));
+        let (cos, sin) = self.rope.tables(cache.len(), frames, self.dtype.burn(), &self.device());
         for (layer, lc) in self.layers.iter().zip(cache.layers.iter_mut()) {
             x = layer.forward(x, &cos, &sin, lc);
         }
-        let logits = self.output_proj.forward(x);
-        Ok(logits.reshape([n * lambda, self.config.unit_vocab_size + 1]))
+        self.output_proj.forward(x)
     }
 
     /// Greedy frame labels of `[frames, classes]` logits, on the host.
