@@ -21,7 +21,7 @@ pub mod weights;
 pub mod whisper;
 
 pub use bundle::{Omni, OmniOptions};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use session::{Event, Session, SessionOptions};
 /// The burn version omni is built on, re-exported for callers handling tensors.
 pub use burn;
