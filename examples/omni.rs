@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use omni::audio::{read_wav, write_wav};
+use omni::audio::{read_audio, write_wav};
 use omni::progress::Progress;
 use omni::session::Timings;
 use omni::weights::RunDType;
@@ -255,7 +255,7 @@ fn answer_clip(session: &Session, samples: &[f32], rate: u32, json: bool) -> Any
 
 fn cmd_run(a: &Args, model: &Path, vocoder: &Path, input: &Path, demo: bool) -> AnyResult<()> {
     let omni = load(model, vocoder, a)?;
-    let (samples, rate) = read_wav(input)?;
+    let (samples, rate) = read_audio(input)?;
     if demo && !a.json {
         eprintln!(
             "NOTE: this is omni's DEMO model: tiny, with RANDOM weights (fixed seed), stored in the real \
