@@ -37,7 +37,10 @@ pub struct OmniAudio {
 /// # Safety
 /// `path` is NULL or NUL-terminated; `out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn omni_audio_read(path: *const c_char, out: *mut *mut OmniAudio) -> OmniStatus {
+pub unsafe extern "C" fn omni_audio_read(
+    path: *const c_char,
+    out: *mut *mut OmniAudio,
+) -> OmniStatus {
     guard(|| {
         // SAFETY: each pointer is NULL or valid as this function's contract says.
         let (out, p) = unsafe { (OutPtr::new(out, "out")?, path_arg(path, "path")?) };
@@ -84,12 +87,18 @@ mod tests {
     use std::ffi::{CStr, CString};
 
     fn fixture(rel: &str) -> CString {
-        CString::new(format!("{}/../tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        CString::new(format!(
+            "{}/../tests/fixtures/{rel}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     fn last() -> String {
         // SAFETY: never NULL, valid until the next omni call on this thread.
-        unsafe { CStr::from_ptr(crate::error::omni_last_error()) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(crate::error::omni_last_error()) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     #[test]
@@ -122,9 +131,15 @@ mod tests {
         let mut a: *mut OmniAudio = std::ptr::dangling_mut();
         // SAFETY: NUL-terminated paths (or NULL) and writable out pointers.
         unsafe {
-            assert_eq!(omni_audio_read(std::ptr::null(), &mut a), OmniStatus::OMNI_ERR_NULL_ARGUMENT);
+            assert_eq!(
+                omni_audio_read(std::ptr::null(), &mut a),
+                OmniStatus::OMNI_ERR_NULL_ARGUMENT
+            );
             assert!(a.is_null());
-            assert_eq!(omni_audio_read(c"/nonexistent/q.flac".as_ptr(), &mut a), OmniStatus::OMNI_ERR_IO);
+            assert_eq!(
+                omni_audio_read(c"/nonexistent/q.flac".as_ptr(), &mut a),
+                OmniStatus::OMNI_ERR_IO
+            );
             assert_eq!(
                 omni_audio_read(fixture("speech/question.opus").as_ptr(), &mut a),
                 OmniStatus::OMNI_ERR_AUDIO
@@ -132,7 +147,10 @@ mod tests {
             assert!(last().contains("Opus"), "{}", last());
             assert!(a.is_null());
             assert_eq!(
-                omni_audio_read(fixture("speech/question.flac").as_ptr(), std::ptr::null_mut()),
+                omni_audio_read(
+                    fixture("speech/question.flac").as_ptr(),
+                    std::ptr::null_mut()
+                ),
                 OmniStatus::OMNI_ERR_NULL_ARGUMENT
             );
         }

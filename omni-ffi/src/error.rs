@@ -239,7 +239,10 @@ mod tests {
     fn a_success_leaves_no_message_even_when_a_nested_call_failed() {
         let st = guard(|| {
             // As a progress callback calling omni during omni_model_load.
-            assert_eq!(guard(|| Err(FfiError::Null("inner"))), OmniStatus::OMNI_ERR_NULL_ARGUMENT);
+            assert_eq!(
+                guard(|| Err(FfiError::Null("inner"))),
+                OmniStatus::OMNI_ERR_NULL_ARGUMENT
+            );
             assert!(last().contains("inner"));
             Ok(())
         });
@@ -250,19 +253,40 @@ mod tests {
     #[test]
     fn a_message_never_grows_with_its_input() {
         let huge = "q".repeat(1 << 20);
-        assert_eq!(guard(|| Err(FfiError::Invalid(huge.clone()))), OmniStatus::OMNI_ERR_INVALID_ARGUMENT);
-        assert!(last().len() < MAX_MESSAGE_CHARS + 32, "{} bytes", last().len());
-        assert!(last().ends_with("(1048576 bytes)"), "{}", last().chars().rev().take(80).collect::<String>());
+        assert_eq!(
+            guard(|| Err(FfiError::Invalid(huge.clone()))),
+            OmniStatus::OMNI_ERR_INVALID_ARGUMENT
+        );
+        assert!(
+            last().len() < MAX_MESSAGE_CHARS + 32,
+            "{} bytes",
+            last().len()
+        );
+        assert!(
+            last().ends_with("(1048576 bytes)"),
+            "{}",
+            last().chars().rev().take(80).collect::<String>()
+        );
     }
 
     #[test]
     fn missing_files_are_io_and_malformed_files_are_model() {
-        let missing: FfiError = omni_core::Error::MissingFile { path: "/nonexistent/whisper.pt".into(), what: "x".into() }.into();
+        let missing: FfiError = omni_core::Error::MissingFile {
+            path: "/nonexistent/whisper.pt".into(),
+            what: "x".into(),
+        }
+        .into();
         assert_eq!(missing.status(), OmniStatus::OMNI_ERR_IO);
-        let bad: FfiError = omni_core::Error::Checkpoint { path: "w.pt".into(), reason: "x".into() }.into();
+        let bad: FfiError = omni_core::Error::Checkpoint {
+            path: "w.pt".into(),
+            reason: "x".into(),
+        }
+        .into();
         assert_eq!(bad.status(), OmniStatus::OMNI_ERR_MODEL);
         let st = guard(|| {
-            omni_core::whisper::WhisperConfig::from_openai_pt(std::path::Path::new("/nonexistent/whisper.pt"))?;
+            omni_core::whisper::WhisperConfig::from_openai_pt(std::path::Path::new(
+                "/nonexistent/whisper.pt",
+            ))?;
             Ok(())
         });
         assert_eq!(st, OmniStatus::OMNI_ERR_IO, "{}", last());
