@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use omni::audio::{f32_to_i16, read_wav, write_wav};
+use omni::audio::{f32_to_i16, read_audio, write_wav};
 use omni::progress::Progress;
 use omni::session::Timings;
 use omni::{Event, Omni, Session};
@@ -200,7 +200,7 @@ fn answer_turn(session: &Session, q: Question<'_>, json: bool) -> AnyResult<(Vec
 fn cmd_run(a: &Common, input: Option<&Path>, text: Option<&str>, demo: bool) -> AnyResult<()> {
     let omni = load(a)?;
     let (samples, rate) = match input {
-        Some(p) if text.is_none() => read_wav(p)?,
+        Some(p) if text.is_none() => read_audio(p)?,
         _ => (Vec::new(), 16000),
     };
     if let (true, false, Some(input)) = (demo, a.json, input) {

@@ -326,6 +326,30 @@ typedef struct OmniModel OmniModel;
 typedef struct OmniSession OmniSession;
 
 /**
+ * Decoded audio from `omni_audio_read`: mono samples in [-1, 1) at the
+ * file's own sample rate (push them as they are: sessions resample). Read
+ * only: free it with `omni_audio_free`.
+ */
+typedef struct OmniAudio {
+    /**
+     * `sizeof(OmniAudio)` of the library that made it.
+     */
+    size_t struct_size;
+    /**
+     * `n_samples` samples (never NULL).
+     */
+    const float *samples;
+    /**
+     * Number of samples (at least 1).
+     */
+    size_t n_samples;
+    /**
+     * The file's sample rate in Hz.
+     */
+    uint32_t sample_rate;
+} OmniAudio;
+
+/**
  * A log callback: `level`, a NUL-terminated UTF-8 message valid during the
  * call only, and the `user_data` given to `omni_set_log_callback`. It may be
  * called from any thread (omni's worker threads included), concurrently,
@@ -629,6 +653,34 @@ typedef struct OmniEvent {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Reads an audio file: WAV (PCM), FLAC, MP3 or Ogg Vorbis, told apart by
+ * their bytes. Channels are averaged to mono. Opus is not decoded.
+ *
+ * On success `*out` is a new `OmniAudio` owned by the caller, freed with
+ * `omni_audio_free`. On failure `*out` is NULL and `omni_last_error()` says
+ * why: `OMNI_ERR_NULL_ARGUMENT` (path or out NULL), `OMNI_ERR_IO`
+ * (missing/unreadable file), `OMNI_ERR_AUDIO` (empty, unknown format,
+ * unsupported codec, truncated or corrupt file).
+ *
+ * Threads: any.
+ *
+ * # Safety
+ * `path` is NULL or NUL-terminated; `out` is NULL or writable.
+ */
+OMNI_API OmniStatus omni_audio_read(const char *path, struct OmniAudio **out);
+
+/**
+ * Frees an `OmniAudio` from `omni_audio_read`. NULL is a no-op.
+ *
+ * Threads: any, once.
+ *
+ * # Safety
+ * `audio` is NULL or a pointer from `omni_audio_read` not yet freed, whose
+ * fields were not changed.
+ */
+OMNI_API void omni_audio_free(struct OmniAudio *audio);
 
 /**
  * The message of the most recent failed call on the calling thread, as

@@ -2,7 +2,7 @@
 # The C side of omni: builds libomni (cargo build --release -p omni-ffi), the C example (examples/c) and the
 # C tests (tests/c), then runs
 #   1. the example, linked with libomni.so and with libomni.a, on the demo model (text printed as it
-#      streams, answer written to a WAV),
+#      streams, answer written to a WAV; the question read as WAV, then as MP3),
 #   2. the tests natively (all groups),
 #   3. the tests under valgrind (memcheck: 0 errors, 0 bytes definitely lost) for the groups in
 #      $OMNI_VALGRIND_GROUPS (default "misuse turn": every misuse case and full turns; ~3 min),
@@ -38,10 +38,13 @@ ldflags=(-L"$lib" -lomni -Wl,-rpath,"$lib" -lpthread -lm)
 "$CC" "${cflags[@]}" -O1 -fsanitize=address,undefined -fno-omit-frame-pointer tests/c/test_turns.c \
   "${ldflags[@]}" -o "$out/test_turns_asan"
 
-for exe in chat chat-static; do
-  stamp "example: $out/$exe on the demo model"
+# The shared build answers the WAV question, the static one its MP3 copy (omni_audio_read).
+for run in chat:question.wav chat-static:question.mp3; do
+  exe=${run%%:*}
+  question=tests/fixtures/speech/${run#*:}
+  stamp "example: $out/$exe on the demo model ($question)"
   rm -f "$out/answer.wav"
-  "$out/$exe" --output "$out/answer.wav" tests/fixtures/speech/question.wav
+  "$out/$exe" --output "$out/answer.wav" "$question"
   size=$(stat -c %s "$out/answer.wav")
   if [ "$size" -le 44 ]; then
     echo "$exe wrote no audio ($out/answer.wav: $size bytes)" >&2

@@ -1,9 +1,10 @@
 /*
  * chat.c: answer one spoken question through libomni's C API.
  *
- *   chat [--model DIR] [--vocoder DIR] [--output answer.wav] [--device cpu] [--dtype f32|f16|bf16] [question.wav]
+ *   chat [--model DIR] [--vocoder DIR] [--output answer.wav] [--device cpu] [--dtype f32|f16|bf16] [question]
  *
- * Loads the model, streams the WAV into a session in 20 ms chunks (as a microphone would), ends the
+ * Loads the model, reads the question (WAV, FLAC, MP3 or Ogg Vorbis, with omni_audio_read), streams it
+ * into a session in 20 ms chunks (as a microphone would), ends the
  * turn, prints the answer's text as it streams and writes the answer's audio to a WAV.
  * Defaults: the demo model (tests/fixtures/omni_tiny + tests/fixtures/vocoder/tiny, random weights:
  * gibberish by design) and tests/fixtures/speech/question.wav, paths relative to the repository root.
@@ -51,7 +52,7 @@ int main(int argc, char **argv) {
         else {
             fprintf(stderr,
                     "usage: %s [--model DIR] [--vocoder DIR] [--output answer.wav] [--device cpu] "
-                    "[--dtype f32|f16|bf16] [question.wav]\n",
+                    "[--dtype f32|f16|bf16] [question.wav|.flac|.mp3|.ogg]\n",
                     argv[0]);
             return 2;
         }
@@ -62,25 +63,26 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    int16_t *pcm = NULL;
-    size_t n = 0;
-    uint32_t rate = 0;
-    char err[512];
-    if (wav_read(input, &pcm, &n, &rate, err, sizeof err) != 0) {
-        fprintf(stderr, "error: %s\n", err);
-        return 1;
-    }
+    OmniAudio *question = NULL;
+    OmniStatus st = omni_audio_read(input, &question);
+    if (st != OMNI_OK) return fail("read the question", st);
+    const float *pcm = question->samples;
+    size_t n = question->n_samples;
+    uint32_t rate = question->sample_rate;
     fprintf(stderr, "omni %s: question %s (%.2f s at %u Hz)\n", omni_version(), input, (double)n / rate, rate);
 
     OmniModelOptions mo = {.struct_size = sizeof mo};
-    OmniStatus st = omni_model_options_default(&mo);
-    if (st != OMNI_OK) return fail("model options", st);
+    st = omni_model_options_default(&mo);
+    if (st != OMNI_OK) {
+        omni_audio_free(question);
+        return fail("model options", st);
+    }
     mo.device = device;
     mo.dtype = dtype;
     OmniModel *model = NULL;
     st = omni_model_load(model_dir, vocoder_dir, &mo, on_progress, NULL, &model);
     if (st != OMNI_OK) {
-        free(pcm);
+        omni_audio_free(question);
         return fail("load", st);
     }
 
@@ -91,7 +93,7 @@ int main(int argc, char **argv) {
     st = omni_session_new(model, &so, &session);
     if (st != OMNI_OK) {
         omni_model_free(model);
-        free(pcm);
+        omni_audio_free(question);
         return fail("session", st);
     }
 
@@ -99,9 +101,9 @@ int main(int argc, char **argv) {
     size_t chunk = rate / 50 ? rate / 50 : 1;
     for (size_t off = 0; off < n && st == OMNI_OK; off += chunk) {
         size_t len = n - off < chunk ? n - off : chunk;
-        st = omni_session_push_i16(session, pcm + off, len, rate);
+        st = omni_session_push_f32(session, pcm + off, len, rate);
     }
-    free(pcm);
+    omni_audio_free(question);
     if (st == OMNI_OK) st = omni_session_end_turn(session);
     if (st != OMNI_OK) {
         int rc = fail("push", st);

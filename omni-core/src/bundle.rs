@@ -5,8 +5,9 @@
 //! - `model_dir/` = `Llama-3.1-8B-Omni/`: `config.json`, `model.safetensors.index.json`
 //!   + shards (or `model.safetensors`), `tokenizer.json`. The Whisper encoder comes
 //!   from `config.speech_encoder` (`models/speech_encoder/large-v3.pt` in the
-//!   published config), looked up as given, then relative to `model_dir`, then
-//!   next to it; `OmniOptions::speech_encoder` overrides it. When no `.pt` is
+//!   published config), looked up relative to `model_dir`, then next to it, then
+//!   relative to the working directory (see [`find_speech_encoder`]);
+//!   `OmniOptions::speech_encoder` overrides it. When no `.pt` is
 //!   found, the `model.speech_encoder.*` copy inside the shards is used.
 //! - `vocoder_dir/`: `g_00500000` + `config.json`.
 
@@ -63,18 +64,31 @@ impl std::fmt::Debug for Omni {
     }
 }
 
-fn find_speech_encoder(model_dir: &Path, cfg: &OmniConfig, opt: &OmniOptions) -> Option<PathBuf> {
+/// The Whisper `.pt` to load: `opt.speech_encoder` when given (as is: a missing
+/// file is then an error), else `config.speech_encoder` looked up in this order:
+/// as given when absolute; else relative to `model_dir`, to its parent, its file
+/// name in `model_dir`, and last relative to the working directory (where the
+/// reference's scripts run from). The model's own folder comes first, so a file
+/// of the same name in the working directory cannot shadow the model's.
+pub fn find_speech_encoder(model_dir: &Path, cfg: &OmniConfig, opt: &OmniOptions) -> Option<PathBuf> {
     if let Some(p) = &opt.speech_encoder {
         return Some(p.clone());
     }
     let rel = PathBuf::from(cfg.speech_encoder.as_deref()?);
-    let mut candidates = vec![rel.clone(), model_dir.join(&rel)];
+    if rel.as_os_str().is_empty() {
+        return None;
+    }
+    if rel.is_absolute() {
+        return Some(rel).filter(|p| p.is_file());
+    }
+    let mut candidates = vec![model_dir.join(&rel)];
     if let Some(parent) = model_dir.parent() {
         candidates.push(parent.join(&rel));
     }
     if let Some(name) = rel.file_name() {
         candidates.push(model_dir.join(name));
     }
+    candidates.push(rel);
     candidates.into_iter().find(|p| p.is_file())
 }
 
@@ -115,10 +129,10 @@ impl Omni {
                 return Err(Error::MissingFile {
                     path: PathBuf::from(config.speech_encoder.clone().unwrap_or_else(|| "large-v3.pt".into())),
                     what: format!(
-                        "Whisper encoder named by {} (`speech_encoder`), looked up as given, in {} and next to it; \
+                        "Whisper encoder named by {} (`speech_encoder`), looked up in {}, next to it and in the working directory; \
                          download it with `whisper.load_model(\"large-v3\", download_root=...)` or pass its path",
-                        cfg_path.display(),
-                        model_dir.display()
+                        crate::error::clip_path(&cfg_path),
+                        crate::error::clip_path(model_dir)
                     ),
                 })
             }

@@ -1,6 +1,7 @@
 //! Run-time device choice. The model code is device-agnostic; a device is picked
 //! by a string such as `cpu`, `wgpu`, `wgpu:cpu`, `cuda:0`.
 
+use crate::error::{clip, ECHO_CHARS};
 use crate::{Error, Result};
 pub use burn::tensor::Device;
 
@@ -23,6 +24,7 @@ pub fn compiled_backends() -> Vec<&'static str> {
 /// - `cuda` / `cuda:N`: needs the `cuda` feature.
 ///
 /// Asking for a backend that was not compiled in is an error listing those that were.
+/// The message echoes at most [`ECHO_CHARS`] characters of `spec`.
 pub fn parse_device(spec: &str) -> Result<Device> {
     let spec = spec.trim().to_ascii_lowercase();
     let (name, arg) = match spec.split_once(':') {
@@ -38,7 +40,7 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     };
     let bad_index = |a: &str| Error::Device {
         requested: spec.clone(),
-        reason: format!("`{a}` is not a device index"),
+        reason: format!("`{}` is not a device index", clip(a, ECHO_CHARS)),
     };
     match name.as_str() {
         "cpu" | "flex" => {
@@ -82,9 +84,26 @@ pub fn parse_device(spec: &str) -> Result<Device> {
         other => Err(Error::Device {
             requested: spec.clone(),
             reason: format!(
-                "unknown backend `{other}`; compiled backends: {}",
+                "unknown backend `{}`; compiled backends: {}",
+                clip(other, ECHO_CHARS),
                 compiled_backends().join(", ")
             ),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_1_mib_device_string_is_refused_with_a_short_message() {
+        for spec in ["x".repeat(1 << 20), format!("cpu:{}", "7".repeat(1 << 20))] {
+            let err = parse_device(&spec).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Device);
+            let msg = err.to_string();
+            assert!(msg.len() < 400, "{} bytes: {}…", msg.len(), msg.chars().take(200).collect::<String>());
+            assert!(msg.contains("bytes)"), "{msg}");
+        }
     }
 }

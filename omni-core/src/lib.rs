@@ -1,6 +1,6 @@
 //! omni-core: the four parts of LLaMA-Omni, written in burn and device-agnostic.
 //!
-//! - [`audio`]: WAV reading, resampling to 16 kHz, Whisper's log-mel frontend.
+//! - [`audio`]: audio files (WAV, FLAC, MP3, Ogg Vorbis), resampling to 16 kHz, Whisper's log-mel frontend.
 //! - [`whisper`]: the Whisper encoder (speech encoder).
 //! - [`adaptor`]: the speech adaptor (`EncoderProjectorConcat`).
 //! - [`device`]: run-time device choice (`cpu`, `wgpu`, `cuda:N`).
@@ -23,7 +23,7 @@ pub mod weights;
 pub mod whisper;
 
 pub use bundle::{Omni, OmniOptions};
-pub use error::{Error, Result};
+pub use error::{AudioFileProblem, Error, ErrorKind, Result};
 pub use session::{Event, Session, SessionOptions};
 /// The burn version omni is built on, re-exported for callers handling tensors.
 pub use burn;

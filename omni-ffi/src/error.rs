@@ -68,23 +68,21 @@ pub(crate) enum FfiError {
 
 impl FfiError {
     pub(crate) fn status(&self) -> OmniStatus {
-        use omni_core::Error as E;
+        use omni_core::ErrorKind;
         match self {
             FfiError::Null(_) => OmniStatus::OMNI_ERR_NULL_ARGUMENT,
             FfiError::StructSize { .. } => OmniStatus::OMNI_ERR_STRUCT_SIZE,
             FfiError::Invalid(_) => OmniStatus::OMNI_ERR_INVALID_ARGUMENT,
             FfiError::SessionFailed(_) => OmniStatus::OMNI_ERR_SESSION_FAILED,
             FfiError::Panic(_) => OmniStatus::OMNI_ERR_INTERNAL,
-            FfiError::Core(e) => match e {
-                E::Io { .. } | E::MissingFile { .. } => OmniStatus::OMNI_ERR_IO,
-                E::Checkpoint { .. }
-                | E::MissingKey { .. }
-                | E::ShapeMismatch { .. }
-                | E::Config { .. } => OmniStatus::OMNI_ERR_MODEL,
-                E::Audio(_) => OmniStatus::OMNI_ERR_AUDIO,
-                E::InvalidInput(_) => OmniStatus::OMNI_ERR_INVALID_ARGUMENT,
-                E::Device { .. } => OmniStatus::OMNI_ERR_DEVICE,
-                E::SessionFailed(_) => OmniStatus::OMNI_ERR_SESSION_FAILED,
+            FfiError::Core(e) => match e.kind() {
+                ErrorKind::Io => OmniStatus::OMNI_ERR_IO,
+                ErrorKind::Model => OmniStatus::OMNI_ERR_MODEL,
+                ErrorKind::Audio => OmniStatus::OMNI_ERR_AUDIO,
+                ErrorKind::InvalidInput => OmniStatus::OMNI_ERR_INVALID_ARGUMENT,
+                ErrorKind::Device => OmniStatus::OMNI_ERR_DEVICE,
+                ErrorKind::SessionFailed => OmniStatus::OMNI_ERR_SESSION_FAILED,
+                _ => OmniStatus::OMNI_ERR_INTERNAL,
             },
         }
     }
@@ -104,8 +102,12 @@ pub(crate) fn to_cstring(s: &str) -> CString {
     }
 }
 
+/// Longest message kept, in characters: a backstop behind the per-echo cuts of
+/// `omni_core::error::clip`, so no message can grow with its input.
+const MAX_MESSAGE_CHARS: usize = 4096;
+
 fn set_last_error(msg: &str) {
-    let c = to_cstring(msg);
+    let c = to_cstring(&omni_core::error::clip(msg, MAX_MESSAGE_CHARS));
     // `try_with`/`try_borrow_mut`: never panic, even during thread teardown.
     let _ = LAST_ERROR.try_with(|e| {
         if let Ok(mut slot) = e.try_borrow_mut() {
@@ -127,12 +129,17 @@ pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
 
 /// Runs `f` behind the panic boundary: clears the thread's last error, turns
 /// an `Err` into its status (recording its message) and a panic into
-/// `OMNI_ERR_INTERNAL`. No unwind leaves this function.
+/// `OMNI_ERR_INTERNAL`. A success clears the message again after `f`: a call
+/// made from inside `f` (a progress callback calling omni) may have set it.
+/// No unwind leaves this function.
 pub(crate) fn guard(f: impl FnOnce() -> FfiResult<()>) -> OmniStatus {
     set_last_error("");
     let outcome = catch_unwind(AssertUnwindSafe(f));
     let err = match outcome {
-        Ok(Ok(())) => return OmniStatus::OMNI_OK,
+        Ok(Ok(())) => {
+            set_last_error("");
+            return OmniStatus::OMNI_OK;
+        }
         Ok(Err(e)) => e,
         Err(payload) => FfiError::Panic(panic_message(payload.as_ref())),
     };
@@ -228,6 +235,63 @@ mod tests {
         assert!(last().contains("boom 42"), "{}", last());
         assert_eq!(guard(|| Ok(())), OmniStatus::OMNI_OK);
         assert_eq!(last(), "", "a successful call clears the message");
+    }
+
+    #[test]
+    fn a_success_leaves_no_message_even_when_a_nested_call_failed() {
+        let st = guard(|| {
+            // As a progress callback calling omni during omni_model_load.
+            assert_eq!(
+                guard(|| Err(FfiError::Null("inner"))),
+                OmniStatus::OMNI_ERR_NULL_ARGUMENT
+            );
+            assert!(last().contains("inner"));
+            Ok(())
+        });
+        assert_eq!(st, OmniStatus::OMNI_OK);
+        assert_eq!(last(), "");
+    }
+
+    #[test]
+    fn a_message_never_grows_with_its_input() {
+        let huge = "q".repeat(1 << 20);
+        assert_eq!(
+            guard(|| Err(FfiError::Invalid(huge.clone()))),
+            OmniStatus::OMNI_ERR_INVALID_ARGUMENT
+        );
+        assert!(
+            last().len() < MAX_MESSAGE_CHARS + 32,
+            "{} bytes",
+            last().len()
+        );
+        assert!(
+            last().ends_with("(1048576 bytes)"),
+            "{}",
+            last().chars().rev().take(80).collect::<String>()
+        );
+    }
+
+    #[test]
+    fn missing_files_are_io_and_malformed_files_are_model() {
+        let missing: FfiError = omni_core::Error::MissingFile {
+            path: "/nonexistent/whisper.pt".into(),
+            what: "x".into(),
+        }
+        .into();
+        assert_eq!(missing.status(), OmniStatus::OMNI_ERR_IO);
+        let bad: FfiError = omni_core::Error::Checkpoint {
+            path: "w.pt".into(),
+            reason: "x".into(),
+        }
+        .into();
+        assert_eq!(bad.status(), OmniStatus::OMNI_ERR_MODEL);
+        let st = guard(|| {
+            omni_core::whisper::WhisperConfig::from_openai_pt(std::path::Path::new(
+                "/nonexistent/whisper.pt",
+            ))?;
+            Ok(())
+        });
+        assert_eq!(st, OmniStatus::OMNI_ERR_IO, "{}", last());
     }
 
     #[test]

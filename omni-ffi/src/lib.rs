@@ -18,6 +18,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod args;
+mod audio;
 mod error;
 mod event;
 mod log;
@@ -25,6 +26,7 @@ mod model;
 mod options;
 mod session;
 
+pub use audio::{omni_audio_free, omni_audio_read, OmniAudio};
 pub use error::{
     omni_abi_version, omni_last_error, omni_status_str, omni_version, OmniStatus, OMNI_ABI_VERSION,
 };

@@ -5,11 +5,17 @@
  *
  * Groups (default: all): misuse (NULL for every pointer argument, struct sizes, bad options, zero-length,
  * huge and NaN pushes, sample rates 0 and 7 Hz, double end-turn, cancel with nothing running,
- * free(NULL)), turn (a full turn producing events, cancel, events outliving their session), threads (two
+ * free(NULL); model loading: a working directory holding a bogus speech_encoder.pt, configs that cannot
+ * work, missing files, a progress callback whose omni call fails, a 1 MiB device string; omni_audio_read), turn (a full turn producing events, cancel, events outliving their session), threads (two
  * sessions on one model driven from two pthreads, plus push and poll on different threads), orphan (a
  * session that outlives omni_model_free). Paths default to the demo model, relative to the repo root.
  * Ends with "N passed, N failed"; exit status 1 on any failure.
  */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700 /* realpath, mkdtemp, symlink */
+#endif
+#include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -17,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "omni.h"
 #include "wav.h"
@@ -400,6 +407,244 @@ static void test_session_misuse(OmniModel *m) {
     omni_session_free(s);
 }
 
+/* ---------------------------------------------------------------- model loading */
+
+/* A temporary folder (mkdtemp) and the files made in it, removed by tmp_clean. */
+typedef struct {
+    char dir[64];
+    char files[32][PATH_MAX];
+    int n;
+} TmpDir;
+
+static int tmp_make(TmpDir *t) {
+    memset(t, 0, sizeof *t);
+    snprintf(t->dir, sizeof t->dir, "/tmp/omni-test-XXXXXX");
+    return mkdtemp(t->dir) != NULL;
+}
+
+/* The path of `name` in t (remembered for cleaning). */
+static const char *tmp_file(TmpDir *t, const char *name) {
+    if (t->n >= 32) return NULL;
+    char dir[sizeof t->dir];
+    memcpy(dir, t->dir, sizeof dir);
+    snprintf(t->files[t->n], PATH_MAX, "%s/%s", dir, name);
+    return t->files[t->n++];
+}
+
+static void tmp_clean(TmpDir *t) {
+    for (int i = 0; i < t->n; i++) unlink(t->files[i]);
+    rmdir(t->dir);
+}
+
+static int write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    size_t len = strlen(text);
+    int ok = fwrite(text, 1, len, f) == len;
+    return fclose(f) == 0 && ok;
+}
+
+/* A malloc'd copy of a whole file (NUL-terminated), or NULL. */
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)len, f) == (size_t)len) {
+        buf[len] = '\0';
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* A copy of the model folder in t: every file a symlink to the fixture's, except config.json, written
+ * from the fixture's with the value of `key` replaced by `value` (key NULL: unchanged). */
+static int copy_model(TmpDir *t, const char *key, const char *value) {
+    char src[PATH_MAX];
+    if (!realpath(g_model_dir, src)) return 0;
+    DIR *d = opendir(src);
+    if (!d) return 0;
+    int ok = 1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "config.json")) continue;
+        char from[PATH_MAX + 256];
+        snprintf(from, sizeof from, "%s/%s", src, e->d_name);
+        const char *to = tmp_file(t, e->d_name);
+        if (!to || symlink(from, to) != 0) ok = 0;
+    }
+    closedir(d);
+    char cfg_path[PATH_MAX + 16];
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", src);
+    char *cfg = read_file(cfg_path);
+    if (!cfg) return 0;
+    const char *out = tmp_file(t, "config.json");
+    if (key) {
+        char quoted[128];
+        snprintf(quoted, sizeof quoted, "\"%s\":", key);
+        char *at = strstr(cfg, quoted);
+        if (!at) {
+            free(cfg);
+            return 0;
+        }
+        char *v = at + strlen(quoted);
+        char *end = v + strspn(v, " ");
+        if (*end == '"') { /* a string value: up to its closing quote */
+            char *close = strchr(end + 1, '"');
+            end = close ? close + 1 : end;
+        } else {
+            end += strcspn(end, ",\n}");
+        }
+        size_t n = strlen(cfg) + strlen(value) + 8;
+        char *edited = malloc(n);
+        snprintf(edited, n, "%.*s %s%s", (int)(v - cfg), cfg, value, end);
+        free(cfg);
+        cfg = edited;
+    }
+    ok = ok && out && write_file(out, cfg);
+    free(cfg);
+    return ok;
+}
+
+static void progress_with_failing_call(const char *stage, size_t done, size_t total, void *user_data) {
+    (void)stage, (void)done, (void)total;
+    int *calls = user_data;
+    /* An omni call that fails, made while omni_model_load runs: it sets this thread's message. */
+    if (omni_model_options_default(NULL) == OMNI_ERR_NULL_ARGUMENT) (*calls)++;
+}
+
+static void test_model_load_misuse(void) {
+    OmniModelOptions mo = {.struct_size = sizeof mo};
+    CHECK_ST(omni_model_options_default(&mo), OMNI_OK);
+    char model_abs[PATH_MAX], vocoder_abs[PATH_MAX], cwd[PATH_MAX];
+    CHECK(realpath(g_model_dir, model_abs) != NULL && realpath(g_vocoder_dir, vocoder_abs) != NULL);
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    OmniModel *m = NULL;
+
+    /* The working directory does not shadow the model's files: a bogus speech_encoder.pt in the cwd
+     * (the config names "speech_encoder.pt") is not what loads. */
+    TmpDir t;
+    CHECK(tmp_make(&t));
+    const char *bogus = tmp_file(&t, "speech_encoder.pt");
+    CHECK(bogus && write_file(bogus, "not a checkpoint"));
+    CHECK(chdir(t.dir) == 0);
+    CHECK_ST(omni_model_load(model_abs, vocoder_abs, &mo, NULL, NULL, &m), OMNI_OK);
+    CHECK(m != NULL);
+    omni_model_free(m);
+    m = NULL;
+    CHECK(chdir(cwd) == 0);
+    tmp_clean(&t);
+
+    /* A successful load leaves no message, even when its progress callback made a failing omni call. */
+    int calls = 0;
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &mo, progress_with_failing_call, &calls, &m), OMNI_OK);
+    CHECK(calls >= 4);
+    CHECK(omni_last_error()[0] == '\0');
+    omni_model_free(m);
+    m = NULL;
+
+    /* Missing files are OMNI_ERR_IO, whichever file it is. */
+    OmniModelOptions se = mo;
+    se.speech_encoder = "/nonexistent/whisper.pt";
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &se, NULL, NULL, &m), OMNI_ERR_IO);
+    CHECK(m == NULL && strstr(omni_last_error(), "/nonexistent/whisper.pt") != NULL);
+    se.speech_encoder = "";
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &se, NULL, NULL, &m), OMNI_ERR_IO);
+    se.speech_encoder = g_model_dir; /* a folder, not a file */
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &se, NULL, NULL, &m), OMNI_ERR_IO);
+    CHECK_ST(omni_model_load(g_model_dir, "/nonexistent/vocoder", &mo, NULL, NULL, &m), OMNI_ERR_IO);
+    /* ... and a present but malformed one is OMNI_ERR_MODEL. */
+    CHECK(tmp_make(&t));
+    bogus = tmp_file(&t, "whisper.pt");
+    CHECK(bogus && write_file(bogus, "not a checkpoint"));
+    se.speech_encoder = bogus;
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &se, NULL, NULL, &m), OMNI_ERR_MODEL);
+    tmp_clean(&t);
+
+    /* Configs that cannot work are refused at load, naming the field. */
+    static const struct {
+        const char *key, *value, *named;
+    } absurd[] = {
+        {"max_position_embeddings", "0", "max_position_embeddings"},
+        {"num_hidden_layers", "0", "num_hidden_layers"},
+        {"hidden_size", "0", "hidden_size"},
+        {"hidden_size", "66", "hidden_size"}, /* not a multiple of 4 heads */
+        {"intermediate_size", "0", "intermediate_size"},
+        {"num_attention_heads", "0", "num_attention_heads"},
+        {"num_key_value_heads", "3", "num_key_value_heads"}, /* does not divide 4 heads */
+        {"vocab_size", "0", "vocab_size"},
+        {"unit_vocab_size", "0", "unit_vocab_size"},
+        {"ctc_upsample_factor", "0", "ctc_upsample_factor"},
+        {"speech_encoder_ds_rate", "0", "speech_encoder_ds_rate"},
+        {"rms_norm_eps", "-1.0", "rms_norm_eps"},
+        {"ctc_decoder_config", "\"(2,0,4,160)\"", "ctc_decoder_config"},
+    };
+    for (size_t i = 0; i < sizeof absurd / sizeof absurd[0]; i++) {
+        CHECK(tmp_make(&t));
+        CHECK(copy_model(&t, absurd[i].key, absurd[i].value));
+        m = (OmniModel *)(uintptr_t)0x1;
+        CHECK_ST(omni_model_load(t.dir, g_vocoder_dir, &mo, NULL, NULL, &m), OMNI_ERR_MODEL);
+        CHECK(m == NULL);
+        if (!strstr(omni_last_error(), absurd[i].named))
+            fprintf(stderr, "  %s = %s: message does not name it: %s\n", absurd[i].key, absurd[i].value,
+                    omni_last_error());
+        CHECK(strstr(omni_last_error(), absurd[i].named) != NULL);
+        tmp_clean(&t);
+    }
+    /* The copy itself loads: the refusals above are the edited field's. */
+    CHECK(tmp_make(&t));
+    CHECK(copy_model(&t, NULL, NULL));
+    m = NULL;
+    CHECK_ST(omni_model_load(t.dir, g_vocoder_dir, &mo, NULL, NULL, &m), OMNI_OK);
+    omni_model_free(m);
+    tmp_clean(&t);
+
+    /* Echoed input is cut: a 1 MiB device string gives a short message. */
+    size_t big = (size_t)1 << 20;
+    char *device = malloc(big + 1);
+    memset(device, 'x', big);
+    device[big] = '\0';
+    OmniModelOptions dev = mo;
+    dev.device = device;
+    m = (OmniModel *)(uintptr_t)0x1;
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &dev, NULL, NULL, &m), OMNI_ERR_DEVICE);
+    CHECK(m == NULL);
+    CHECK(strlen(omni_last_error()) < 512);
+    CHECK(strstr(omni_last_error(), "(1048576 bytes)") != NULL);
+    /* ... and a 1 MiB path too (the OS refuses it: OMNI_ERR_IO). */
+    device[0] = '/';
+    CHECK_ST(omni_model_load(device, g_vocoder_dir, &mo, NULL, NULL, &m), OMNI_ERR_IO);
+    CHECK(strlen(omni_last_error()) < 2048);
+    free(device);
+}
+
+/* omni_audio_read: the FLAC copy of the question gives the WAV's samples; errors have their statuses. */
+static void test_audio_read(void) {
+    OmniAudio *a = (OmniAudio *)(uintptr_t)0x1;
+    CHECK_ST(omni_audio_read(NULL, &a), OMNI_ERR_NULL_ARGUMENT);
+    CHECK(a == NULL);
+    CHECK_ST(omni_audio_read("tests/fixtures/speech/question.flac", NULL), OMNI_ERR_NULL_ARGUMENT);
+    CHECK_ST(omni_audio_read("/nonexistent/question.flac", &a), OMNI_ERR_IO);
+    CHECK_ST(omni_audio_read("tests/fixtures/speech/question.opus", &a), OMNI_ERR_AUDIO);
+    CHECK(a == NULL && strstr(omni_last_error(), "Opus") != NULL);
+    CHECK_ST(omni_audio_read("tests/fixtures/omni_tiny/config.json", &a), OMNI_ERR_AUDIO);
+    omni_audio_free(NULL);
+    CHECK_ST(omni_audio_read("tests/fixtures/speech/question.flac", &a), OMNI_OK);
+    if (a) {
+        CHECK(a->struct_size == sizeof(OmniAudio) && a->sample_rate == g_rate && a->n_samples == g_pcm_n);
+        size_t same = 0;
+        for (size_t i = 0; i < a->n_samples && i < g_pcm_n; i++)
+            if (a->samples[i] == (float)g_pcm[i] / 32768.0f) same++;
+        CHECK(same == g_pcm_n);
+        omni_audio_free(a);
+    }
+}
+
 /* ---------------------------------------------------------------- turns */
 
 static void test_full_turn(OmniModel *m) {
@@ -539,6 +784,10 @@ int main(int argc, char **argv) {
     if (want_misuse) {
         fprintf(stderr, "misuse: no model\n");
         test_no_model();
+        fprintf(stderr, "misuse: model loading\n");
+        test_model_load_misuse();
+        fprintf(stderr, "misuse: audio files\n");
+        test_audio_read();
     }
     if (want_misuse || want_turn || want_threads) {
         OmniModel *m = load_model();

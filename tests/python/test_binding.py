@@ -309,6 +309,16 @@ class Binding(unittest.TestCase):
         with self.assertRaises(KeyError):
             omni.Model(MODEL, VOCODER, progress=bad_progress)
 
+    def test_missing_speech_encoder_is_an_io_error(self):
+        # A missing file is ERR_IO (it was ERR_MODEL), a present but malformed one ERR_MODEL.
+        for path in ("/nonexistent/whisper.pt", ""):
+            with self.assertRaises(omni.OmniError) as cm:
+                omni.Model(MODEL, VOCODER, speech_encoder=path)
+            self.assertEqual(cm.exception.status, omni.ERR_IO, cm.exception.message)
+        with self.assertRaises(omni.OmniError) as cm:
+            omni.Model(MODEL, VOCODER, speech_encoder=MODEL / "config.json")
+        self.assertEqual(cm.exception.status, omni.ERR_MODEL, cm.exception.message)
+
     def test_closed_objects(self):
         s = self.session()
         s.close()

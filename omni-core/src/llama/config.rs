@@ -117,6 +117,43 @@ impl LlamaConfig {
         if !matches!(self.model_type.as_str(), "" | "llama" | "omni_speech2s_llama" | "omni_speech_llama") {
             return bad(format!("model_type `{}` is not a Llama model", self.model_type));
         }
+        // Sizes that cannot build a network (a zero dimension, a context of no
+        // position): refused at load, naming the field, instead of failing later.
+        for (field, v) in [
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("vocab_size", self.vocab_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
+            if v == 0 {
+                return bad(format!("{field} is 0; it must be at least 1"));
+            }
+        }
+        if self.num_key_value_heads == Some(0) {
+            return bad("num_key_value_heads is 0; it must be at least 1".into());
+        }
+        if self.head_dim == Some(0) {
+            return bad("head_dim is 0; it must be at least 1".into());
+        }
+        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+            return bad(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {} (and no head_dim is given)",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return bad(format!("rms_norm_eps {} must be a finite number > 0", self.rms_norm_eps));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return bad(format!("rope_theta {} must be a finite number > 0", self.rope_theta));
+        }
+        if let Some(bos) = self.bos_token_id {
+            if bos as usize >= self.vocab_size {
+                return bad(format!("bos_token_id {bos} is not below vocab_size {}", self.vocab_size));
+            }
+        }
         if self.num_attention_heads == 0 || self.kv_heads() == 0 || self.num_attention_heads % self.kv_heads() != 0 {
             return bad(format!(
                 "num_attention_heads {} must be a positive multiple of num_key_value_heads {}",
@@ -138,6 +175,27 @@ impl LlamaConfig {
         if let Some(rs) = &self.rope_scaling {
             if rs.rope_type != "llama3" && rs.rope_type != "default" {
                 return bad(format!("rope_scaling type `{}` is not supported (llama3 is)", rs.rope_type));
+            }
+            if rs.rope_type == "llama3" {
+                for (field, v) in [
+                    ("rope_scaling.factor", rs.factor),
+                    ("rope_scaling.low_freq_factor", rs.low_freq_factor),
+                    ("rope_scaling.high_freq_factor", rs.high_freq_factor),
+                ] {
+                    if !(v.is_finite() && v > 0.0) {
+                        return bad(format!("{field} {v} must be a finite number > 0"));
+                    }
+                }
+                // transformers' `_compute_llama3_parameters` divides by their difference.
+                if rs.high_freq_factor <= rs.low_freq_factor {
+                    return bad(format!(
+                        "rope_scaling.high_freq_factor {} must be above low_freq_factor {}",
+                        rs.high_freq_factor, rs.low_freq_factor
+                    ));
+                }
+                if rs.original_max_position_embeddings == 0 {
+                    return bad("rope_scaling.original_max_position_embeddings is 0; it must be at least 1".into());
+                }
             }
         }
         Ok(self)
@@ -184,6 +242,29 @@ impl OmniConfig {
         let cfg: OmniConfig = serde_json::from_str(&text)
             .map_err(|e| Error::Config { path: path.to_path_buf(), reason: e.to_string() })?;
         let llm = cfg.llm.clone().validate(path)?;
-        Ok(OmniConfig { llm, ..cfg })
+        OmniConfig { llm, ..cfg }.validate(path)
+    }
+
+    /// Checks the speech fields that cannot work (a zero rate, size or unit
+    /// vocabulary, a CTC decoder that cannot be built), so a model that could
+    /// never run is refused at load, naming the field. Mirrors the checks of
+    /// [`crate::speech_decoder::CtcDecoderConfig::from_omni`] and the adaptor,
+    /// done here before any weight is read.
+    pub fn validate(self, path: &Path) -> Result<Self> {
+        let bad = |reason: String| Err(Error::Config { path: path.to_path_buf(), reason });
+        for (field, v) in [
+            ("speech_encoder_ds_rate", self.speech_encoder_ds_rate),
+            ("speech_encoder_hidden_size", self.speech_encoder_hidden_size),
+            ("ctc_upsample_factor", self.ctc_upsample_factor),
+            ("unit_vocab_size", self.unit_vocab_size),
+        ] {
+            if v == Some(0) {
+                return bad(format!("{field} is 0; it must be at least 1"));
+            }
+        }
+        if self.ctc_decoder_config.is_some() {
+            crate::speech_decoder::CtcDecoderConfig::from_omni(&self, path)?;
+        }
+        Ok(self)
     }
 }

@@ -40,6 +40,9 @@ impl CtcDecoderConfig {
         let s = cfg.ctc_decoder_config.as_deref().ok_or_else(|| bad("no `ctc_decoder_config`".into()))?;
         let (n_layers, dim, n_heads, ffn) =
             Self::parse_layers(s).ok_or_else(|| bad(format!("ctc_decoder_config `{s}` is not \"(layers,dim,heads,ffn)\"")))?;
+        if dim == 0 || ffn == 0 {
+            return Err(bad(format!("ctc_decoder_config `{s}`: dim and ffn must be at least 1")));
+        }
         if n_heads == 0 || dim % n_heads != 0 || (dim / n_heads) % 2 != 0 {
             return Err(bad(format!("ctc_decoder_config `{s}`: dim must split into an even head width")));
         }

@@ -163,9 +163,8 @@ impl WeightStore {
     /// (`model_state_dict` for openai-whisper, `generator` for fairseq vocoders).
     pub fn open_pytorch(path: impl AsRef<Path>, top_key: Option<&str>) -> Result<Self> {
         let path = path.as_ref();
-        if !path.exists() {
-            return Err(Error::MissingFile { path: path.to_path_buf(), what: "PyTorch checkpoint".into() });
-        }
+        // A missing or unreadable file is an I/O error, not a malformed checkpoint.
+        crate::error::check_readable(path, "PyTorch checkpoint")?;
         let reader = match top_key {
             Some(k) => PytorchReader::with_top_level_key(path, k),
             None => PytorchReader::new(path),

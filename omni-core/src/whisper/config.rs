@@ -43,7 +43,9 @@ impl WhisperConfig {
     }
 
     /// Reads `dims` from an openai-whisper `.pt` checkpoint.
+    /// A missing or unreadable file is an I/O error ([`crate::ErrorKind::Io`]).
     pub fn from_openai_pt(path: &Path) -> Result<Self> {
+        crate::error::check_readable(path, "Whisper checkpoint (.pt)")?;
         let cfg: WhisperConfig = burn_store::pytorch_reader::PytorchReader::load_config(path, Some("dims"))
             .map_err(|e| Error::Checkpoint {
                 path: path.to_path_buf(),
