@@ -74,4 +74,16 @@ fn main() {
         let ms = time(7, || m.matmul(&x, 1, &mut y));
         println!("  omni-kernels {f:?} GEMV{:14} {ms:8.2}", "");
     }
+    drop((wt, w16));
+    // omni's Proj with m rows: the kernel path against dequantized tiles + f32 matmul.
+    println!("omni Proj, x[m, {k}] · W[{n}, {k}]ᵀ (ms, median of 3): m, kernels path, tiles path");
+    for f in [Format::Q8_0, Format::F16] {
+        let p = omni::nn::proj::Proj::packed(WeightMatrix::from_f32(f, n, k, &wnk), None);
+        for m in [1usize, 2, 4, 8, 16, 25] {
+            let xm = Tensor::<2>::from_data(TensorData::new(x.iter().cycle().take(m * k).copied().collect::<Vec<_>>(), [m, k]), &dev);
+            let a = time(3, || { let _ = p.forward_with(xm.clone(), Some(true)).into_data(); });
+            let b = time(3, || { let _ = p.forward_with(xm.clone(), Some(false)).into_data(); });
+            println!("  {f:?} m={m:3}  {a:8.2}  {b:8.2}");
+        }
+    }
 }

@@ -130,8 +130,9 @@ pub fn dequantize_row_q4_0(blocks: &[BlockQ4_0], out: &mut [f32]) {
 
 /// Activations quantized to 8 bits per 32-block for the integer dot products
 /// (llama.cpp quantizes `x` to `block_q8_0` for `ggml_vec_dot_q4_0_q8_0` /
-/// `ggml_vec_dot_q8_0_q8_0`). Same codes as [`quantize_row_q8_0`]; the scales are
-/// kept in f32 (llama.cpp rounds them to f16), which only removes a rounding.
+/// `ggml_vec_dot_q8_0_q8_0`, with the SIMD `quantize_row_q8_0`: ties round to even,
+/// unlike the weights' `_ref` quantizer). The scales are kept in f32 (llama.cpp
+/// rounds them to f16), which only removes a rounding.
 #[derive(Debug, Clone, Default)]
 pub struct Q8Activations {
     pub qs: Vec<[i8; QK]>,
@@ -141,24 +142,36 @@ pub struct Q8Activations {
 }
 
 impl Q8Activations {
-    /// Quantizes `m` rows of `k` values (`x.len() == m * k`, `k % 32 == 0`).
+    /// Quantizes `m` rows of `k` values (`x.len() == m * k`, `k % 32 == 0`) with the
+    /// [`crate::Isa::selected`] code.
     pub fn quantize(x: &[f32], k: usize) -> Self {
+        Self::quantize_with(crate::Isa::selected(), x, k)
+    }
+
+    /// As llama.cpp's `quantize_row_q8_0` (the SIMD variants): `d = amax / 127`,
+    /// codes `round(x · 127 / amax)`, rounding half to even. Every instruction set
+    /// gives the same codes and scales.
+    pub fn quantize_with(isa: crate::Isa, x: &[f32], k: usize) -> Self {
         assert!(k % QK == 0 && x.len() % k.max(1) == 0);
+        assert!(isa.is_available());
         let nb = x.len() / QK;
-        let mut qs = Vec::with_capacity(nb);
-        let mut d = Vec::with_capacity(nb);
-        for xb in x.chunks_exact(QK) {
-            let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-            let s = amax / 127.0;
-            let id = if s != 0.0 { 1.0 / s } else { 0.0 };
-            let mut q = [0i8; QK];
-            for (q, v) in q.iter_mut().zip(xb) {
-                *q = (v * id).round() as i8;
-            }
-            qs.push(q);
-            d.push(s);
+        let mut qs = vec![[0i8; QK]; nb];
+        let mut d = vec![0.0f32; nb];
+        for ((xb, q), s) in x.chunks_exact(QK).zip(qs.iter_mut()).zip(d.iter_mut()) {
+            let xb: &[f32; QK] = xb.try_into().expect("32 values");
+            *s = crate::quantize_act_block(isa, xb, q);
         }
         Q8Activations { qs, d, blocks_per_row: k / QK }
+    }
+
+    /// The portable code of [`Q8Activations::quantize_with`], one block.
+    pub(crate) fn quantize_block_portable(xb: &[f32; QK], q: &mut [i8; QK]) -> f32 {
+        let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        for (q, v) in q.iter_mut().zip(xb) {
+            *q = (v * id).round_ties_even() as i8;
+        }
+        amax / 127.0
     }
 
     /// Codes and scales of row `i`.

@@ -218,19 +218,27 @@ impl WeightMatrix {
         }
     }
 
-    /// Dequantizes rows `r0..r1` into `out` (row-major `[r1 - r0, cols]`).
+    /// Dequantizes rows `r0..r1` into `out` (row-major `[r1 - r0, cols]`),
+    /// multi-threaded over rows (rayon).
     pub fn dequantize_rows(&self, r0: usize, r1: usize, out: &mut [f32]) {
         assert!(r0 <= r1 && r1 <= self.rows && out.len() == (r1 - r0) * self.cols);
-        let nb = self.cols / QK;
-        match &self.data {
-            Data::F16(v) => {
-                for (o, &b) in out.iter_mut().zip(&v[r0 * self.cols..r1 * self.cols]) {
-                    *o = half::f16::from_bits(b).to_f32();
-                }
-            }
-            Data::Q8_0(v) => blocks::dequantize_row_q8_0(&v[r0 * nb..r1 * nb], out),
-            Data::Q4_0(v) => blocks::dequantize_row_q4_0(&v[r0 * nb..r1 * nb], out),
+        let (k, nb) = (self.cols, self.cols / QK);
+        if k == 0 {
+            return;
         }
+        out.par_chunks_mut(k * ROWS_PER_TASK).enumerate().for_each(|(c, o)| {
+            let a = r0 + c * ROWS_PER_TASK;
+            let b = a + o.len() / k;
+            match &self.data {
+                Data::F16(v) => {
+                    for (o, &h) in o.iter_mut().zip(&v[a * k..b * k]) {
+                        *o = half::f16::from_bits(h).to_f32();
+                    }
+                }
+                Data::Q8_0(v) => blocks::dequantize_row_q8_0(&v[a * nb..b * nb], o),
+                Data::Q4_0(v) => blocks::dequantize_row_q4_0(&v[a * nb..b * nb], o),
+            }
+        });
     }
 
     /// The whole matrix as f32, row-major `[rows, cols]`.
@@ -259,7 +267,7 @@ impl WeightMatrix {
         match &self.data {
             Data::F16(w) => run_rows(n, m, out, |r, i| dot_f16(isa, &w[r * k..(r + 1) * k], &x[i * k..(i + 1) * k])),
             Data::Q8_0(w) => {
-                let act = Q8Activations::quantize(x, k);
+                let act = Q8Activations::quantize_with(isa, x, k);
                 let nb = k / QK;
                 run_rows(n, m, out, |r, i| {
                     let (q, d) = act.row(i);
@@ -267,7 +275,7 @@ impl WeightMatrix {
                 })
             }
             Data::Q4_0(w) => {
-                let act = Q8Activations::quantize(x, k);
+                let act = Q8Activations::quantize_with(isa, x, k);
                 let nb = k / QK;
                 run_rows(n, m, out, |r, i| {
                     let (q, d) = act.row(i);
@@ -304,6 +312,16 @@ fn run_rows(n: usize, m: usize, out: &mut [f32], f: impl Fn(usize, usize) -> f32
         for (i, &v) in col.iter().enumerate() {
             out[i * n + j] = v;
         }
+    }
+}
+
+#[inline]
+fn quantize_act_block(isa: Isa, x: &[f32; QK], q: &mut [i8; QK]) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: callers assert `isa.is_available()`: AVX2, FMA and F16C were detected.
+        Isa::Avx2 => unsafe { x86::quantize_block_q8(x, q) },
+        _ => Q8Activations::quantize_block_portable(x, q),
     }
 }
 

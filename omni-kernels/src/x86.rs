@@ -9,6 +9,7 @@ use std::arch::x86_64::*;
 use crate::blocks::{BlockQ4_0, BlockQ8_0, QK};
 
 /// Horizontal sum of 8 lanes.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn hsum_ps(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
@@ -18,6 +19,7 @@ fn hsum_ps(v: __m256) -> f32 {
 }
 
 /// One f16 (bits) to f32 with F16C (llama.cpp `GGML_FP16_TO_FP32` on x86).
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn f16_to_f32(h: u16) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
@@ -27,6 +29,7 @@ fn f16_to_f32(h: u16) -> f32 {
 /// `mul_sum_i8_pairs_float`: `maddubs` needs an unsigned left operand, so it takes
 /// |a| and moves a's sign onto b. |a| ≤ 128 and |b| ≤ 127 keep each i16 pair sum
 /// ≤ 2·128·127 = 32512 < 32767: no saturation, the i32 sums are exact.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn mul_sum_i8_pairs(a: __m256i, b: __m256i) -> __m256 {
     let ax = _mm256_sign_epi8(a, a);
@@ -35,6 +38,7 @@ fn mul_sum_i8_pairs(a: __m256i, b: __m256i) -> __m256 {
     _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)))
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn load_i8x32(q: &[i8; QK]) -> __m256i {
     // SAFETY: `q` is exactly 32 readable bytes; `loadu` has no alignment requirement.
@@ -43,6 +47,7 @@ fn load_i8x32(q: &[i8; QK]) -> __m256i {
 
 /// The 32 codes of a q4_0 block as signed bytes `q - 8`, in element order.
 /// Mirrors llama.cpp's AVX2 `bytes_from_nibbles_32` then `_mm256_sub_epi8(.., 8)`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q4_0_codes(b: &BlockQ4_0) -> __m256i {
     // SAFETY: `b.qs` is exactly 16 readable bytes; `loadu` has no alignment requirement.
@@ -54,6 +59,7 @@ fn q4_0_codes(b: &BlockQ4_0) -> __m256i {
 }
 
 /// q8_0 weights · q8 activations. Mirrors llama.cpp `ggml_vec_dot_q8_0_q8_0` (AVX2).
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn dot_q8_0(w: &[BlockQ8_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
     let n = w.len().min(xq.len()).min(xd.len());
@@ -74,6 +80,7 @@ pub(crate) fn dot_q8_0(w: &[BlockQ8_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
 }
 
 /// q4_0 weights · q8 activations. Mirrors llama.cpp `ggml_vec_dot_q4_0_q8_0` (AVX2).
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn dot_q4_0(w: &[BlockQ4_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
     let n = w.len().min(xq.len()).min(xd.len());
@@ -95,6 +102,7 @@ pub(crate) fn dot_q4_0(w: &[BlockQ4_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
 
 /// f16 weights (bits) · f32 activations: 8 halves at a time through F16C
 /// `vcvtph2ps` in registers, 4 FMA accumulators (no converted copy of the weights).
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
     let n = w.len().min(x.len());
@@ -117,4 +125,46 @@ pub(crate) fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
         s += f16_to_f32(a) * b;
     }
     s
+}
+
+/// Quantizes one 32-block of activations to 8 bits (codes into `q`, returns the
+/// scale). Mirrors llama.cpp's AVX2 `quantize_row_q8_0`: `amax` over the block,
+/// `d = amax / 127`, codes `round(x · 127 / amax)` with round-to-nearest-even
+/// (`_mm256_round_ps(.., _MM_ROUND_NEAREST)`), the same as the portable path.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn quantize_block_q8(x: &[f32; QK], q: &mut [i8; QK]) -> f32 {
+    // SAFETY: `x` is 32 readable f32; lanes 0, 8, 16, 24 each read 8 of them. `loadu`
+    // has no alignment requirement.
+    let v = unsafe {
+        [
+            _mm256_loadu_ps(x.as_ptr()),
+            _mm256_loadu_ps(x.as_ptr().add(8)),
+            _mm256_loadu_ps(x.as_ptr().add(16)),
+            _mm256_loadu_ps(x.as_ptr().add(24)),
+        ]
+    };
+    let sign = _mm256_set1_ps(-0.0);
+    let mut amax = _mm256_andnot_ps(sign, v[0]);
+    for vi in &v[1..] {
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, *vi));
+    }
+    let m4 = _mm_max_ps(_mm256_extractf128_ps::<1>(amax), _mm256_castps256_ps128(amax));
+    let m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    let m1 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    let max_scalar = _mm_cvtss_f32(m1);
+    let d = max_scalar / 127.0;
+    let id = if max_scalar != 0.0 { 127.0 / max_scalar } else { 0.0 };
+    let mul = _mm256_set1_ps(id);
+    let r: [__m256i; 4] = std::array::from_fn(|i| {
+        _mm256_cvtps_epi32(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(v[i], mul)))
+    });
+    // Pack 4×8 i32 → 32 i8; packs interleave 128-bit lanes, the permute restores order.
+    let i01 = _mm256_packs_epi32(r[0], r[1]);
+    let i23 = _mm256_packs_epi32(r[2], r[3]);
+    let b = _mm256_packs_epi16(i01, i23);
+    let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    // SAFETY: `q` is 32 writable bytes; `storeu` has no alignment requirement.
+    unsafe { _mm256_storeu_si256(q.as_mut_ptr().cast(), b) };
+    d
 }

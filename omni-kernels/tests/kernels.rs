@@ -274,3 +274,21 @@ fn kernel_choice_follows_omni_kernels_and_refuses_unknown_names() {
     let env = std::env::var("OMNI_KERNELS").ok();
     assert_eq!(Isa::selected(), Isa::from_env_value(env.as_deref()).unwrap());
 }
+
+#[test]
+fn activation_quantization_rounds_ties_to_even_identically_on_every_instruction_set() {
+    // amax = 127 gives scale 1 and multiplier 127/127 = 1: the ties are exact.
+    let mut x = vec![0.0f32; 64];
+    let vals = [127.0, 0.5, 1.5, 2.5, -0.5, -1.5, 3.49, -126.5];
+    x[..vals.len()].copy_from_slice(&vals);
+    x[32..].copy_from_slice(&rand_vec(32, 11)); // a second, ordinary block
+    let want: [i8; 8] = [127, 0, 2, 2, 0, -2, 3, -126];
+    let base = Q8Activations::quantize_with(Isa::Portable, &x, 64);
+    assert_eq!(&base.qs[0][..8], &want);
+    assert_eq!(base.d[0], 1.0);
+    for isa in Isa::available() {
+        let a = Q8Activations::quantize_with(isa, &x, 64);
+        assert_eq!(a.qs, base.qs, "{isa:?} codes");
+        assert_eq!(a.d, base.d, "{isa:?} scales");
+    }
+}

@@ -73,14 +73,21 @@ impl Proj {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.forward_with(x, None)
+    }
+
+    /// [`Proj::forward`] with the packed-weight path forced (`Some(true)`: omni-kernels
+    /// GEMV/GEMM; `Some(false)`: dequantized tiles + burn f32 matmul; `None`: by
+    /// [`GEMV_MAX_ROWS`]). For benchmarks and tests; dense layers ignore it.
+    pub fn forward_with<const D: usize>(&self, x: Tensor<D>, kernels: Option<bool>) -> Tensor<D> {
         match (&self.dense, &self.packed) {
             (Some(l), _) => l.forward(x),
-            (None, Some(p)) => self.forward_packed(&p.0, x),
+            (None, Some(p)) => self.forward_packed(&p.0, x, kernels),
             (None, None) => unreachable!("Proj without weight"),
         }
     }
 
-    fn forward_packed<const D: usize>(&self, w: &WeightMatrix, x: Tensor<D>) -> Tensor<D> {
+    fn forward_packed<const D: usize>(&self, w: &WeightMatrix, x: Tensor<D>, kernels: Option<bool>) -> Tensor<D> {
         let dims = x.dims();
         let in_dtype = x.dtype();
         let device = x.device();
@@ -90,7 +97,7 @@ impl Proj {
         let mut out_dims = dims;
         out_dims[D - 1] = n;
         let x = x.cast(DType::F32);
-        let y = if m <= GEMV_MAX_ROWS {
+        let y = if kernels.unwrap_or(m <= GEMV_MAX_ROWS) {
             let data = x.into_data();
             let xv = data.as_slice::<f32>().expect("f32 activations");
             let mut out = vec![0.0f32; m * n];
