@@ -3,7 +3,7 @@
 //! ```text
 //! omni demo  [--output answer.wav] [--device cpu] [--json]
 //! omni run   --model DIR --vocoder DIR --input question.wav [--output answer.wav]
-//!            [--device cpu|wgpu|cuda:0] [--dtype f32|f16] [--speech-encoder large-v3.pt]
+//!            [--device cpu|wgpu|cuda:0] [--dtype f32|f16|q8_0|q4_0] [--speech-encoder large-v3.pt]
 //!            [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
 //!            [--first-chunk UNITS] [--chunk UNITS] [--json]
 //! omni live  --model DIR --vocoder DIR [--rate HZ] [--output answer.raw|answer.wav] [...]
@@ -50,7 +50,7 @@ fn usage() -> ! {
     eprintln!(
         "usage:\n  omni demo [--output answer.wav] [--device cpu] [--json]\n  \
          omni run --model DIR --vocoder DIR --input question.wav [--output answer.wav] [--device D] \
-         [--dtype f32|f16] [--json] ...\n  omni live --model DIR --vocoder DIR [--rate HZ] [--output FILE]\n\
+         [--dtype f32|f16|q8_0|q4_0] [--json] ...\n  omni live --model DIR --vocoder DIR [--rate HZ] [--output FILE]\n\
          see examples/omni.rs for every option"
     );
     std::process::exit(2)
@@ -87,7 +87,7 @@ fn parse_args() -> AnyResult<Args> {
 
 fn load(model: &Path, vocoder: &Path, a: &Args) -> AnyResult<Arc<Omni>> {
     let dtype = match &a.dtype {
-        Some(s) => RunDType::parse(s).ok_or_else(|| format!("unknown dtype {s} (f32, f16, bf16)"))?,
+        Some(s) => RunDType::parse(s).ok_or_else(|| format!("unknown dtype {s} (f32, f16, bf16, q8_0, q4_0)"))?,
         None => RunDType::F32,
     };
     let opts = OmniOptions { device: a.device.clone(), dtype, speech_encoder: a.speech_encoder.clone() };

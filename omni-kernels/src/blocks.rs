@@ -60,7 +60,7 @@ impl BlockQ4_0 {
 
 /// Mirrors llama.cpp `quantize_row_q8_0_ref`. `x.len()` must be a multiple of 32.
 pub fn quantize_row_q8_0(x: &[f32]) -> Vec<BlockQ8_0> {
-    assert!(x.len() % QK == 0, "q8_0 rows must be a multiple of {QK} long, got {}", x.len());
+    assert!(x.len().is_multiple_of(QK), "q8_0 rows must be a multiple of {QK} long, got {}", x.len());
     x.chunks_exact(QK)
         .map(|xb| {
             let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
@@ -78,7 +78,7 @@ pub fn quantize_row_q8_0(x: &[f32]) -> Vec<BlockQ8_0> {
 
 /// Mirrors llama.cpp `quantize_row_q4_0_ref`. `x.len()` must be a multiple of 32.
 pub fn quantize_row_q4_0(x: &[f32]) -> Vec<BlockQ4_0> {
-    assert!(x.len() % QK == 0, "q4_0 rows must be a multiple of {QK} long, got {}", x.len());
+    assert!(x.len().is_multiple_of(QK), "q4_0 rows must be a multiple of {QK} long, got {}", x.len());
     x.chunks_exact(QK)
         .map(|xb| {
             let (mut amax, mut max) = (0.0f32, 0.0f32);
@@ -152,7 +152,7 @@ impl Q8Activations {
     /// codes `round(x · 127 / amax)`, rounding half to even. Every instruction set
     /// gives the same codes and scales.
     pub fn quantize_with(isa: crate::Isa, x: &[f32], k: usize) -> Self {
-        assert!(k % QK == 0 && x.len() % k.max(1) == 0);
+        assert!(k.is_multiple_of(QK) && x.len().is_multiple_of(k.max(1)));
         assert!(isa.is_available());
         let nb = x.len() / QK;
         let mut qs = vec![[0i8; QK]; nb];

@@ -156,6 +156,10 @@ impl std::fmt::Debug for WeightMatrix {
 /// Output rows per rayon task.
 const ROWS_PER_TASK: usize = 16;
 
+/// Most rows of `x` that take the small-batch f32 path (2..=32 rows; see
+/// [`WeightMatrix::matmul_with`]).
+pub const SMALL_M_MAX: usize = 32;
+
 impl WeightMatrix {
     /// Quantizes (q8_0, q4_0) or rounds (f16) a row-major f32 `[rows, cols]` matrix.
     /// q8_0/q4_0 need `cols % 32 == 0`.
@@ -177,7 +181,7 @@ impl WeightMatrix {
 
     /// Whether `format` can hold a matrix with `cols` columns.
     pub fn supports(format: Format, cols: usize) -> bool {
-        format == Format::F16 || cols % QK == 0
+        format == Format::F16 || cols.is_multiple_of(QK)
     }
 
     pub fn format(&self) -> Format {
@@ -253,6 +257,14 @@ impl WeightMatrix {
         self.matmul_with(Isa::selected(), x, m, out)
     }
 
+    /// Whether `m` rows of `x` take the small-batch path: 2..=32 rows (and, for f16,
+    /// `cols % 32 == 0`) run in f32 against each weight block dequantized once into
+    /// registers; one row (decode) and more than 32 rows quantize `x` to 8 bits per
+    /// 32-block for q8_0/q4_0 and use integer dot products, as llama.cpp.
+    pub fn small_batch(&self, m: usize) -> bool {
+        (2..=SMALL_M_MAX).contains(&m) && self.cols.is_multiple_of(QK)
+    }
+
     /// [`WeightMatrix::matmul`] with an explicit instruction set (panics if this CPU
     /// lacks it). Threads: rayon's current pool, over blocks of output rows; each
     /// block of weight rows is read once for all `m` rows of `x`.
@@ -263,6 +275,17 @@ impl WeightMatrix {
         assert!(isa.is_available(), "kernels {isa:?} are not available on this CPU");
         if m == 0 || n == 0 {
             return;
+        }
+        let nb = k / QK;
+        if self.small_batch(m) {
+            return match &self.data {
+                Data::F16(w) => run_row_blocks(n, m, out, |r, o| {
+                    let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
+                    rows_f16(isa, row, x, k, o)
+                }),
+                Data::Q8_0(w) => run_row_blocks(n, m, out, |r, o| rows_q8_0(isa, &w[r * nb..(r + 1) * nb], x, k, o)),
+                Data::Q4_0(w) => run_row_blocks(n, m, out, |r, o| rows_q4_0(isa, &w[r * nb..(r + 1) * nb], x, k, o)),
+            };
         }
         match &self.data {
             Data::F16(w) => run_rows(n, m, out, |r, i| dot_f16(isa, &w[r * k..(r + 1) * k], &x[i * k..(i + 1) * k])),
@@ -312,6 +335,55 @@ fn run_rows(n: usize, m: usize, out: &mut [f32], f: impl Fn(usize, usize) -> f32
         for (i, &v) in col.iter().enumerate() {
             out[i * n + j] = v;
         }
+    }
+}
+
+/// Fills `out[m, n]` from `g(row, outputs of that row for the m rows of x)`,
+/// parallel over blocks of `ROWS_PER_TASK` weight rows.
+fn run_row_blocks(n: usize, m: usize, out: &mut [f32], g: impl Fn(usize, &mut [f32]) + Sync) {
+    let mut t = vec![0.0f32; n * m];
+    t.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(c, o)| {
+        for (j, oj) in o.chunks_exact_mut(m).enumerate() {
+            g(c * ROWS_PER_TASK + j, oj);
+        }
+    });
+    for (j, col) in t.chunks_exact(m).enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            out[i * n + j] = v;
+        }
+    }
+}
+
+fn rows_q8_0(isa: Isa, w: &[BlockQ8_0], x: &[f32], k: usize, out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were detected.
+        Isa::Avx2 => unsafe { x86::rows_q8_0(w, x, k, out) },
+        _ => portable::rows_dequantized(w.len(), |b, buf| blocks::dequantize_row_q8_0(&w[b..b + 1], buf), x, k, out),
+    }
+}
+
+fn rows_q4_0(isa: Isa, w: &[BlockQ4_0], x: &[f32], k: usize, out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were detected.
+        Isa::Avx2 => unsafe { x86::rows_q4_0(w, x, k, out) },
+        _ => portable::rows_dequantized(w.len(), |b, buf| blocks::dequantize_row_q4_0(&w[b..b + 1], buf), x, k, out),
+    }
+}
+
+fn rows_f16(isa: Isa, w: &[[u16; QK]], x: &[f32], k: usize, out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were detected.
+        Isa::Avx2 => unsafe { x86::rows_f16(w, x, k, out) },
+        _ => portable::rows_dequantized(
+            w.len(),
+            |b, buf| buf.iter_mut().zip(&w[b]).for_each(|(o, &h)| *o = half::f16::from_bits(h).to_f32()),
+            x,
+            k,
+            out,
+        ),
     }
 }
 

@@ -168,3 +168,77 @@ pub(crate) fn quantize_block_q8(x: &[f32; QK], q: &mut [i8; QK]) -> f32 {
     unsafe { _mm256_storeu_si256(q.as_mut_ptr().cast(), b) };
     d
 }
+
+use crate::SMALL_M_MAX;
+
+/// Small-batch kernel body: one weight row against `m ≤ 32` rows of f32 `x`. Each
+/// 32-block of the row is dequantized once into 4 registers (`$deq`), then FMA'd
+/// into one accumulator per row of `x`; `out[i]` gets row `i`'s dot product.
+macro_rules! small_m_kernel {
+    ($(#[$doc:meta])* $name:ident, $blk:ty, |$b:ident| $deq:expr) => {
+        $(#[$doc])*
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub(crate) fn $name(w: &[$blk], x: &[f32], k: usize, out: &mut [f32]) {
+            let m = out.len();
+            assert!(m <= SMALL_M_MAX && x.len() >= m * k && w.len() * QK <= k);
+            let mut acc = [_mm256_setzero_ps(); SMALL_M_MAX];
+            for (bi, $b) in w.iter().enumerate() {
+                let wv: [__m256; 4] = $deq;
+                for (i, a) in acc[..m].iter_mut().enumerate() {
+                    let xb = &x[i * k + bi * QK..i * k + bi * QK + QK];
+                    // SAFETY: `xb` holds 32 f32 (a checked slice); lane j < 4 reads 8j..8j+8.
+                    let xv = unsafe {
+                        [
+                            _mm256_loadu_ps(xb.as_ptr()),
+                            _mm256_loadu_ps(xb.as_ptr().add(8)),
+                            _mm256_loadu_ps(xb.as_ptr().add(16)),
+                            _mm256_loadu_ps(xb.as_ptr().add(24)),
+                        ]
+                    };
+                    let s = _mm256_fmadd_ps(wv[0], xv[0], *a);
+                    let s = _mm256_fmadd_ps(wv[1], xv[1], s);
+                    let s = _mm256_fmadd_ps(wv[2], xv[2], s);
+                    *a = _mm256_fmadd_ps(wv[3], xv[3], s);
+                }
+            }
+            for (o, a) in out.iter_mut().zip(&acc[..m]) {
+                *o = hsum_ps(*a);
+            }
+        }
+    };
+}
+
+/// 32 signed bytes → 4×8 f32, times `d`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn i8x32_to_f32(q: __m256i, d: f32) -> [__m256; 4] {
+    let dv = _mm256_set1_ps(d);
+    let lo = _mm256_castsi256_si128(q);
+    let hi = _mm256_extracti128_si256::<1>(q);
+    let cv = |v: __m128i| _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), dv);
+    [cv(lo), cv(_mm_srli_si128::<8>(lo)), cv(hi), cv(_mm_srli_si128::<8>(hi))]
+}
+
+small_m_kernel!(
+    /// q8_0 row · f32 rows (mirrors `dequantize_row_q8_0` then an f32 dot product).
+    rows_q8_0, BlockQ8_0, |b| i8x32_to_f32(load_i8x32(&b.qs), f16_to_f32(b.d))
+);
+small_m_kernel!(
+    /// q4_0 row · f32 rows (mirrors `dequantize_row_q4_0` then an f32 dot product).
+    rows_q4_0, BlockQ4_0, |b| i8x32_to_f32(q4_0_codes(b), f16_to_f32(b.d))
+);
+small_m_kernel!(
+    /// f16 row (32 halves per "block") · f32 rows.
+    rows_f16, [u16; QK], |b| {
+        // SAFETY: `b` is 32 readable u16; lane j < 4 reads halves 8j..8j+8.
+        unsafe {
+            [
+                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().cast())),
+                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(8).cast())),
+                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(16).cast())),
+                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(24).cast())),
+            ]
+        }
+    }
+);

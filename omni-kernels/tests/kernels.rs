@@ -187,14 +187,18 @@ fn every_available_kernel_matches_dequantize_then_matmul() {
     let isas = Isa::available();
     assert!(isas.contains(&Isa::Portable));
     eprintln!("kernel variants on this CPU: {isas:?}");
-    for &(n, k, m) in &[(37usize, 96usize, 1usize), (37, 96, 3), (64, 4096, 1), (19, 2048, 20), (300, 160, 2)] {
+    for &(n, k, m) in
+        &[(37usize, 96usize, 1usize), (37, 96, 3), (64, 4096, 1), (19, 2048, 20), (300, 160, 2), (21, 64, 32), (9, 128, 33)]
+    {
         let w = rand_vec(n * k, (n * k + m) as u64);
         let x: Vec<f32> = rand_vec(m * k, 99 + k as u64).iter().map(|v| v * 3.0).collect();
         for f in [Format::F16, Format::Q8_0, Format::Q4_0] {
             let wm = WeightMatrix::from_f32(f, n, k, &w);
+            // The small-batch path (2..=32 rows) computes with f32 x; the others
+            // quantize x to 8 bits for q8_0/q4_0.
             let xd = match f {
-                Format::F16 => x.clone(),
-                _ => Q8Activations::quantize(&x, k).dequantize(),
+                Format::Q8_0 | Format::Q4_0 if !wm.small_batch(m) => Q8Activations::quantize(&x, k).dequantize(),
+                _ => x.clone(),
             };
             let (yr, mag) = reference(&wm.dequantize(), &xd, n, k, m);
             for &isa in &isas {
@@ -234,8 +238,8 @@ fn f16_kernel_handles_lengths_that_are_not_a_multiple_of_the_vector_width() {
 /// Σ_c |w_c|·d_x(c)/2 per output against f32 activations: checked on the
 /// quantized weights so only x's rounding differs.
 #[test]
-fn quantized_activations_stay_within_half_a_q8_step_of_f32_activations() {
-    let (n, k, m) = (16, 256, 2);
+fn single_row_quantized_activations_stay_within_half_a_q8_step_of_f32_activations() {
+    let (n, k, m) = (16, 256, 1);
     let w = rand_vec(n * k, 5);
     let x = rand_vec(m * k, 6);
     let act = Q8Activations::quantize(&x, k);
@@ -243,6 +247,7 @@ fn quantized_activations_stay_within_half_a_q8_step_of_f32_activations() {
         let wm = WeightMatrix::from_f32(f, n, k, &w);
         let wd = wm.dequantize();
         let (yr, _) = reference(&wd, &x, n, k, m);
+        assert!(!wm.small_batch(m));
         let mut y = vec![0.0; m * n];
         wm.matmul(&x, m, &mut y);
         for i in 0..m {

@@ -204,6 +204,14 @@ class Binding(unittest.TestCase):
         with self.assertRaises(KeyError):
             omni.Model(MODEL, VOCODER, progress=bad_progress)
 
+    def test_quantized_dtypes_load_and_answer(self):
+        # q8_0 / q4_0 travel as OMNI_DTYPE_Q8_0 (3) / OMNI_DTYPE_Q4_0 (4).
+        self.assertEqual((omni._DTYPES["q8_0"], omni._DTYPES["q4_0"]), (3, 4))
+        for dt in ("q8_0", "q4_0"):
+            with omni.Model(MODEL, VOCODER, dtype=dt) as m:
+                with m.session() as s:
+                    self.assertFalse(s.busy)
+
     def test_closed_objects(self):
         s = self.session()
         s.close()

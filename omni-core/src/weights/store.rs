@@ -327,7 +327,8 @@ impl WeightStore {
     /// omni-kernels; the bias stays f32. Elsewhere (wgpu, cuda) a quantized weight
     /// is dequantized at load to an f32 burn layer (the same numbers as on the
     /// CPU), and f16/f32/bf16 load as [`WeightStore::linear`]. A q8_0/q4_0 layer
-    /// whose `d_in` is not a multiple of 32 stays f32.
+    /// whose `d_in` is not a multiple of 32 stays f32. `OMNI_F16_KERNELS=0` makes
+    /// f16 layers burn layers on the CPU too (the path before omni-kernels).
     pub fn proj(
         &self,
         prefix: &str,
@@ -345,7 +346,10 @@ impl WeightStore {
             return Ok(Proj::dense(self.linear(prefix, d_in, d_out, bias, dtype, device)?));
         };
         let cpu = *device == Device::flex();
-        if !cpu && format == Format::F16 {
+        // `OMNI_F16_KERNELS=0`: f16 Linear layers computed by burn (flex's f16 matmul),
+        // as before omni-kernels; for benchmarks.
+        let f16_burn = format == Format::F16 && std::env::var("OMNI_F16_KERNELS").is_ok_and(|v| v.trim() == "0");
+        if (!cpu && format == Format::F16) || f16_burn {
             return Ok(Proj::dense(self.linear(prefix, d_in, d_out, bias, dtype, device)?));
         }
         let key = format!("{prefix}.weight");
