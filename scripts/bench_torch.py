@@ -462,8 +462,11 @@ def machine_line():
     date = subprocess.run(["date", "-u", "+%Y-%m-%d %H:%M UTC"], capture_output=True, text=True).stdout.strip()
     line = (f"Machine: `nproc` = {nproc}, CPU: {cpu}, {platform.system()} {platform.machine()}, {date}; "
             f"threads: {os.environ.get('BENCH_THREADS', '2')} on both sides (RAYON_NUM_THREADS / torch.set_num_threads)")
-    import torch
-    line += f"; torch {torch.__version__}"
+    try:
+        import torch
+        line += f"; torch {torch.__version__}"
+    except ImportError:
+        pass
     try:
         import transformers
         line += f", transformers {transformers.__version__}"
