@@ -7,7 +7,7 @@
 //! rounds the activations to 8 bits per 32-block: relative error per product
 //! ≈ 0.4 % rms (uniform weights: step/√12 against rms amax/√3), and the max over
 //! 16×512 logits sits ≈ 4σ out; through 2 layers of width 64 (short sums, little
-//! averaging) and the head we allow 3e-2 (measured 1.3e-2 with the AVX2 and the
+//! averaging) and the head we allow 3e-2 (measured 1.5e-2 with the AVX2 and the
 //! portable kernels). q4_0's step is 1/16 of the block max (16× coarser): 0.35
 //! (measured 0.25). Both bound the whole chain on random tiny weights, not the
 //! kernels (omni-kernels' tests hold those to 1e-5 of the exact dot product);
@@ -133,7 +133,7 @@ fn q8_0_decode_steps_agree_with_a_full_prefill() {
 
 /// The speech decoder in q8_0 (25 frames per state: the small-batch kernel path)
 /// labels almost every frame as the f32 reference does. Frames whose top-2 margin
-/// is tiny may flip; we require ≥ 95 % agreement (measured 773/800 = 96.6 %).
+/// is tiny may flip; we require ≥ 95 % agreement (measured 775/800 = 96.9 %).
 #[test]
 fn q8_0_speech_decoder_frame_labels_match_the_reference() {
     let t = tiny();

@@ -18,7 +18,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use omni_kernels::WeightMatrix;
 
 /// Rows of `x` up to which a packed layer uses the omni-kernels GEMV/GEMM path.
-pub const GEMV_MAX_ROWS: usize = omni_kernels::SMALL_M_MAX;
+pub const GEMV_MAX_ROWS: usize = 32;
 
 /// f32 values per dequantized tile of the prefill path (64 MiB).
 const TILE_VALUES: usize = 16 << 20;
