@@ -7,7 +7,9 @@
 //! Row groups: `mel`, `whisper`, `llm`, `llm8b`, `sd` (speech decoder), `vocoder`.
 //! Other knobs: `OMNI_BENCH_DIR` (checkpoints, default /tmp/omni_bench),
 //! `OMNI_BENCH_PREFILL_RUNS` / `OMNI_BENCH_SD_FULL_RUNS` (default 3),
-//! `OMNI_BENCH_LLM_DTYPES` (default `f32,f16`), `OMNI_BENCH_PROFILE=1` (per-operation
+//! `OMNI_BENCH_LLM_DTYPES` (1B rows, default `f32,f16burn,f16,q8_0,q4_0`; `f16burn` is f16
+//! through burn's matmul, `OMNI_F16_KERNELS=0`), `OMNI_BENCH_LLM8B_DTYPES` (one-8B-layer
+//! rows, default `f16burn,f16,q8_0,q4_0`), `OMNI_BENCH_PROFILE=1` (per-operation
 //! times of one decode layer and per-stage times of a few decode steps, on stderr).
 
 mod common;
@@ -385,16 +387,25 @@ fn bench_llm_model(res: &mut Results, id: &str, llm: &Llama, n_prefill: usize, l
     );
 }
 
+/// `OMNI_F16_KERNELS=0` (f16 layers computed by burn) for the next model load.
+fn set_f16_burn(on: bool) {
+    if on {
+        std::env::set_var("OMNI_F16_KERNELS", "0");
+    } else {
+        std::env::remove_var("OMNI_F16_KERNELS");
+    }
+}
+
 fn bench_llm(res: &mut Results, dir: &Path, dev: &Device, n_prefill: usize) {
     let cfg = llama_config(2048, 16, 32, 8, 8192, 128256, 32.0);
     eprintln!("[llm1b] writing the random checkpoint");
     let path = llama_checkpoint(&cfg).write(&dir.join("llama1b_f16.safetensors"));
     let store = WeightStore::open_safetensors(&path).expect("open");
-    let dtypes = env_or("OMNI_BENCH_LLM_DTYPES", "f32,f16");
-    for (dt, name) in [(RunDType::F32, "f32"), (RunDType::F16, "f16")] {
-        if !dtypes.split(',').any(|d| d.trim() == name) {
-            continue;
-        }
+    let dtypes = env_or("OMNI_BENCH_LLM_DTYPES", "f32,f16burn,f16,q8_0,q4_0");
+    for name in dtypes.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        set_f16_burn(name == "f16burn");
+        let dt = RunDType::parse(name.trim_end_matches("burn"))
+            .unwrap_or_else(|| panic!("OMNI_BENCH_LLM_DTYPES: unknown dtype {name}"));
         eprintln!("[llm1b_{name}]");
         let t = Instant::now();
         let llm = Llama::load(&store, &cfg, dt, dev, None).expect("load llm");
@@ -405,16 +416,24 @@ fn bench_llm(res: &mut Results, dir: &Path, dev: &Device, n_prefill: usize) {
 }
 
 fn bench_llm8b_layer(res: &mut Results, dir: &Path, dev: &Device) {
-    eprintln!("[llm8b_layer_f16]");
     // One Llama-3.1-8B layer; vocab 256 keeps the embedding and head negligible.
     let cfg = llama_config(4096, 1, 32, 8, 14336, 256, 8.0);
     let path = llama_checkpoint(&cfg).write(&dir.join("llama8b_1layer_f16.safetensors"));
     let store = WeightStore::open_safetensors(&path).expect("open");
-    let t = Instant::now();
-    let llm = Llama::load(&store, &cfg, RunDType::F16, dev, None).expect("load llm");
-    let load_ms = ms(t);
-    res.mark();
-    bench_llm_model(res, "llm8b_layer_f16", &llm, 1, load_ms, false);
+    let dtypes = env_or("OMNI_BENCH_LLM8B_DTYPES", "f16burn,f16,q8_0,q4_0");
+    for name in dtypes.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        // `f16burn`: f16 through burn's own matmul (OMNI_F16_KERNELS=0), the path before
+        // omni-kernels, timed in the same run as the kernel rows.
+        set_f16_burn(name == "f16burn");
+        let dt = RunDType::parse(name.trim_end_matches("burn"))
+            .unwrap_or_else(|| panic!("OMNI_BENCH_LLM8B_DTYPES: unknown dtype {name}"));
+        eprintln!("[llm8b_layer_{name}]");
+        let t = Instant::now();
+        let llm = Llama::load(&store, &cfg, dt, dev, None).expect("load llm");
+        let load_ms = ms(t);
+        res.mark();
+        bench_llm_model(res, &format!("llm8b_layer_{name}"), &llm, 1, load_ms, false);
+    }
 }
 
 // ---------------------------------------------------------------- speech decoder

@@ -4,7 +4,7 @@
 //! ```text
 //! omni demo  [--output answer.wav] [--json]               the demo model on a bundled question
 //! omni run   --model DIR --vocoder DIR (--input question.wav | --text "typed question")
-//!            [--output answer.wav] [--device cpu|wgpu|cuda:0] [--dtype f32|f16|bf16] [--json] ...
+//!            [--output answer.wav] [--device cpu|wgpu|cuda:0] [--dtype f32|f16|bf16|q8_0|q4_0] [--json] ...
 //! omni live  --model DIR --vocoder DIR [--rate HZ] [--output answer.raw|answer.wav] [...]
 //!            reads mono s16le PCM from stdin (e.g. `sox -d -t raw -r 16000 -e signed -b 16 -c 1 -`)
 //! ```

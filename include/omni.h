@@ -300,6 +300,16 @@ enum OmniDType
      * bfloat16.
      */
     OMNI_DTYPE_BF16 = 2,
+    /**
+     * llama.cpp q8_0 Linear weights of the LLM and speech decoder, quantized at
+     * load (8.5 bits per weight); everything else and the activations in f32.
+     */
+    OMNI_DTYPE_Q8_0 = 3,
+    /**
+     * llama.cpp q4_0 Linear weights of the LLM and speech decoder, quantized at
+     * load (4.5 bits per weight); everything else and the activations in f32.
+     */
+    OMNI_DTYPE_Q4_0 = 4,
 };
 #ifndef __cplusplus
 typedef int32_t OmniDType;
@@ -377,6 +387,8 @@ typedef struct OmniModelOptions {
     /**
      * One of `OmniDType` (default `OMNI_DTYPE_F32`). Applies to the speech
      * encoder, adaptor, LLM and speech decoder; the vocoder runs in f32.
+     * `OMNI_DTYPE_Q8_0` / `OMNI_DTYPE_Q4_0` quantize only the LLM's and speech
+     * decoder's Linear weights; the encoder and adaptor then run in f32.
      */
     int32_t dtype;
     /**

@@ -17,6 +17,11 @@
 #                    (measured from /proc/stat) are timed once more, after waiting up to 2 min for
 #                    a quiet machine; the report keeps the less disturbed run. 0: no retry.
 #
+# `scripts/bench.sh quant`: omni only, f16 vs q8_0 vs q4_0 weights (1B-shape prefill/decode,
+# one 8B layer decode), written between the quant-table markers of benches/RESULTS.md with
+# the CPU model and SIMD flags every row records (no PyTorch needed; plain python3).
+# OMNI_KERNELS=portable times the scalar kernels.
+#
 # The machine is shared: each row records `other_cores` and the table flags disturbed rows
 # (PyTorch's OpenMP threads slow down several-fold when another process holds a core).
 set -euo pipefail
@@ -29,6 +34,18 @@ export OMNI_BENCH_DIR="${OMNI_BENCH_DIR:-/tmp/omni_bench}"
 export OMNI_BENCH_ROWS="${OMNI_BENCH_ROWS:-mel,whisper,llm,llm8b,sd,vocoder}"
 PY="${PYTHON:-/work/venv/ref/bin/python}"
 RAW=benches/raw
+
+if [ "${1:-}" = quant ]; then
+    mkdir -p "$OMNI_BENCH_DIR" "$RAW"
+    [ "${BENCH_KEEP:-0}" = 1 ] || trap 'rm -rf "$OMNI_BENCH_DIR"' EXIT
+    echo "== load average at start: $(cut -d' ' -f1 /proc/loadavg)" >&2
+    OMNI_BENCH_ROWS="${QUANT_ROWS:-llm,llm8b}" OMNI_BENCH_LLM_DTYPES="${OMNI_BENCH_LLM_DTYPES:-f16burn,f16,q8_0,q4_0}" \
+        OMNI_BENCH_OUT="$RAW/quant.jsonl" cargo bench --bench omni_bench
+    LC=()
+    [ -f "$RAW/llamacpp.jsonl" ] && LC=(--llamacpp "$RAW/llamacpp.jsonl")
+    python3 scripts/bench_torch.py quant --omni "$RAW/quant.jsonl" "${LC[@]}" --md benches/RESULTS.md
+    exit 0
+fi
 
 t0=$(date +%s)
 rm -rf "$OMNI_BENCH_DIR"

@@ -462,8 +462,11 @@ def machine_line():
     date = subprocess.run(["date", "-u", "+%Y-%m-%d %H:%M UTC"], capture_output=True, text=True).stdout.strip()
     line = (f"Machine: `nproc` = {nproc}, CPU: {cpu}, {platform.system()} {platform.machine()}, {date}; "
             f"threads: {os.environ.get('BENCH_THREADS', '2')} on both sides (RAYON_NUM_THREADS / torch.set_num_threads)")
-    import torch
-    line += f"; torch {torch.__version__}"
+    try:
+        import torch
+        line += f"; torch {torch.__version__}"
+    except ImportError:
+        pass
     try:
         import transformers
         line += f", transformers {transformers.__version__}"
@@ -573,6 +576,50 @@ def cmd_report(a):
             f.write(body)
 
 
+# Quantized weights (omni only; llama.cpp as the anchor when its rows exist).
+QUANT_ROWS = [
+    ("llm1b_{d}_decode", "LLM decode, Llama-3.2-1B shape", "ms/token"),
+    ("llm1b_{d}_prefill", "LLM prefill, Llama-3.2-1B shape, 340 tokens", "prefill"),
+    ("llm8b_layer_{d}_decode", "LLM decode, ONE Llama-3.1-8B layer", "ms/token"),
+]
+
+
+def cmd_quant(a):
+    """Table of f16 / q8_0 / q4_0 rows (`scripts/bench.sh quant`), ratios to f16
+    through burn's matmul (`f16burn`, the path before omni-kernels) measured in the
+    same run, and the CPU line every row recorded."""
+    om = read_jsonl(a.omni)
+    lc = read_jsonl(a.llamacpp) if a.llamacpp else {}
+    lines = ["| what | dtype | omni (median) | omni tok/s | ratio to f16 (burn) | llama.cpp (median) | omni/llama.cpp |",
+             "|---|---|---|---|---|---|---|"]
+    for pat, what, kind in QUANT_ROWS:
+        base = om.get(pat.format(d="f16burn")) or om.get(pat.format(d="f16"))
+        for d in ["f16burn", "f16", "q8_0", "q4_0"]:
+            r = om.get(pat.format(d=d))
+            if r is None:
+                continue
+            toks = r["tokens"] / (r["median_ms"] / 1e3) if kind == "prefill" else 1e3 / r["median_ms"]
+            ratio = f"{r['median_ms'] / base['median_ms']:.2f}" if base else "–"
+            l = lc.get(pat.format(d=d))
+            lcell = cell(l, kind) if l else "not measured"
+            lratio = f"{r['median_ms'] / l['median_ms']:.2f}" if l else "–"
+            lines.append(f"| {what} | {d} | {cell(r, kind)} | {toks:.1f} | {ratio} | {lcell} | {lratio} |")
+    cpus = sorted({r.get("cpu", "?") for r in om.values()})
+    text = "\n".join(lines) + "\n\n" + machine_line() + "\n\nCPU and kernels as recorded by the rows: " + "; ".join(f"`{c}`" for c in cpus) + "\n"
+    print(text)
+    if a.md:
+        with open(a.md) as f:
+            body = f.read()
+        start, end = "<!-- quant-table:start -->", "<!-- quant-table:end -->"
+        block = f"{start}\n{text}\n{end}"
+        if start in body and end in body:
+            body = body[: body.index(start)] + block + body[body.index(end) + len(end):]
+        else:
+            body = body + "\n## Quantized weights (q8_0, q4_0)\n\n" + block + "\n"
+        with open(a.md, "w") as f:
+            f.write(body)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -586,6 +633,10 @@ def main():
     q.add_argument("--omni", required=True, help="JSON-lines file(s), comma-separated")
     q.add_argument("--torch", required=True, help="JSON-lines file(s), comma-separated")
     q.add_argument("--md")
+    qq = sub.add_parser("quant")
+    qq.add_argument("--omni", required=True)
+    qq.add_argument("--llamacpp")
+    qq.add_argument("--md")
     b = sub.add_parser("busy")
     b.add_argument("results")
     a = p.parse_args()
@@ -593,6 +644,8 @@ def main():
         cmd_run(a)
     elif a.cmd == "busy":
         cmd_busy(a)
+    elif a.cmd == "quant":
+        cmd_quant(a)
     else:
         cmd_report(a)
 

@@ -278,6 +278,7 @@ impl Results {
             "samples_ms": samples_ms.iter().map(|x| (x * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
             "load1": load1(),
             "other_cores": other,
+            "cpu": omni::kernels::cpu_description(),
         });
         if let (Some(o), serde_json::Value::Object(e)) = (obj.as_object_mut(), extra) {
             o.extend(e);

@@ -28,7 +28,7 @@ pub struct ModelArgs {
 }
 
 fn parse_dtype(s: &str) -> Result<RunDType, String> {
-    RunDType::parse(s).ok_or_else(|| format!("unknown dtype {s:?} (f32, f16, bf16)"))
+    RunDType::parse(s).ok_or_else(|| format!("unknown dtype {s:?} (f32, f16, bf16, q8_0, q4_0)"))
 }
 
 impl ModelArgs {

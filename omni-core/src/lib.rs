@@ -25,5 +25,7 @@ pub mod whisper;
 pub use bundle::{Omni, OmniOptions};
 pub use error::{AudioFileProblem, Error, ErrorKind, Result};
 pub use session::{Event, Session, SessionOptions};
+/// omni's CPU kernels (q8_0/q4_0 blocks, GEMV), re-exported for tests and benches.
+pub use omni_kernels as kernels;
 /// The burn version omni is built on, re-exported for callers handling tensors.
 pub use burn;

@@ -19,6 +19,12 @@ pub enum OmniDType {
     OMNI_DTYPE_F16 = 1,
     /// bfloat16.
     OMNI_DTYPE_BF16 = 2,
+    /// llama.cpp q8_0 Linear weights of the LLM and speech decoder, quantized at
+    /// load (8.5 bits per weight); everything else and the activations in f32.
+    OMNI_DTYPE_Q8_0 = 3,
+    /// llama.cpp q4_0 Linear weights of the LLM and speech decoder, quantized at
+    /// load (4.5 bits per weight); everything else and the activations in f32.
+    OMNI_DTYPE_Q4_0 = 4,
 }
 
 /// How to load a model. Set `struct_size = sizeof(OmniModelOptions)`, then
@@ -36,6 +42,8 @@ pub struct OmniModelOptions {
     pub device: *const c_char,
     /// One of `OmniDType` (default `OMNI_DTYPE_F32`). Applies to the speech
     /// encoder, adaptor, LLM and speech decoder; the vocoder runs in f32.
+    /// `OMNI_DTYPE_Q8_0` / `OMNI_DTYPE_Q4_0` quantize only the LLM's and speech
+    /// decoder's Linear weights; the encoder and adaptor then run in f32.
     pub dtype: i32,
     /// Path of the Whisper encoder `.pt`, overriding the model config's
     /// `speech_encoder` (NULL = as the config says).
@@ -69,9 +77,12 @@ impl OmniModelOptions {
             0 => RunDType::F32,
             1 => RunDType::F16,
             2 => RunDType::BF16,
+            3 => RunDType::Q8_0,
+            4 => RunDType::Q4_0,
             other => {
                 return Err(FfiError::Invalid(format!(
-                    "dtype {other} is not one of OMNI_DTYPE_F32 (0), OMNI_DTYPE_F16 (1), OMNI_DTYPE_BF16 (2)"
+                    "dtype {other} is not one of OMNI_DTYPE_F32 (0), OMNI_DTYPE_F16 (1), OMNI_DTYPE_BF16 (2), \
+                     OMNI_DTYPE_Q8_0 (3), OMNI_DTYPE_Q4_0 (4)"
                 )))
             }
         };

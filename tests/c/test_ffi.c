@@ -237,6 +237,18 @@ static void test_no_model(void) {
     bad.dtype = 42;
     CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &bad, NULL, NULL, &m), OMNI_ERR_INVALID_ARGUMENT);
     CHECK(strstr(omni_last_error(), "dtype") != NULL);
+    /* quantized weights (q8_0 / q4_0) load */
+    OmniModelOptions q = mo;
+    q.dtype = OMNI_DTYPE_Q8_0;
+    OmniModel *mq = NULL;
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &q, NULL, NULL, &mq), OMNI_OK);
+    CHECK(mq != NULL);
+    omni_model_free(mq);
+    q.dtype = OMNI_DTYPE_Q4_0;
+    mq = NULL;
+    CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &q, NULL, NULL, &mq), OMNI_OK);
+    CHECK(mq != NULL);
+    omni_model_free(mq);
     bad = mo;
     bad.device = "tpu:7";
     CHECK_ST(omni_model_load(g_model_dir, g_vocoder_dir, &bad, NULL, NULL, &m), OMNI_ERR_DEVICE);

@@ -314,10 +314,18 @@ class Binding(unittest.TestCase):
         for path in ("/nonexistent/whisper.pt", ""):
             with self.assertRaises(omni.OmniError) as cm:
                 omni.Model(MODEL, VOCODER, speech_encoder=path)
-            self.assertEqual(cm.exception.status, omni.ERR_IO, cm.exception.message)
+            self.assertEqual(cm.exception.status, omni.Status.ERR_IO, cm.exception.message)
         with self.assertRaises(omni.OmniError) as cm:
             omni.Model(MODEL, VOCODER, speech_encoder=MODEL / "config.json")
-        self.assertEqual(cm.exception.status, omni.ERR_MODEL, cm.exception.message)
+        self.assertEqual(cm.exception.status, omni.Status.ERR_MODEL, cm.exception.message)
+
+    def test_quantized_dtypes_load_and_answer(self):
+        # q8_0 / q4_0 travel as OMNI_DTYPE_Q8_0 (3) / OMNI_DTYPE_Q4_0 (4).
+        self.assertEqual((omni._DTYPES["q8_0"], omni._DTYPES["q4_0"]), (3, 4))
+        for dt in ("q8_0", "q4_0"):
+            with omni.Model(MODEL, VOCODER, dtype=dt) as m:
+                with m.session() as s:
+                    self.assertFalse(s.busy)
 
     def test_closed_objects(self):
         s = self.session()

@@ -1,7 +1,7 @@
 //! Grouped-query self-attention with RoPE and a KV cache.
 
 use burn::module::Module;
-use burn::nn::Linear;
+use crate::nn::proj::Proj;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
@@ -23,10 +23,10 @@ pub struct AttentionDims {
 /// `q_proj`, `k_proj`, `v_proj`, `o_proj` (no biases, as Llama).
 #[derive(Module, Debug)]
 pub struct Attention {
-    pub q_proj: Linear,
-    pub k_proj: Linear,
-    pub v_proj: Linear,
-    pub o_proj: Linear,
+    pub q_proj: Proj,
+    pub k_proj: Proj,
+    pub v_proj: Proj,
+    pub o_proj: Proj,
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
@@ -38,10 +38,10 @@ impl Attention {
         let q = d.n_heads * d.head_dim;
         let kv = d.n_kv_heads * d.head_dim;
         Ok(Attention {
-            q_proj: store.linear(&format!("{prefix}.q_proj"), d.hidden, q, false, dtype, device)?,
-            k_proj: store.linear(&format!("{prefix}.k_proj"), d.hidden, kv, false, dtype, device)?,
-            v_proj: store.linear(&format!("{prefix}.v_proj"), d.hidden, kv, false, dtype, device)?,
-            o_proj: store.linear(&format!("{prefix}.o_proj"), q, d.hidden, false, dtype, device)?,
+            q_proj: store.proj(&format!("{prefix}.q_proj"), d.hidden, q, false, dtype, device)?,
+            k_proj: store.proj(&format!("{prefix}.k_proj"), d.hidden, kv, false, dtype, device)?,
+            v_proj: store.proj(&format!("{prefix}.v_proj"), d.hidden, kv, false, dtype, device)?,
+            o_proj: store.proj(&format!("{prefix}.o_proj"), q, d.hidden, false, dtype, device)?,
             n_heads: d.n_heads,
             n_kv_heads: d.n_kv_heads,
             head_dim: d.head_dim,

@@ -1,7 +1,7 @@
 //! SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
 
 use burn::module::Module;
-use burn::nn::Linear;
+use crate::nn::proj::Proj;
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
@@ -10,18 +10,18 @@ use crate::Result;
 
 #[derive(Module, Debug)]
 pub struct Mlp {
-    pub gate_proj: Linear,
-    pub up_proj: Linear,
-    pub down_proj: Linear,
+    pub gate_proj: Proj,
+    pub up_proj: Proj,
+    pub down_proj: Proj,
 }
 
 impl Mlp {
     /// Loads `{prefix}.gate_proj|up_proj|down_proj`.
     pub fn load(store: &WeightStore, prefix: &str, hidden: usize, ffn: usize, dtype: RunDType, device: &Device) -> Result<Self> {
         Ok(Mlp {
-            gate_proj: store.linear(&format!("{prefix}.gate_proj"), hidden, ffn, false, dtype, device)?,
-            up_proj: store.linear(&format!("{prefix}.up_proj"), hidden, ffn, false, dtype, device)?,
-            down_proj: store.linear(&format!("{prefix}.down_proj"), ffn, hidden, false, dtype, device)?,
+            gate_proj: store.proj(&format!("{prefix}.gate_proj"), hidden, ffn, false, dtype, device)?,
+            up_proj: store.proj(&format!("{prefix}.up_proj"), hidden, ffn, false, dtype, device)?,
+            down_proj: store.proj(&format!("{prefix}.down_proj"), ffn, hidden, false, dtype, device)?,
         })
     }
 

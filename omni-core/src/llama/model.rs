@@ -2,8 +2,8 @@
 //! `lm_head` (tied to the embeddings or not, per config).
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use crate::nn::proj::Proj;
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use super::attention::AttentionDims;
 use super::cache::KvCache;
@@ -26,7 +26,7 @@ pub struct Llama {
     pub layers: Vec<DecoderLayer>,
     pub norm: RmsNorm,
     /// `[hidden, vocab]`; a copy of `embed_tokens` when the config ties them.
-    pub lm_head: Linear,
+    pub lm_head: Proj,
     #[module(skip)]
     pub config: LlamaConfig,
     #[module(skip)]
@@ -61,7 +61,10 @@ impl Llama {
     ) -> Result<Self> {
         let c = config;
         let total = c.num_hidden_layers + 2;
-        let embed = store.tensor("model.embed_tokens.weight", [c.vocab_size, c.hidden_size], dtype, device)?;
+        // Quantized runs keep the embedding table in f16 (half the memory of f32;
+        // the selected rows are cast to f32 in `embed`).
+        let embed_dtype = if dtype.quantized().is_some() && device.supports_dtype(DType::F16) { RunDType::F16 } else { dtype };
+        let embed = store.tensor("model.embed_tokens.weight", [c.vocab_size, c.hidden_size], embed_dtype, device)?;
         report(&mut progress, "llm", 1, total);
         let dims = Self::layer_dims(c);
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
@@ -73,7 +76,7 @@ impl Llama {
         // A tied head reads the embedding matrix ([vocab, hidden], i.e. [out, in])
         // as a linear layer: one contiguous transposed copy instead of a strided view.
         let head_key = if c.tie_word_embeddings && !store.contains("lm_head.weight") { "model.embed_tokens" } else { "lm_head" };
-        let lm_head = store.linear(head_key, c.hidden_size, c.vocab_size, false, dtype, device)?;
+        let lm_head = store.proj(head_key, c.hidden_size, c.vocab_size, false, dtype, device)?;
         report(&mut progress, "llm", total, total);
         Ok(Llama {
             embed_tokens: Param::from_tensor(embed),
@@ -103,7 +106,7 @@ impl Llama {
         }
         let data = TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [ids.len()]);
         let idx = Tensor::<1, Int>::from_data(data, &self.device());
-        Ok(self.embed_tokens.val().select(0, idx).unsqueeze::<3>())
+        Ok(self.embed_tokens.val().select(0, idx).cast(self.dtype.burn()).unsqueeze::<3>())
     }
 
     /// Prompt embeddings `[1, n, hidden]` from ids where each `-200` (the

@@ -1,4 +1,5 @@
 //! Small building blocks shared by the model parts.
 
 pub mod norm;
+pub mod proj;
 pub mod rms_norm;

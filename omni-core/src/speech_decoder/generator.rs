@@ -3,7 +3,7 @@
 //! (units + blank), greedy per frame.
 
 use burn::module::Module;
-use burn::nn::Linear;
+use crate::nn::proj::Proj;
 use burn::tensor::{DType, Device, Tensor};
 
 use super::config::CtcDecoderConfig;
@@ -19,9 +19,9 @@ use crate::{Error, Result};
 
 #[derive(Module, Debug)]
 pub struct SpeechGenerator {
-    pub input_proj: Linear,
+    pub input_proj: Proj,
     pub layers: Vec<DecoderLayer>,
-    pub output_proj: Linear,
+    pub output_proj: Proj,
     #[module(skip)]
     pub config: CtcDecoderConfig,
     #[module(skip)]
@@ -30,6 +30,8 @@ pub struct SpeechGenerator {
     pub rope: Rope,
     #[module(skip)]
     pub dtype: RunDType,
+    #[module(skip)]
+    device: Device,
 }
 
 impl SpeechGenerator {
@@ -54,18 +56,19 @@ impl SpeechGenerator {
             .map(|i| DecoderLayer::load(store, &format!("{prefix}layers.{i}"), &dims, dtype, device))
             .collect::<Result<Vec<_>>>()?;
         Ok(SpeechGenerator {
-            input_proj: store.linear(&format!("{prefix}input_proj"), llm.hidden_size, cfg.dim, true, dtype, device)?,
+            input_proj: store.proj(&format!("{prefix}input_proj"), llm.hidden_size, cfg.dim, true, dtype, device)?,
             layers,
-            output_proj: store.linear(&format!("{prefix}output_proj"), cfg.dim, cfg.unit_vocab_size + 1, true, dtype, device)?,
+            output_proj: store.proj(&format!("{prefix}output_proj"), cfg.dim, cfg.unit_vocab_size + 1, true, dtype, device)?,
             config: *cfg,
             llm_hidden: llm.hidden_size,
             rope: Rope::new(head_dim, llm.rope_theta, llm.rope_scaling.as_ref()),
             dtype,
+            device: device.clone(),
         })
     }
 
     fn device(&self) -> Device {
-        self.output_proj.weight.val().device()
+        self.device.clone()
     }
 
     /// A fresh cache for [`SpeechGenerator::frame_logits`].

@@ -4,33 +4,77 @@ use burn::tensor::{bf16, f16, DType, TensorData};
 
 use super::store::StoredDType;
 
-/// The float dtype the model runs in. F32 works on every backend; F16 on the CPU
+/// The dtype the model runs in. F32 works on every backend; F16 on the CPU
 /// backend and on wgpu adapters with `SHADER_F16` (lavapipe has it); BF16 on the CPU
 /// backend (10-20x slower there, so cast) but not on wgpu. Loading a weight checks
 /// `device.supports_dtype` and refuses a dtype the device cannot compute in.
+///
+/// `Q8_0` / `Q4_0` are weight formats (llama.cpp's blocks, quantized at load from
+/// the f16/bf16/f32 checkpoint): they apply to the Linear weights of the LLM
+/// (q/k/v/o, gate/up/down, `lm_head`) and of the speech decoder (`input_proj`, its
+/// layers' projections, `output_proj`). Everything else (embeddings, norms, biases,
+/// the Whisper encoder, the adaptor, the vocoder) and all activations run in f32.
+/// On a non-CPU device (wgpu) the quantized weights are dequantized at load to f32:
+/// the same numbers, f32 memory and speed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunDType {
     F32,
     F16,
     BF16,
+    Q8_0,
+    Q4_0,
 }
 
 impl RunDType {
-    /// The burn dtype.
+    /// The burn dtype of activations and of the weights that are not quantized.
     pub fn burn(self) -> DType {
+        self.float().burn_float()
+    }
+
+    fn burn_float(self) -> DType {
         match self {
-            RunDType::F32 => DType::F32,
             RunDType::F16 => DType::F16,
             RunDType::BF16 => DType::BF16,
+            _ => DType::F32,
         }
     }
 
-    /// Parses `f32`, `f16`, `bf16` (case-insensitive).
+    /// The float run dtype: itself, or F32 for the quantized formats.
+    pub fn float(self) -> RunDType {
+        match self {
+            RunDType::Q8_0 | RunDType::Q4_0 => RunDType::F32,
+            d => d,
+        }
+    }
+
+    /// The omni-kernels weight format of a quantized run dtype.
+    pub fn quantized(self) -> Option<omni_kernels::Format> {
+        match self {
+            RunDType::Q8_0 => Some(omni_kernels::Format::Q8_0),
+            RunDType::Q4_0 => Some(omni_kernels::Format::Q4_0),
+            _ => None,
+        }
+    }
+
+    /// Canonical name (`f32`, `f16`, `bf16`, `q8_0`, `q4_0`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RunDType::F32 => "f32",
+            RunDType::F16 => "f16",
+            RunDType::BF16 => "bf16",
+            RunDType::Q8_0 => "q8_0",
+            RunDType::Q4_0 => "q4_0",
+        }
+    }
+
+    /// Parses `f32`, `f16`, `bf16`, `q8_0`, `q4_0` (case-insensitive; `q8`, `q4` too).
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "f32" | "float32" | "fp32" => Some(RunDType::F32),
             "f16" | "float16" | "fp16" | "half" => Some(RunDType::F16),
             "bf16" | "bfloat16" => Some(RunDType::BF16),
+            "q8_0" | "q8" => Some(RunDType::Q8_0),
+            "q4_0" | "q4" => Some(RunDType::Q4_0),
             _ => None,
         }
     }
@@ -79,6 +123,7 @@ pub(crate) fn transpose<T: Copy + Default>(src: &[T], rows: usize, cols: usize) 
 /// contiguous layout burn's matmul reads fastest: a strided weight made
 /// single-token decode 13x slower on the CPU backend).
 pub(crate) fn to_data(bytes: &[u8], dtype: StoredDType, shape: &[usize], run: RunDType, transpose_2d: bool) -> TensorData {
+    let run = run.float();
     let (shape, t) = match (transpose_2d, shape) {
         (true, [r, c]) => (vec![*c, *r], Some((*r, *c))),
         _ => (shape.to_vec(), None),
@@ -96,5 +141,6 @@ pub(crate) fn to_data(bytes: &[u8], dtype: StoredDType, shape: &[usize], run: Ru
         (_, RunDType::F32) => finish(to_f32(bytes, dtype), t, shape),
         (_, RunDType::F16) => finish(to_f32(bytes, dtype).into_iter().map(f16::from_f32).collect(), t, shape),
         (_, RunDType::BF16) => finish(to_f32(bytes, dtype).into_iter().map(bf16::from_f32).collect(), t, shape),
+        (_, RunDType::Q8_0 | RunDType::Q4_0) => unreachable!("run.float() is a float dtype"),
     }
 }

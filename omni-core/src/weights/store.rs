@@ -9,7 +9,10 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 use burn_store::pytorch_reader::{self, PytorchReader};
 
-use super::convert::{to_data, to_f32, RunDType};
+use omni_kernels::{Format, WeightMatrix};
+
+use super::convert::{to_data, to_f32, transpose, RunDType};
+use crate::nn::proj::Proj;
 use super::safetensors::{read_entry, StEntry, StFile};
 use crate::{Error, Result};
 
@@ -314,6 +317,60 @@ impl WeightStore {
             None
         };
         Ok(Linear { weight: Param::from_tensor(w), bias: b })
+    }
+
+    /// Loads a linear layer of the LLM or the speech decoder `{prefix}.weight`
+    /// `[d_out, d_in]` (+ `{prefix}.bias`) as a [`Proj`]. On the CPU backend, `q8_0`
+    /// and `q4_0` quantize the weight here (llama.cpp blocks, from the stored
+    /// f16/bf16/f32 values) and `f16` keeps it as f16 bits, all in `[out, in]` for
+    /// omni-kernels; the bias stays f32. Elsewhere (wgpu, cuda) a quantized weight
+    /// is dequantized at load to an f32 burn layer (the same numbers as on the
+    /// CPU), and f16/f32/bf16 load as [`WeightStore::linear`]. A q8_0/q4_0 layer
+    /// whose `d_in` is not a multiple of 32 stays f32. `OMNI_F16_KERNELS=0` makes
+    /// f16 layers burn layers on the CPU too (the path before omni-kernels).
+    pub fn proj(
+        &self,
+        prefix: &str,
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Proj> {
+        let format = match dtype {
+            RunDType::F16 => Some(Format::F16),
+            d => d.quantized(),
+        };
+        let Some(format) = format.filter(|&f| WeightMatrix::supports(f, d_in)) else {
+            return Ok(Proj::dense(self.linear(prefix, d_in, d_out, bias, dtype, device)?));
+        };
+        let cpu = *device == Device::flex();
+        // `OMNI_F16_KERNELS=0`: f16 Linear layers computed by burn (flex's f16 matmul),
+        // as before omni-kernels; for benchmarks.
+        let f16_burn = format == Format::F16 && std::env::var("OMNI_F16_KERNELS").is_ok_and(|v| v.trim() == "0");
+        if (!cpu && format == Format::F16) || f16_burn {
+            return Ok(Proj::dense(self.linear(prefix, d_in, d_out, bias, dtype, device)?));
+        }
+        let key = format!("{prefix}.weight");
+        let e = self.entry(&key)?;
+        self.check_shape(&key, e, &[d_out, d_in])?;
+        let bytes = self.bytes(&key, e)?;
+        let w = if format == Format::F16 && e.info.dtype == StoredDType::F16 {
+            let bits = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+            WeightMatrix::from_f16_bits(d_out, d_in, bits)
+        } else {
+            WeightMatrix::from_f32(format, d_out, d_in, &to_f32(&bytes, e.info.dtype))
+        };
+        drop(bytes);
+        let bias_dtype = if cpu { RunDType::F32 } else { dtype };
+        let b = if bias { Some(self.tensor(&format!("{prefix}.bias"), [d_out], bias_dtype, device)?) } else { None };
+        if cpu {
+            return Ok(Proj::packed(w, b));
+        }
+        // Not the CPU: the quantized values, dequantized once, as an f32 burn layer.
+        let wt = transpose(&w.dequantize(), d_out, d_in);
+        let weight = Tensor::<2>::from_data(burn::tensor::TensorData::new(wt, [d_in, d_out]), (device, burn::tensor::DType::F32));
+        Ok(Proj::dense(Linear { weight: Param::from_tensor(weight), bias: b.map(Param::from_tensor) }))
     }
 
     /// Loads a 1-d vector.

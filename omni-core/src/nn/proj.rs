@@ -1,0 +1,137 @@
+//! [`Proj`]: the linear layers of the LLM and the speech decoder, whose weight is
+//! either a burn tensor (f32/bf16, or any dtype off the CPU) or an
+//! [`omni_kernels::WeightMatrix`] on the CPU backend (q8_0, q4_0, and f16).
+//!
+//! Packed weights are kept in PyTorch's `[out, in]` layout. A call with few rows
+//! (`m ≤ GEMV_MAX_ROWS`: decode, the speech decoder's 25 frames per token) runs
+//! omni-kernels' GEMV/GEMM, which reads the blocks and dequantizes in registers.
+//! A call with many rows (prefill) dequantizes the weight tile by tile to f32
+//! and multiplies with burn's f32 matmul (faster there: see `benches/RESULTS.md`).
+//! The activations of a packed layer are f32 in and out, cast back to the input
+//! dtype (f16 runs keep f16 activations between layers).
+
+use std::sync::Arc;
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use omni_kernels::WeightMatrix;
+
+/// Rows of `x` up to which a packed layer uses the omni-kernels GEMV/GEMM path.
+pub const GEMV_MAX_ROWS: usize = 32;
+
+/// f32 values per dequantized tile of the prefill path (64 MiB).
+const TILE_VALUES: usize = 16 << 20;
+
+/// An omni-kernels weight behind an `Arc` (modules are cloned by burn).
+#[derive(Clone)]
+pub struct Packed(pub Arc<WeightMatrix>);
+
+impl std::fmt::Debug for Packed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `y = x·Wᵀ + b` over the last dimension.
+#[derive(Module, Debug)]
+pub struct Proj {
+    /// A burn linear layer (`[in, out]` weight), when the weight is not packed.
+    pub dense: Option<Linear>,
+    /// Bias of a packed layer (f32).
+    pub bias: Option<Param<Tensor<1>>>,
+    #[module(skip)]
+    pub packed: Option<Packed>,
+}
+
+impl Proj {
+    /// A layer computed by burn.
+    pub fn dense(linear: Linear) -> Self {
+        Proj { dense: Some(linear), bias: None, packed: None }
+    }
+
+    /// A layer computed by omni-kernels (CPU backend only).
+    pub fn packed(w: WeightMatrix, bias: Option<Tensor<1>>) -> Self {
+        Proj { dense: None, bias: bias.map(Param::from_tensor), packed: Some(Packed(Arc::new(w))) }
+    }
+
+    /// The packed weight, if any.
+    pub fn weight_matrix(&self) -> Option<&WeightMatrix> {
+        self.packed.as_ref().map(|p| p.0.as_ref())
+    }
+
+    /// `[in, out]`.
+    pub fn dims(&self) -> [usize; 2] {
+        match (&self.dense, &self.packed) {
+            (Some(l), _) => l.weight.dims(),
+            (None, Some(p)) => {
+                let [o, i] = p.0.shape();
+                [i, o]
+            }
+            (None, None) => unreachable!("Proj without weight"),
+        }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.forward_with(x, None)
+    }
+
+    /// [`Proj::forward`] with the packed-weight path forced (`Some(true)`: omni-kernels
+    /// GEMV/GEMM; `Some(false)`: dequantized tiles + burn f32 matmul; `None`: by
+    /// [`GEMV_MAX_ROWS`]). For benchmarks and tests; dense layers ignore it.
+    pub fn forward_with<const D: usize>(&self, x: Tensor<D>, kernels: Option<bool>) -> Tensor<D> {
+        match (&self.dense, &self.packed) {
+            (Some(l), _) => l.forward(x),
+            (None, Some(p)) => self.forward_packed(&p.0, x, kernels),
+            (None, None) => unreachable!("Proj without weight"),
+        }
+    }
+
+    fn forward_packed<const D: usize>(&self, w: &WeightMatrix, x: Tensor<D>, kernels: Option<bool>) -> Tensor<D> {
+        let dims = x.dims();
+        let in_dtype = x.dtype();
+        let device = x.device();
+        let [n, k] = w.shape();
+        assert_eq!(dims[D - 1], k, "linear layer of input width {k} got {dims:?}");
+        let m: usize = dims[..D - 1].iter().product();
+        let mut out_dims = dims;
+        out_dims[D - 1] = n;
+        let x = x.cast(DType::F32);
+        let y = if kernels.unwrap_or(m <= GEMV_MAX_ROWS) {
+            let data = x.into_data();
+            let xv = data.as_slice::<f32>().expect("f32 activations");
+            let mut out = vec![0.0f32; m * n];
+            w.matmul(xv, m, &mut out);
+            Tensor::<2>::from_data(TensorData::new(out, [m, n]), (&device, DType::F32))
+        } else {
+            prefill_matmul(w, x.reshape([m, k]), &device)
+        };
+        let y = match &self.bias {
+            Some(b) => y + b.val().cast(DType::F32).unsqueeze::<2>(),
+            None => y,
+        };
+        y.reshape(out_dims).cast(in_dtype)
+    }
+}
+
+/// `x[m, k] · Wᵀ` for many rows: W dequantized to f32 in tiles of output rows,
+/// each multiplied with burn's f32 matmul.
+fn prefill_matmul(w: &WeightMatrix, x: Tensor<2>, device: &Device) -> Tensor<2> {
+    let [n, k] = w.shape();
+    let tile = (TILE_VALUES / k.max(1)).clamp(1, n);
+    let mut parts = Vec::with_capacity(n.div_ceil(tile));
+    let mut r0 = 0;
+    while r0 < n {
+        let r1 = (r0 + tile).min(n);
+        let mut buf = vec![0.0f32; (r1 - r0) * k];
+        w.dequantize_rows(r0, r1, &mut buf);
+        let wt = Tensor::<2>::from_data(TensorData::new(buf, [r1 - r0, k]), (device, DType::F32));
+        parts.push(x.clone().matmul(wt.transpose()));
+        r0 = r1;
+    }
+    if parts.len() == 1 {
+        parts.pop().expect("one tile")
+    } else {
+        Tensor::cat(parts, 1)
+    }
+}

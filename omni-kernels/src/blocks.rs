@@ -1,0 +1,187 @@
+//! llama.cpp's `q8_0` and `q4_0` weight blocks (`ggml-common.h`, `ggml-quants.c`),
+//! bit for bit: 32 weights per block, one f16 scale `d`.
+//!
+//! - `q8_0`: `d = amax / 127`, `qs[j] = round(x[j] / d)` (round half away from zero,
+//!   C `roundf`), mirrors `quantize_row_q8_0_ref`.
+//! - `q4_0`: `d = max / -8` where `max` is the *signed* value of largest magnitude
+//!   (the first one on ties), `q = min(15, (int8)(x / d + 8.5))`; byte `j` holds
+//!   element `j` in its low nibble and element `j + 16` in its high nibble; mirrors
+//!   `quantize_row_q4_0_ref`. Dequantized value: `(q - 8) * d`.
+//!
+//! In both, the reciprocal `1/d` used to quantize is taken from the f32 `d`
+//! *before* it is rounded to f16, as in llama.cpp.
+
+use half::f16;
+
+/// Weights per block (llama.cpp `QK8_0` = `QK4_0` = 32).
+pub const QK: usize = 32;
+
+/// `block_q8_0`: f16 scale + 32 signed bytes (34 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct BlockQ8_0 {
+    /// Scale, f16 bits.
+    pub d: u16,
+    pub qs: [i8; QK],
+}
+
+/// `block_q4_0`: f16 scale + 16 bytes of nibbles (18 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct BlockQ4_0 {
+    /// Scale, f16 bits.
+    pub d: u16,
+    /// Byte `j`: element `j` in the low nibble, element `j + 16` in the high nibble.
+    pub qs: [u8; QK / 2],
+}
+
+impl BlockQ8_0 {
+    /// The scale as f32.
+    pub fn scale(&self) -> f32 {
+        f16::from_bits(self.d).to_f32()
+    }
+}
+
+impl BlockQ4_0 {
+    /// The scale as f32.
+    pub fn scale(&self) -> f32 {
+        f16::from_bits(self.d).to_f32()
+    }
+
+    /// The 4-bit code (0..=15) of element `j` (0..32).
+    pub fn code(&self, j: usize) -> u8 {
+        if j < QK / 2 {
+            self.qs[j] & 0x0F
+        } else {
+            self.qs[j - QK / 2] >> 4
+        }
+    }
+}
+
+/// Mirrors llama.cpp `quantize_row_q8_0_ref`. `x.len()` must be a multiple of 32.
+pub fn quantize_row_q8_0(x: &[f32]) -> Vec<BlockQ8_0> {
+    assert!(x.len().is_multiple_of(QK), "q8_0 rows must be a multiple of {QK} long, got {}", x.len());
+    x.chunks_exact(QK)
+        .map(|xb| {
+            let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let mut qs = [0i8; QK];
+            for (q, v) in qs.iter_mut().zip(xb) {
+                // C roundf: half away from zero, as Rust's f32::round.
+                *q = (v * id).round() as i8;
+            }
+            BlockQ8_0 { d: f16::from_f32(d).to_bits(), qs }
+        })
+        .collect()
+}
+
+/// Mirrors llama.cpp `quantize_row_q4_0_ref`. `x.len()` must be a multiple of 32.
+pub fn quantize_row_q4_0(x: &[f32]) -> Vec<BlockQ4_0> {
+    assert!(x.len().is_multiple_of(QK), "q4_0 rows must be a multiple of {QK} long, got {}", x.len());
+    x.chunks_exact(QK)
+        .map(|xb| {
+            let (mut amax, mut max) = (0.0f32, 0.0f32);
+            for &v in xb {
+                // Strict `<`: the first element of largest magnitude wins, as in llama.cpp.
+                if amax < v.abs() {
+                    amax = v.abs();
+                    max = v;
+                }
+            }
+            let d = max / -8.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let mut qs = [0u8; QK / 2];
+            for (j, q) in qs.iter_mut().enumerate() {
+                let x0 = xb[j] * id;
+                let x1 = xb[QK / 2 + j] * id;
+                // (int8_t)(x + 8.5f) truncates toward zero; `as i8` does too (saturating).
+                let xi0 = ((x0 + 8.5) as i8).min(15) as u8;
+                let xi1 = ((x1 + 8.5) as i8).min(15) as u8;
+                *q = xi0 | (xi1 << 4);
+            }
+            BlockQ4_0 { d: f16::from_f32(d).to_bits(), qs }
+        })
+        .collect()
+}
+
+/// Mirrors llama.cpp `dequantize_row_q8_0`: `y = qs * d`.
+pub fn dequantize_row_q8_0(blocks: &[BlockQ8_0], out: &mut [f32]) {
+    assert_eq!(out.len(), blocks.len() * QK);
+    for (b, o) in blocks.iter().zip(out.chunks_exact_mut(QK)) {
+        let d = b.scale();
+        for (y, &q) in o.iter_mut().zip(&b.qs) {
+            *y = q as f32 * d;
+        }
+    }
+}
+
+/// Mirrors llama.cpp `dequantize_row_q4_0`: `y[j] = (lo - 8) * d`, `y[j + 16] = (hi - 8) * d`.
+pub fn dequantize_row_q4_0(blocks: &[BlockQ4_0], out: &mut [f32]) {
+    assert_eq!(out.len(), blocks.len() * QK);
+    for (b, o) in blocks.iter().zip(out.chunks_exact_mut(QK)) {
+        let d = b.scale();
+        for j in 0..QK / 2 {
+            o[j] = ((b.qs[j] & 0x0F) as i32 - 8) as f32 * d;
+            o[j + QK / 2] = ((b.qs[j] >> 4) as i32 - 8) as f32 * d;
+        }
+    }
+}
+
+/// Activations quantized to 8 bits per 32-block for the integer dot products
+/// (llama.cpp quantizes `x` to `block_q8_0` for `ggml_vec_dot_q4_0_q8_0` /
+/// `ggml_vec_dot_q8_0_q8_0`, with the SIMD `quantize_row_q8_0`: ties round to even,
+/// unlike the weights' `_ref` quantizer). The scales are kept in f32 (llama.cpp
+/// rounds them to f16), which only removes a rounding.
+#[derive(Debug, Clone, Default)]
+pub struct Q8Activations {
+    pub qs: Vec<[i8; QK]>,
+    pub d: Vec<f32>,
+    /// Blocks per row.
+    pub blocks_per_row: usize,
+}
+
+impl Q8Activations {
+    /// Quantizes `m` rows of `k` values (`x.len() == m * k`, `k % 32 == 0`) with the
+    /// [`crate::Isa::selected`] code.
+    pub fn quantize(x: &[f32], k: usize) -> Self {
+        Self::quantize_with(crate::Isa::selected(), x, k)
+    }
+
+    /// As llama.cpp's `quantize_row_q8_0` (the SIMD variants): `d = amax / 127`,
+    /// codes `round(x · 127 / amax)`, rounding half to even. Every instruction set
+    /// gives the same codes and scales.
+    pub fn quantize_with(isa: crate::Isa, x: &[f32], k: usize) -> Self {
+        assert!(k.is_multiple_of(QK) && x.len().is_multiple_of(k.max(1)));
+        assert!(isa.is_available());
+        let nb = x.len() / QK;
+        let mut qs = vec![[0i8; QK]; nb];
+        let mut d = vec![0.0f32; nb];
+        for ((xb, q), s) in x.chunks_exact(QK).zip(qs.iter_mut()).zip(d.iter_mut()) {
+            let xb: &[f32; QK] = xb.try_into().expect("32 values");
+            *s = crate::quantize_act_block(isa, xb, q);
+        }
+        Q8Activations { qs, d, blocks_per_row: k / QK }
+    }
+
+    /// The portable code of [`Q8Activations::quantize_with`], one block.
+    pub(crate) fn quantize_block_portable(xb: &[f32; QK], q: &mut [i8; QK]) -> f32 {
+        let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        for (q, v) in q.iter_mut().zip(xb) {
+            *q = (v * id).round_ties_even() as i8;
+        }
+        amax / 127.0
+    }
+
+    /// Codes and scales of row `i`.
+    pub fn row(&self, i: usize) -> (&[[i8; QK]], &[f32]) {
+        let r = i * self.blocks_per_row..(i + 1) * self.blocks_per_row;
+        (&self.qs[r.clone()], &self.d[r])
+    }
+
+    /// The f32 values these codes stand for (row-major), for reference checks.
+    pub fn dequantize(&self) -> Vec<f32> {
+        self.qs.iter().zip(&self.d).flat_map(|(q, &d)| q.iter().map(move |&v| v as f32 * d)).collect()
+    }
+}

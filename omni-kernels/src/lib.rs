@@ -1,0 +1,433 @@
+//! omni's CPU kernels, the one crate of the workspace with `unsafe` code.
+//!
+//! - [`blocks`]: llama.cpp's `q8_0` / `q4_0` block layouts, quantize and dequantize
+//!   (`quantize_row_q8_0_ref`, `quantize_row_q4_0_ref`, `dequantize_row_*`).
+//! - [`WeightMatrix`]: a linear layer's weight `[rows = out, cols = in]` (PyTorch's
+//!   layout) held as f16, q8_0 or q4_0, and [`WeightMatrix::matmul`]:
+//!   `y[m, rows] = x[m, cols] · Wᵀ` for small `m` (decode GEMV and short batches),
+//!   reading the stored blocks and dequantizing in registers, multi-threaded over
+//!   output rows with rayon. For q8_0/q4_0 the activations are first quantized to
+//!   8 bits per 32-block and the dot products run on integers, as llama.cpp's
+//!   `ggml_vec_dot_q8_0_q8_0` / `ggml_vec_dot_q4_0_q8_0` do.
+//! - [`Isa`]: the instruction set, picked at run time (`is_x86_feature_detected!`):
+//!   `Avx2` (AVX2 + FMA + F16C) or `Portable` (scalar, any CPU). `OMNI_KERNELS=portable`
+//!   forces the scalar kernels (so CI runs them on a SIMD machine too).
+//!   AVX-512 / VNNI variants are not written yet: on an AVX-512 CPU the AVX2 kernels run.
+//!
+//! Safety policy: SIMD code lives in `x86.rs` as safe `#[target_feature]` functions;
+//! the only `unsafe` are their unaligned loads and the calls into them from this
+//! file, which happen only after the run-time feature check. Every `unsafe` block
+//! carries a `// SAFETY:` comment (enforced by the lint below).
+
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod blocks;
+mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
+pub use blocks::{BlockQ4_0, BlockQ8_0, Q8Activations, QK};
+
+/// Instruction set of the kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// Scalar Rust, any CPU.
+    Portable,
+    /// x86-64 AVX2 + FMA + F16C.
+    Avx2,
+}
+
+/// The environment variable that overrides the run-time choice: `portable`,
+/// `avx2` or `auto` (default).
+pub const KERNELS_ENV: &str = "OMNI_KERNELS";
+
+impl Isa {
+    /// Name as accepted in `OMNI_KERNELS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
+        }
+    }
+
+    /// Whether this CPU can run `self`.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 => false,
+        }
+    }
+
+    /// Every variant this CPU can run, best last.
+    pub fn available() -> Vec<Isa> {
+        [Isa::Portable, Isa::Avx2].into_iter().filter(|i| i.is_available()).collect()
+    }
+
+    /// The best variant this CPU can run.
+    pub fn detected() -> Isa {
+        *Isa::available().last().unwrap_or(&Isa::Portable)
+    }
+
+    /// The choice for a value of `OMNI_KERNELS` (`None`: unset). An unknown name
+    /// or a variant this CPU lacks is an error (a forced choice must not silently
+    /// fall back).
+    pub fn from_env_value(v: Option<&str>) -> Result<Isa, String> {
+        let isa = match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("auto") => return Ok(Isa::detected()),
+            Some("portable") | Some("scalar") => Isa::Portable,
+            Some("avx2") => Isa::Avx2,
+            Some(other) => return Err(format!("{KERNELS_ENV}={other}: expected auto, portable or avx2")),
+        };
+        if isa.is_available() {
+            Ok(isa)
+        } else {
+            Err(format!("{KERNELS_ENV}={}: this CPU lacks the instructions", isa.name()))
+        }
+    }
+
+    /// The variant used by [`WeightMatrix::matmul`]: `OMNI_KERNELS` read once per
+    /// process, else [`Isa::detected`]. Panics on an invalid `OMNI_KERNELS`.
+    pub fn selected() -> Isa {
+        static SEL: OnceLock<Isa> = OnceLock::new();
+        *SEL.get_or_init(|| {
+            let v = std::env::var(KERNELS_ENV).ok();
+            Isa::from_env_value(v.as_deref()).unwrap_or_else(|e| panic!("{e}"))
+        })
+    }
+}
+
+/// CPU model and the SIMD flags the kernels care about, for benchmark records.
+pub fn cpu_description() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    #[allow(unused_mut)]
+    let mut flags: Vec<&str> = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        macro_rules! f {
+            ($($n:tt),*) => { $( if is_x86_feature_detected!($n) { flags.push($n); } )* };
+        }
+        f!("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vnni", "avxvnni", "avx512fp16", "avx512bf16");
+    }
+    format!("{model} [{}]; kernels: {}", flags.join(" "), Isa::selected().name())
+}
+
+/// Storage format of a [`WeightMatrix`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    F16,
+    Q8_0,
+    Q4_0,
+}
+
+#[derive(Clone)]
+enum Data {
+    F16(Vec<u16>),
+    Q8_0(Vec<BlockQ8_0>),
+    Q4_0(Vec<BlockQ4_0>),
+}
+
+/// A linear layer's weight `[rows, cols]` (= `[out, in]`, row-major, PyTorch's layout).
+#[derive(Clone)]
+pub struct WeightMatrix {
+    rows: usize,
+    cols: usize,
+    data: Data,
+}
+
+impl std::fmt::Debug for WeightMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WeightMatrix({:?}, [{}, {}])", self.format(), self.rows, self.cols)
+    }
+}
+
+/// Output rows per rayon task.
+const ROWS_PER_TASK: usize = 16;
+
+/// Most rows of `x` that take the small-batch f32 path (2..=8 rows; see
+/// [`WeightMatrix::small_batch`]). Measured (`examples/burn_quant_probe.rs`, one 8B
+/// `gate_proj`): faster than the per-row paths up to 8 rows; at 16–25 rows the f32
+/// copies of x (m·k·4 bytes) no longer stay in cache for every weight row and the
+/// 8-bit-activation path is 2–2.5× faster.
+pub const SMALL_M_MAX: usize = 8;
+
+impl WeightMatrix {
+    /// Quantizes (q8_0, q4_0) or rounds (f16) a row-major f32 `[rows, cols]` matrix.
+    /// q8_0/q4_0 need `cols % 32 == 0`.
+    pub fn from_f32(format: Format, rows: usize, cols: usize, w: &[f32]) -> Self {
+        assert_eq!(w.len(), rows * cols, "weight of {} values for [{rows}, {cols}]", w.len());
+        let data = match format {
+            Format::F16 => Data::F16(w.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect()),
+            Format::Q8_0 => Data::Q8_0(blocks::quantize_row_q8_0(w)),
+            Format::Q4_0 => Data::Q4_0(blocks::quantize_row_q4_0(w)),
+        };
+        WeightMatrix { rows, cols, data }
+    }
+
+    /// An f16 matrix from its bits, row-major `[rows, cols]`.
+    pub fn from_f16_bits(rows: usize, cols: usize, bits: Vec<u16>) -> Self {
+        assert_eq!(bits.len(), rows * cols);
+        WeightMatrix { rows, cols, data: Data::F16(bits) }
+    }
+
+    /// Whether `format` can hold a matrix with `cols` columns.
+    pub fn supports(format: Format, cols: usize) -> bool {
+        format == Format::F16 || cols.is_multiple_of(QK)
+    }
+
+    pub fn format(&self) -> Format {
+        match self.data {
+            Data::F16(_) => Format::F16,
+            Data::Q8_0(_) => Format::Q8_0,
+            Data::Q4_0(_) => Format::Q4_0,
+        }
+    }
+
+    /// `[rows, cols]`.
+    pub fn shape(&self) -> [usize; 2] {
+        [self.rows, self.cols]
+    }
+
+    /// Bytes of weight storage.
+    pub fn nbytes(&self) -> usize {
+        match &self.data {
+            Data::F16(v) => v.len() * 2,
+            Data::Q8_0(v) => v.len() * std::mem::size_of::<BlockQ8_0>(),
+            Data::Q4_0(v) => v.len() * std::mem::size_of::<BlockQ4_0>(),
+        }
+    }
+
+    /// The q8_0 blocks (row-major, `cols / 32` per row), if that is the format.
+    pub fn q8_0_blocks(&self) -> Option<&[BlockQ8_0]> {
+        match &self.data {
+            Data::Q8_0(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The q4_0 blocks (row-major, `cols / 32` per row), if that is the format.
+    pub fn q4_0_blocks(&self) -> Option<&[BlockQ4_0]> {
+        match &self.data {
+            Data::Q4_0(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Dequantizes rows `r0..r1` into `out` (row-major `[r1 - r0, cols]`),
+    /// multi-threaded over rows (rayon).
+    pub fn dequantize_rows(&self, r0: usize, r1: usize, out: &mut [f32]) {
+        assert!(r0 <= r1 && r1 <= self.rows && out.len() == (r1 - r0) * self.cols);
+        let (k, nb) = (self.cols, self.cols / QK);
+        if k == 0 {
+            return;
+        }
+        out.par_chunks_mut(k * ROWS_PER_TASK).enumerate().for_each(|(c, o)| {
+            let a = r0 + c * ROWS_PER_TASK;
+            let b = a + o.len() / k;
+            match &self.data {
+                Data::F16(v) => {
+                    for (o, &h) in o.iter_mut().zip(&v[a * k..b * k]) {
+                        *o = half::f16::from_bits(h).to_f32();
+                    }
+                }
+                Data::Q8_0(v) => blocks::dequantize_row_q8_0(&v[a * nb..b * nb], o),
+                Data::Q4_0(v) => blocks::dequantize_row_q4_0(&v[a * nb..b * nb], o),
+            }
+        });
+    }
+
+    /// The whole matrix as f32, row-major `[rows, cols]`.
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = vec![0.0; self.rows * self.cols];
+        self.dequantize_rows(0, self.rows, &mut out);
+        out
+    }
+
+    /// `out[m, rows] = x[m, cols] · Wᵀ` with the [`Isa::selected`] kernels.
+    pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        self.matmul_with(Isa::selected(), x, m, out)
+    }
+
+    /// Whether `m` rows of `x` take the small-batch path: 2..=8 rows (and `cols % 32
+    /// == 0`) run in f32 against each weight block dequantized once into registers;
+    /// one row (decode) and more than 8 rows quantize `x` to 8 bits per 32-block for
+    /// q8_0/q4_0 and use integer dot products, as llama.cpp (f16: f32 dot products
+    /// per row).
+    pub fn small_batch(&self, m: usize) -> bool {
+        (2..=SMALL_M_MAX).contains(&m) && self.cols.is_multiple_of(QK)
+    }
+
+    /// [`WeightMatrix::matmul`] with an explicit instruction set (panics if this CPU
+    /// lacks it). Threads: rayon's current pool, over blocks of output rows; each
+    /// block of weight rows is read once for all `m` rows of `x`.
+    pub fn matmul_with(&self, isa: Isa, x: &[f32], m: usize, out: &mut [f32]) {
+        let (n, k) = (self.rows, self.cols);
+        assert_eq!(x.len(), m * k, "x has {} values, expected {m}×{k}", x.len());
+        assert_eq!(out.len(), m * n, "out has {} values, expected {m}×{n}", out.len());
+        assert!(isa.is_available(), "kernels {isa:?} are not available on this CPU");
+        if m == 0 || n == 0 {
+            return;
+        }
+        let nb = k / QK;
+        if self.small_batch(m) {
+            return match &self.data {
+                Data::F16(w) => run_row_blocks(n, m, out, |r, o| {
+                    let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
+                    rows_f16(isa, row, x, k, o)
+                }),
+                Data::Q8_0(w) => run_row_blocks(n, m, out, |r, o| rows_q8_0(isa, &w[r * nb..(r + 1) * nb], x, k, o)),
+                Data::Q4_0(w) => run_row_blocks(n, m, out, |r, o| rows_q4_0(isa, &w[r * nb..(r + 1) * nb], x, k, o)),
+            };
+        }
+        match &self.data {
+            Data::F16(w) => run_rows(n, m, out, |r, i| dot_f16(isa, &w[r * k..(r + 1) * k], &x[i * k..(i + 1) * k])),
+            Data::Q8_0(w) => {
+                let act = Q8Activations::quantize_with(isa, x, k);
+                let nb = k / QK;
+                run_rows(n, m, out, |r, i| {
+                    let (q, d) = act.row(i);
+                    dot_q8_0(isa, &w[r * nb..(r + 1) * nb], q, d)
+                })
+            }
+            Data::Q4_0(w) => {
+                let act = Q8Activations::quantize_with(isa, x, k);
+                let nb = k / QK;
+                run_rows(n, m, out, |r, i| {
+                    let (q, d) = act.row(i);
+                    dot_q4_0(isa, &w[r * nb..(r + 1) * nb], q, d)
+                })
+            }
+        }
+    }
+}
+
+/// Fills `out[m, n]` with `f(row, i)`, parallel over blocks of `ROWS_PER_TASK` rows.
+fn run_rows(n: usize, m: usize, out: &mut [f32], f: impl Fn(usize, usize) -> f32 + Sync) {
+    if m == 1 {
+        out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(c, o)| {
+            for (j, y) in o.iter_mut().enumerate() {
+                *y = f(c * ROWS_PER_TASK + j, 0);
+            }
+        });
+        return;
+    }
+    // Row-block-major scratch [n, m]: a task owns whole weight rows and walks all
+    // of x against them while they are in cache; then one transpose to [m, n].
+    let mut t = vec![0.0f32; n * m];
+    t.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(c, o)| {
+        let r0 = c * ROWS_PER_TASK;
+        let rows = o.len() / m;
+        for i in 0..m {
+            for j in 0..rows {
+                o[j * m + i] = f(r0 + j, i);
+            }
+        }
+    });
+    for (j, col) in t.chunks_exact(m).enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            out[i * n + j] = v;
+        }
+    }
+}
+
+/// Fills `out[m, n]` from `g(row, outputs of that row for the m rows of x)`,
+/// parallel over blocks of `ROWS_PER_TASK` weight rows.
+fn run_row_blocks(n: usize, m: usize, out: &mut [f32], g: impl Fn(usize, &mut [f32]) + Sync) {
+    let mut t = vec![0.0f32; n * m];
+    t.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(c, o)| {
+        for (j, oj) in o.chunks_exact_mut(m).enumerate() {
+            g(c * ROWS_PER_TASK + j, oj);
+        }
+    });
+    for (j, col) in t.chunks_exact(m).enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            out[i * n + j] = v;
+        }
+    }
+}
+
+fn rows_q8_0(isa: Isa, w: &[BlockQ8_0], x: &[f32], k: usize, out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were detected.
+        Isa::Avx2 => unsafe { x86::rows_q8_0(w, x, k, out) },
+        _ => portable::rows_dequantized(w.len(), |b, buf| blocks::dequantize_row_q8_0(&w[b..b + 1], buf), x, k, out),
+    }
+}
+
+fn rows_q4_0(isa: Isa, w: &[BlockQ4_0], x: &[f32], k: usize, out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were detected.
+        Isa::Avx2 => unsafe { x86::rows_q4_0(w, x, k, out) },
+        _ => portable::rows_dequantized(w.len(), |b, buf| blocks::dequantize_row_q4_0(&w[b..b + 1], buf), x, k, out),
+    }
+}
+
+fn rows_f16(isa: Isa, w: &[[u16; QK]], x: &[f32], k: usize, out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were detected.
+        Isa::Avx2 => unsafe { x86::rows_f16(w, x, k, out) },
+        _ => portable::rows_dequantized(
+            w.len(),
+            |b, buf| buf.iter_mut().zip(&w[b]).for_each(|(o, &h)| *o = half::f16::from_bits(h).to_f32()),
+            x,
+            k,
+            out,
+        ),
+    }
+}
+
+#[inline]
+fn quantize_act_block(isa: Isa, x: &[f32; QK], q: &mut [i8; QK]) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: callers assert `isa.is_available()`: AVX2, FMA and F16C were detected.
+        Isa::Avx2 => unsafe { x86::quantize_block_q8(x, q) },
+        _ => Q8Activations::quantize_block_portable(x, q),
+    }
+}
+
+#[inline]
+fn dot_f16(isa: Isa, w: &[u16], x: &[f32]) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_with` asserted `isa.is_available()`, i.e. AVX2, FMA and F16C
+        // were detected on this CPU, the features `x86::dot_f16` is compiled for.
+        Isa::Avx2 => unsafe { x86::dot_f16(w, x) },
+        _ => portable::dot_f16(w, x),
+    }
+}
+
+#[inline]
+fn dot_q8_0(isa: Isa, w: &[BlockQ8_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
+        Isa::Avx2 => unsafe { x86::dot_q8_0(w, xq, xd) },
+        _ => portable::dot_q8_0(w, xq, xd),
+    }
+}
+
+#[inline]
+fn dot_q4_0(isa: Isa, w: &[BlockQ4_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
+        Isa::Avx2 => unsafe { x86::dot_q4_0(w, xq, xd) },
+        _ => portable::dot_q4_0(w, xq, xd),
+    }
+}

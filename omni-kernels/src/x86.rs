@@ -1,0 +1,244 @@
+//! x86-64 SIMD dot products (AVX2 + FMA + F16C). Every function here is a safe
+//! `#[target_feature]` function: calling it from code compiled without those
+//! features is `unsafe`, and the only such call sites are in `lib.rs`, behind the
+//! run-time check of [`crate::Isa::Avx2`]. The `unsafe` blocks in this file are
+//! the unaligned loads (pointer reads), each within the bounds of a slice or array.
+
+use std::arch::x86_64::*;
+
+use crate::blocks::{BlockQ4_0, BlockQ8_0, QK};
+
+/// Horizontal sum of 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_ps(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// One f16 (bits) to f32 with F16C (llama.cpp `GGML_FP16_TO_FP32` on x86).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16_to_f32(h: u16) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
+}
+
+/// Σ of `a · b` over 32 signed bytes, as 8 f32 lanes. Mirrors llama.cpp's AVX2
+/// `mul_sum_i8_pairs_float`: `maddubs` needs an unsigned left operand, so it takes
+/// |a| and moves a's sign onto b. |a| ≤ 128 and |b| ≤ 127 keep each i16 pair sum
+/// ≤ 2·128·127 = 32512 < 32767: no saturation, the i32 sums are exact.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn mul_sum_i8_pairs(a: __m256i, b: __m256i) -> __m256 {
+    let ax = _mm256_sign_epi8(a, a);
+    let sy = _mm256_sign_epi8(b, a);
+    let dot = _mm256_maddubs_epi16(ax, sy);
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load_i8x32(q: &[i8; QK]) -> __m256i {
+    // SAFETY: `q` is exactly 32 readable bytes; `loadu` has no alignment requirement.
+    unsafe { _mm256_loadu_si256(q.as_ptr().cast()) }
+}
+
+/// The 32 codes of a q4_0 block as signed bytes `q - 8`, in element order.
+/// Mirrors llama.cpp's AVX2 `bytes_from_nibbles_32` then `_mm256_sub_epi8(.., 8)`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_0_codes(b: &BlockQ4_0) -> __m256i {
+    // SAFETY: `b.qs` is exactly 16 readable bytes; `loadu` has no alignment requirement.
+    let lo = unsafe { _mm_loadu_si128(b.qs.as_ptr().cast()) };
+    let hi = _mm_srli_epi16::<4>(lo);
+    // Lane 0: low nibbles = elements 0..16; lane 1: high nibbles = elements 16..32.
+    let bytes = _mm256_and_si256(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(0x0F));
+    _mm256_sub_epi8(bytes, _mm256_set1_epi8(8))
+}
+
+/// q8_0 weights · q8 activations. Mirrors llama.cpp `ggml_vec_dot_q8_0_q8_0` (AVX2).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot_q8_0(w: &[BlockQ8_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
+    let n = w.len().min(xq.len()).min(xd.len());
+    let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    while i + 2 <= n {
+        let p0 = mul_sum_i8_pairs(load_i8x32(&w[i].qs), load_i8x32(&xq[i]));
+        let p1 = mul_sum_i8_pairs(load_i8x32(&w[i + 1].qs), load_i8x32(&xq[i + 1]));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * xd[i]), p0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i + 1].d) * xd[i + 1]), p1, acc1);
+        i += 2;
+    }
+    if i < n {
+        let p0 = mul_sum_i8_pairs(load_i8x32(&w[i].qs), load_i8x32(&xq[i]));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * xd[i]), p0, acc0);
+    }
+    hsum_ps(_mm256_add_ps(acc0, acc1))
+}
+
+/// q4_0 weights · q8 activations. Mirrors llama.cpp `ggml_vec_dot_q4_0_q8_0` (AVX2).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot_q4_0(w: &[BlockQ4_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
+    let n = w.len().min(xq.len()).min(xd.len());
+    let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    while i + 2 <= n {
+        let p0 = mul_sum_i8_pairs(q4_0_codes(&w[i]), load_i8x32(&xq[i]));
+        let p1 = mul_sum_i8_pairs(q4_0_codes(&w[i + 1]), load_i8x32(&xq[i + 1]));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * xd[i]), p0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i + 1].d) * xd[i + 1]), p1, acc1);
+        i += 2;
+    }
+    if i < n {
+        let p0 = mul_sum_i8_pairs(q4_0_codes(&w[i]), load_i8x32(&xq[i]));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * xd[i]), p0, acc0);
+    }
+    hsum_ps(_mm256_add_ps(acc0, acc1))
+}
+
+/// f16 weights (bits) · f32 activations: 8 halves at a time through F16C
+/// `vcvtph2ps` in registers, 4 FMA accumulators (no converted copy of the weights).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
+    let n = w.len().min(x.len());
+    let (w, x) = (&w[..n], &x[..n]);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut wc = w.chunks_exact(32);
+    let mut xc = x.chunks_exact(32);
+    for (a, b) in (&mut wc).zip(&mut xc) {
+        for (l, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: `a` (u16) and `b` (f32) hold 32 elements each; lane `l` < 4 reads
+            // elements 8l..8l+8, inside both. `loadu` has no alignment requirement.
+            let (wv, xv) = unsafe {
+                (_mm_loadu_si128(a.as_ptr().add(8 * l).cast()), _mm256_loadu_ps(b.as_ptr().add(8 * l)))
+            };
+            *acc = _mm256_fmadd_ps(_mm256_cvtph_ps(wv), xv, *acc);
+        }
+    }
+    let mut s = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (&a, &b) in wc.remainder().iter().zip(xc.remainder()) {
+        s += f16_to_f32(a) * b;
+    }
+    s
+}
+
+/// Quantizes one 32-block of activations to 8 bits (codes into `q`, returns the
+/// scale). Mirrors llama.cpp's AVX2 `quantize_row_q8_0`: `amax` over the block,
+/// `d = amax / 127`, codes `round(x · 127 / amax)` with round-to-nearest-even
+/// (`_mm256_round_ps(.., _MM_ROUND_NEAREST)`), the same as the portable path.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn quantize_block_q8(x: &[f32; QK], q: &mut [i8; QK]) -> f32 {
+    // SAFETY: `x` is 32 readable f32; lanes 0, 8, 16, 24 each read 8 of them. `loadu`
+    // has no alignment requirement.
+    let v = unsafe {
+        [
+            _mm256_loadu_ps(x.as_ptr()),
+            _mm256_loadu_ps(x.as_ptr().add(8)),
+            _mm256_loadu_ps(x.as_ptr().add(16)),
+            _mm256_loadu_ps(x.as_ptr().add(24)),
+        ]
+    };
+    let sign = _mm256_set1_ps(-0.0);
+    let mut amax = _mm256_andnot_ps(sign, v[0]);
+    for vi in &v[1..] {
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, *vi));
+    }
+    let m4 = _mm_max_ps(_mm256_extractf128_ps::<1>(amax), _mm256_castps256_ps128(amax));
+    let m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    let m1 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    let max_scalar = _mm_cvtss_f32(m1);
+    let d = max_scalar / 127.0;
+    let id = if max_scalar != 0.0 { 127.0 / max_scalar } else { 0.0 };
+    let mul = _mm256_set1_ps(id);
+    let r: [__m256i; 4] = std::array::from_fn(|i| {
+        _mm256_cvtps_epi32(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(v[i], mul)))
+    });
+    // Pack 4×8 i32 → 32 i8; packs interleave 128-bit lanes, the permute restores order.
+    let i01 = _mm256_packs_epi32(r[0], r[1]);
+    let i23 = _mm256_packs_epi32(r[2], r[3]);
+    let b = _mm256_packs_epi16(i01, i23);
+    let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    // SAFETY: `q` is 32 writable bytes; `storeu` has no alignment requirement.
+    unsafe { _mm256_storeu_si256(q.as_mut_ptr().cast(), b) };
+    d
+}
+
+use crate::SMALL_M_MAX;
+
+/// Small-batch kernel body: one weight row against `m ≤ 32` rows of f32 `x`. Each
+/// 32-block of the row is dequantized once into 4 registers (`$deq`), then FMA'd
+/// into one accumulator per row of `x`; `out[i]` gets row `i`'s dot product.
+macro_rules! small_m_kernel {
+    ($(#[$doc:meta])* $name:ident, $blk:ty, |$b:ident| $deq:expr) => {
+        $(#[$doc])*
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub(crate) fn $name(w: &[$blk], x: &[f32], k: usize, out: &mut [f32]) {
+            let m = out.len();
+            assert!(m <= SMALL_M_MAX && x.len() >= m * k && w.len() * QK <= k);
+            let mut acc = [_mm256_setzero_ps(); SMALL_M_MAX];
+            for (bi, $b) in w.iter().enumerate() {
+                let wv: [__m256; 4] = $deq;
+                for (i, a) in acc[..m].iter_mut().enumerate() {
+                    let xb = &x[i * k + bi * QK..i * k + bi * QK + QK];
+                    // SAFETY: `xb` holds 32 f32 (a checked slice); lane j < 4 reads 8j..8j+8.
+                    let xv = unsafe {
+                        [
+                            _mm256_loadu_ps(xb.as_ptr()),
+                            _mm256_loadu_ps(xb.as_ptr().add(8)),
+                            _mm256_loadu_ps(xb.as_ptr().add(16)),
+                            _mm256_loadu_ps(xb.as_ptr().add(24)),
+                        ]
+                    };
+                    let s = _mm256_fmadd_ps(wv[0], xv[0], *a);
+                    let s = _mm256_fmadd_ps(wv[1], xv[1], s);
+                    let s = _mm256_fmadd_ps(wv[2], xv[2], s);
+                    *a = _mm256_fmadd_ps(wv[3], xv[3], s);
+                }
+            }
+            for (o, a) in out.iter_mut().zip(&acc[..m]) {
+                *o = hsum_ps(*a);
+            }
+        }
+    };
+}
+
+/// 32 signed bytes → 4×8 f32, times `d`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn i8x32_to_f32(q: __m256i, d: f32) -> [__m256; 4] {
+    let dv = _mm256_set1_ps(d);
+    let lo = _mm256_castsi256_si128(q);
+    let hi = _mm256_extracti128_si256::<1>(q);
+    let cv = |v: __m128i| _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), dv);
+    [cv(lo), cv(_mm_srli_si128::<8>(lo)), cv(hi), cv(_mm_srli_si128::<8>(hi))]
+}
+
+small_m_kernel!(
+    /// q8_0 row · f32 rows (mirrors `dequantize_row_q8_0` then an f32 dot product).
+    rows_q8_0, BlockQ8_0, |b| i8x32_to_f32(load_i8x32(&b.qs), f16_to_f32(b.d))
+);
+small_m_kernel!(
+    /// q4_0 row · f32 rows (mirrors `dequantize_row_q4_0` then an f32 dot product).
+    rows_q4_0, BlockQ4_0, |b| i8x32_to_f32(q4_0_codes(b), f16_to_f32(b.d))
+);
+small_m_kernel!(
+    /// f16 row (32 halves per "block") · f32 rows.
+    rows_f16, [u16; QK], |b| {
+        // SAFETY: `b` is 32 readable u16; lane j < 4 reads halves 8j..8j+8.
+        unsafe {
+            [
+                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().cast())),
+                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(8).cast())),
+                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(16).cast())),
+                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(24).cast())),
+            ]
+        }
+    }
+);

@@ -1,0 +1,299 @@
+//! Specification tests of the q8_0/q4_0 formats (llama.cpp's formulas, checked by
+//! hand) and of every kernel variant this CPU can run, against "dequantize, then
+//! f64 matmul".
+
+use half::f16;
+use omni_kernels::blocks::{dequantize_row_q4_0, dequantize_row_q8_0, quantize_row_q4_0, quantize_row_q8_0};
+use omni_kernels::{Format, Isa, Q8Activations, WeightMatrix, QK};
+
+/// Deterministic xorshift values in [-1, 1).
+fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+const ONE_F16: u16 = 0x3C00;
+
+#[test]
+fn q8_0_block_follows_llama_cpp_formula_with_round_half_away_from_zero() {
+    // amax = 127 makes d = 127/127 = 1 exactly, so x/d = x and the ties are exact.
+    let mut x = [0.0f32; 32];
+    let vals = [127.0, 0.5, -0.5, 1.5, 2.5, -2.5, 0.49, -3.49, 126.6, -127.0];
+    x[..vals.len()].copy_from_slice(&vals);
+    let b = quantize_row_q8_0(&x);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].d, ONE_F16, "d = amax / 127 = 1.0");
+    // roundf: ties away from zero (2.5 → 3, not banker's 2).
+    let expect: [i8; 10] = [127, 1, -1, 2, 3, -3, 0, -3, 127, -127];
+    assert_eq!(&b[0].qs[..10], &expect);
+    assert!(b[0].qs[10..].iter().all(|&q| q == 0));
+
+    // A scale that is not a power of two: d = 2.54 / 127 stored as f16, codes from the f32 d.
+    let mut y = [0.0f32; 32];
+    y[0] = -2.54;
+    y[1] = 1.0;
+    let b = quantize_row_q8_0(&y);
+    let d = 2.54f32 / 127.0;
+    assert_eq!(b[0].d, f16::from_f32(d).to_bits());
+    assert_eq!(b[0].qs[0], -127);
+    assert_eq!(b[0].qs[1], (1.0f32 / d).round() as i8); // 50
+    assert_eq!(b[0].qs[1], 50);
+}
+
+#[test]
+fn q4_0_block_follows_llama_cpp_formula_and_nibble_order() {
+    // max = -8 (the signed value of largest magnitude) gives d = -8 / -8 = 1, id = 1:
+    // q = min(15, (int8)(x + 8.5)), truncation toward zero.
+    let mut x = [0.0f32; 32];
+    let vals: [(usize, f32, u8); 9] = [
+        (0, -8.0, 0),    // (int8)(0.5) = 0
+        (1, 7.0, 15),    // (int8)(15.5) = 15
+        (2, 7.6, 15),    // (int8)(16.1) = 16 → clamped to 15
+        (3, -0.5, 8),    // (int8)(8.0) = 8
+        (4, 0.49, 8),    // (int8)(8.99) = 8
+        (5, 0.5, 9),     // (int8)(9.0) = 9
+        (6, -7.6, 0),    // (int8)(0.9) = 0
+        (16, 3.0, 11),   // element 16: high nibble of byte 0
+        (31, -1.0, 7),   // element 31: high nibble of byte 15
+    ];
+    for &(j, v, _) in &vals {
+        x[j] = v;
+    }
+    let b = quantize_row_q4_0(&x);
+    assert_eq!(b[0].d, ONE_F16, "d = max / -8 with max = -8");
+    for &(j, v, q) in &vals {
+        assert_eq!(b[0].code(j), q, "element {j} = {v}");
+    }
+    // Byte layout: element j low nibble, element j + 16 high nibble.
+    assert_eq!(b[0].qs[0], 0 | (11 << 4));
+    assert_eq!(b[0].qs[15], 8 | (7 << 4));
+    assert_eq!(b[0].qs[1], 15 | (8 << 4)); // element 17 is 0 → code 8
+}
+
+#[test]
+fn q4_0_scale_takes_the_first_signed_maximum_on_magnitude_ties() {
+    let mut x = [0.0f32; 32];
+    x[0] = 8.0;
+    x[1] = -8.0; // same magnitude, later: ignored by the strict `<`
+    let b = quantize_row_q4_0(&x);
+    assert_eq!(f16::from_bits(b[0].d).to_f32(), -1.0, "d = 8 / -8");
+    assert_eq!(b[0].code(0), 0, "8 · (1/-1) + 8.5 = 0.5 → 0");
+    assert_eq!(b[0].code(1), 15, "-8 · (1/-1) + 8.5 = 16.5 → 16 → clamped 15");
+    let mut out = [0.0f32; 32];
+    dequantize_row_q4_0(&b, &mut out);
+    assert_eq!(out[0], 8.0);
+    assert_eq!(out[1], -7.0, "the clamp costs one step on the far side");
+
+    // And the opposite order.
+    x[0] = -8.0;
+    x[1] = 8.0;
+    assert_eq!(f16::from_bits(quantize_row_q4_0(&x)[0].d).to_f32(), 1.0);
+}
+
+#[test]
+fn all_zero_blocks_get_scale_zero_and_the_zero_codes() {
+    let x = [0.0f32; 64];
+    let q8 = quantize_row_q8_0(&x);
+    assert!(q8.iter().all(|b| b.d == 0 && b.qs.iter().all(|&q| q == 0)));
+    let q4 = quantize_row_q4_0(&x);
+    // max = 0, d = 0 / -8 = -0.0 in IEEE arithmetic (f16 bits 0x8000, as llama.cpp
+    // stores it); id = 0, so every code is (int8)(8.5) = 8: bytes 0x88.
+    assert!(q4.iter().all(|b| b.d == 0x8000 && b.qs.iter().all(|&q| q == 0x88)));
+    let mut out = [1.0f32; 64];
+    dequantize_row_q4_0(&q4, &mut out);
+    assert!(out.iter().all(|&v| v == 0.0));
+    dequantize_row_q8_0(&q8, &mut out);
+    assert!(out.iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn round_trip_error_is_within_half_a_step_for_q8_0_and_one_step_for_q4_0() {
+    let x: Vec<f32> = rand_vec(32 * 64, 1).iter().enumerate().map(|(i, v)| v * (1 + i % 7) as f32).collect();
+    let mut y = vec![0.0f32; x.len()];
+    // q8_0: |x - q·d16| ≤ d/2 (rounding) + 127·|d - d16| (f16 scale, rel. error ≤ 2^-11).
+    let b = quantize_row_q8_0(&x);
+    dequantize_row_q8_0(&b, &mut y);
+    for (blk, (xb, yb)) in x.chunks(32).zip(y.chunks(32)).enumerate() {
+        let d = b[blk].scale().abs();
+        let bound = d * (0.5 + 127.0 / 2048.0) * 1.0001;
+        for (a, c) in xb.iter().zip(yb) {
+            assert!((a - c).abs() <= bound, "q8_0 block {blk}: {a} vs {c}, bound {bound}");
+        }
+    }
+    // q4_0: within half a step, except the clamped side (x/d up to +8 → code 15): one step;
+    // plus 8·|d - d16| for the f16 scale.
+    let b = quantize_row_q4_0(&x);
+    dequantize_row_q4_0(&b, &mut y);
+    for (blk, (xb, yb)) in x.chunks(32).zip(y.chunks(32)).enumerate() {
+        let d = b[blk].scale().abs();
+        let bound = d * (1.0 + 8.0 / 2048.0) * 1.0001;
+        for (a, c) in xb.iter().zip(yb) {
+            assert!((a - c).abs() <= bound, "q4_0 block {blk}: {a} vs {c}, bound {bound}");
+        }
+    }
+}
+
+#[test]
+fn weight_matrix_dequantizes_rows_in_row_major_order() {
+    let (rows, cols) = (5, 64);
+    let w = rand_vec(rows * cols, 2);
+    for f in [Format::Q8_0, Format::Q4_0, Format::F16] {
+        let m = WeightMatrix::from_f32(f, rows, cols, &w);
+        let all = m.dequantize();
+        let mut part = vec![0.0; 2 * cols];
+        m.dequantize_rows(2, 4, &mut part);
+        assert_eq!(&all[2 * cols..4 * cols], &part[..], "{f:?}");
+        // Row-wise equal to quantizing that row alone.
+        let mut row = vec![0.0; cols];
+        match f {
+            Format::Q8_0 => dequantize_row_q8_0(&quantize_row_q8_0(&w[3 * cols..4 * cols]), &mut row),
+            Format::Q4_0 => dequantize_row_q4_0(&quantize_row_q4_0(&w[3 * cols..4 * cols]), &mut row),
+            Format::F16 => row.iter_mut().zip(&w[3 * cols..]).for_each(|(r, v)| *r = f16::from_f32(*v).to_f32()),
+        }
+        assert_eq!(&all[3 * cols..4 * cols], &row[..], "{f:?}");
+    }
+}
+
+/// "Dequantize, then matmul" in f64, with Σ|w·x| per output for the tolerance.
+fn reference(wd: &[f32], xd: &[f32], n: usize, k: usize, m: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut y = vec![0.0f64; m * n];
+    let mut mag = vec![0.0f64; m * n];
+    for i in 0..m {
+        for r in 0..n {
+            for c in 0..k {
+                let p = wd[r * k + c] as f64 * xd[i * k + c] as f64;
+                y[i * n + r] += p;
+                mag[i * n + r] += p.abs();
+            }
+        }
+    }
+    (y, mag)
+}
+
+/// Every kernel variant on this CPU (the portable one always) against the
+/// reference. For q8_0/q4_0 the reference uses the *quantized* activations, so
+/// the kernel is tested, not the format: integer block sums are exact and only
+/// f32 rounding of the scaled sums remains, bounded by 1e-5·Σ|w·x| (f32 epsilon
+/// 6e-8 times a few hundred accumulation steps at most, with margin).
+#[test]
+fn every_available_kernel_matches_dequantize_then_matmul() {
+    let isas = Isa::available();
+    assert!(isas.contains(&Isa::Portable));
+    eprintln!("kernel variants on this CPU: {isas:?}");
+    for &(n, k, m) in
+        &[(37usize, 96usize, 1usize), (37, 96, 3), (64, 4096, 1), (19, 2048, 20), (300, 160, 2), (21, 64, 8), (9, 128, 9), (9, 128, 33)]
+    {
+        let w = rand_vec(n * k, (n * k + m) as u64);
+        let x: Vec<f32> = rand_vec(m * k, 99 + k as u64).iter().map(|v| v * 3.0).collect();
+        for f in [Format::F16, Format::Q8_0, Format::Q4_0] {
+            let wm = WeightMatrix::from_f32(f, n, k, &w);
+            // The small-batch path (2..=8 rows) computes with f32 x; the others
+            // quantize x to 8 bits for q8_0/q4_0.
+            let xd = match f {
+                Format::Q8_0 | Format::Q4_0 if !wm.small_batch(m) => Q8Activations::quantize(&x, k).dequantize(),
+                _ => x.clone(),
+            };
+            let (yr, mag) = reference(&wm.dequantize(), &xd, n, k, m);
+            for &isa in &isas {
+                let mut y = vec![f32::NAN; m * n];
+                wm.matmul_with(isa, &x, m, &mut y);
+                for (j, ((a, b), g)) in y.iter().zip(&yr).zip(&mag).enumerate() {
+                    let tol = 1e-5 * g + 1e-6;
+                    assert!(
+                        ((*a as f64) - b).abs() <= tol,
+                        "{isa:?} {f:?} n={n} k={k} m={m} out {j}: {a} vs {b} (tol {tol})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f16_kernel_handles_lengths_that_are_not_a_multiple_of_the_vector_width() {
+    for &k in &[1usize, 7, 33, 100] {
+        let (n, m) = (9, 2);
+        let w = rand_vec(n * k, k as u64);
+        let x = rand_vec(m * k, 7 * k as u64);
+        let wm = WeightMatrix::from_f32(Format::F16, n, k, &w);
+        let (yr, mag) = reference(&wm.dequantize(), &x, n, k, m);
+        for isa in Isa::available() {
+            let mut y = vec![0.0; m * n];
+            wm.matmul_with(isa, &x, m, &mut y);
+            for ((a, b), g) in y.iter().zip(&yr).zip(&mag) {
+                assert!(((*a as f64) - b).abs() <= 1e-5 * g + 1e-6, "{isa:?} k={k}: {a} vs {b}");
+            }
+        }
+    }
+}
+
+/// The activation quantization (llama.cpp's q8 of x) costs at most
+/// Σ_c |w_c|·d_x(c)/2 per output against f32 activations: checked on the
+/// quantized weights so only x's rounding differs.
+#[test]
+fn single_row_quantized_activations_stay_within_half_a_q8_step_of_f32_activations() {
+    let (n, k, m) = (16, 256, 1);
+    let w = rand_vec(n * k, 5);
+    let x = rand_vec(m * k, 6);
+    let act = Q8Activations::quantize(&x, k);
+    for f in [Format::Q8_0, Format::Q4_0] {
+        let wm = WeightMatrix::from_f32(f, n, k, &w);
+        let wd = wm.dequantize();
+        let (yr, _) = reference(&wd, &x, n, k, m);
+        assert!(!wm.small_batch(m));
+        let mut y = vec![0.0; m * n];
+        wm.matmul(&x, m, &mut y);
+        for i in 0..m {
+            for r in 0..n {
+                let bound: f64 = (0..k)
+                    .map(|c| (wd[r * k + c].abs() * act.d[(i * k + c) / QK] / 2.0) as f64)
+                    .sum::<f64>()
+                    * 1.01
+                    + 1e-5;
+                let e = (y[i * n + r] as f64 - yr[i * n + r]).abs();
+                assert!(e <= bound, "{f:?} row {r}: error {e} > {bound}");
+            }
+        }
+    }
+}
+
+#[test]
+fn kernel_choice_follows_omni_kernels_and_refuses_unknown_names() {
+    assert_eq!(Isa::from_env_value(Some("portable")), Ok(Isa::Portable));
+    assert_eq!(Isa::from_env_value(Some(" Portable ")), Ok(Isa::Portable));
+    assert_eq!(Isa::from_env_value(None), Ok(Isa::detected()));
+    assert_eq!(Isa::from_env_value(Some("auto")), Ok(Isa::detected()));
+    assert!(Isa::from_env_value(Some("avx9000")).is_err());
+    match Isa::from_env_value(Some("avx2")) {
+        Ok(i) => assert!(i == Isa::Avx2 && Isa::Avx2.is_available()),
+        Err(_) => assert!(!Isa::Avx2.is_available()),
+    }
+    // What this process runs: OMNI_KERNELS if set (CI sets `portable` in one job).
+    let env = std::env::var("OMNI_KERNELS").ok();
+    assert_eq!(Isa::selected(), Isa::from_env_value(env.as_deref()).unwrap());
+}
+
+#[test]
+fn activation_quantization_rounds_ties_to_even_identically_on_every_instruction_set() {
+    // amax = 127 gives scale 1 and multiplier 127/127 = 1: the ties are exact.
+    let mut x = vec![0.0f32; 64];
+    let vals = [127.0, 0.5, 1.5, 2.5, -0.5, -1.5, 3.49, -126.5];
+    x[..vals.len()].copy_from_slice(&vals);
+    x[32..].copy_from_slice(&rand_vec(32, 11)); // a second, ordinary block
+    let want: [i8; 8] = [127, 0, 2, 2, 0, -2, 3, -126];
+    let base = Q8Activations::quantize_with(Isa::Portable, &x, 64);
+    assert_eq!(&base.qs[0][..8], &want);
+    assert_eq!(base.d[0], 1.0);
+    for isa in Isa::available() {
+        let a = Q8Activations::quantize_with(isa, &x, 64);
+        assert_eq!(a.qs, base.qs, "{isa:?} codes");
+        assert_eq!(a.d, base.d, "{isa:?} scales");
+    }
+}
