@@ -39,7 +39,10 @@ fn env_or(key: &str, default: &str) -> String {
 }
 
 fn to_host(t: Tensor<3>) -> Vec<f32> {
-    t.cast(DType::F32).into_data().try_to_vec::<f32>().expect("readback")
+    t.cast(DType::F32)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("readback")
 }
 
 // ---------------------------------------------------------------- log-mel
@@ -62,7 +65,12 @@ fn whisper_checkpoint(cfg: &WhisperConfig) -> Checkpoint {
     let mut ck = Checkpoint::default();
     let a1 = 1.0 / ((cfg.n_mels * 3) as f32).sqrt();
     let a2 = 1.0 / ((c * 3) as f32).sqrt();
-    ck.add("conv1.weight", &[c, cfg.n_mels, 3], St::F32, Init::Uniform(a1));
+    ck.add(
+        "conv1.weight",
+        &[c, cfg.n_mels, 3],
+        St::F32,
+        Init::Uniform(a1),
+    );
     ck.add("conv1.bias", &[c], St::F32, Init::Uniform(a1));
     ck.add("conv2.weight", &[c, c, 3], St::F32, Init::Uniform(a2));
     ck.add("conv2.bias", &[c], St::F32, Init::Uniform(a2));
@@ -74,13 +82,23 @@ fn whisper_checkpoint(cfg: &WhisperConfig) -> Checkpoint {
     );
     for i in 0..cfg.n_audio_layer {
         let p = format!("blocks.{i}");
-        ck.add(format!("{p}.attn_ln.weight"), &[c], St::F32, Init::Const(1.0));
+        ck.add(
+            format!("{p}.attn_ln.weight"),
+            &[c],
+            St::F32,
+            Init::Const(1.0),
+        );
         ck.add(format!("{p}.attn_ln.bias"), &[c], St::F32, Init::Const(0.0));
         ck.linear(&format!("{p}.attn.query"), c, c, true, St::F32);
         ck.linear(&format!("{p}.attn.key"), c, c, false, St::F32);
         ck.linear(&format!("{p}.attn.value"), c, c, true, St::F32);
         ck.linear(&format!("{p}.attn.out"), c, c, true, St::F32);
-        ck.add(format!("{p}.mlp_ln.weight"), &[c], St::F32, Init::Const(1.0));
+        ck.add(
+            format!("{p}.mlp_ln.weight"),
+            &[c],
+            St::F32,
+            Init::Const(1.0),
+        );
         ck.add(format!("{p}.mlp_ln.bias"), &[c], St::F32, Init::Const(0.0));
         ck.linear(&format!("{p}.mlp.0"), c, 4 * c, true, St::F32);
         ck.linear(&format!("{p}.mlp.2"), 4 * c, c, true, St::F32);
@@ -125,7 +143,11 @@ fn bench_whisper(res: &mut Results, dir: &Path, dev: &Device) {
             assert_eq!(y.len(), 1500 * cfg.n_audio_state);
             check = y.iter().map(|v| v.abs() as f64).sum::<f64>() / y.len() as f64;
         });
-        res.row(id, &times, json!({ "load_ms": load_ms, "check_mean_abs": check }));
+        res.row(
+            id,
+            &times,
+            json!({ "load_ms": load_ms, "check_mean_abs": check }),
+        );
     }
 }
 
@@ -161,7 +183,14 @@ fn llama_config(
 }
 
 /// HF Llama layer keys under `prefix` (F16).
-fn llama_layer(ck: &mut Checkpoint, prefix: &str, hidden: usize, heads: usize, kv: usize, ffn: usize) {
+fn llama_layer(
+    ck: &mut Checkpoint,
+    prefix: &str,
+    hidden: usize,
+    heads: usize,
+    kv: usize,
+    ffn: usize,
+) {
     let hd = hidden / heads;
     ck.add(
         format!("{prefix}.input_layernorm.weight"),
@@ -182,8 +211,20 @@ fn llama_layer(ck: &mut Checkpoint, prefix: &str, hidden: usize, heads: usize, k
         false,
         St::F16,
     );
-    ck.linear(&format!("{prefix}.self_attn.k_proj"), hidden, kv * hd, false, St::F16);
-    ck.linear(&format!("{prefix}.self_attn.v_proj"), hidden, kv * hd, false, St::F16);
+    ck.linear(
+        &format!("{prefix}.self_attn.k_proj"),
+        hidden,
+        kv * hd,
+        false,
+        St::F16,
+    );
+    ck.linear(
+        &format!("{prefix}.self_attn.v_proj"),
+        hidden,
+        kv * hd,
+        false,
+        St::F16,
+    );
     ck.linear(
         &format!("{prefix}.self_attn.o_proj"),
         heads * hd,
@@ -191,9 +232,27 @@ fn llama_layer(ck: &mut Checkpoint, prefix: &str, hidden: usize, heads: usize, k
         false,
         St::F16,
     );
-    ck.linear(&format!("{prefix}.mlp.gate_proj"), hidden, ffn, false, St::F16);
-    ck.linear(&format!("{prefix}.mlp.up_proj"), hidden, ffn, false, St::F16);
-    ck.linear(&format!("{prefix}.mlp.down_proj"), ffn, hidden, false, St::F16);
+    ck.linear(
+        &format!("{prefix}.mlp.gate_proj"),
+        hidden,
+        ffn,
+        false,
+        St::F16,
+    );
+    ck.linear(
+        &format!("{prefix}.mlp.up_proj"),
+        hidden,
+        ffn,
+        false,
+        St::F16,
+    );
+    ck.linear(
+        &format!("{prefix}.mlp.down_proj"),
+        ffn,
+        hidden,
+        false,
+        St::F16,
+    );
 }
 
 fn llama_checkpoint(c: &LlamaConfig) -> Checkpoint {
@@ -214,14 +273,21 @@ fn llama_checkpoint(c: &LlamaConfig) -> Checkpoint {
             c.intermediate_size,
         );
     }
-    ck.add("model.norm.weight", &[c.hidden_size], St::F16, Init::Const(1.0));
+    ck.add(
+        "model.norm.weight",
+        &[c.hidden_size],
+        St::F16,
+        Init::Const(1.0),
+    );
     ck.linear("lm_head", c.hidden_size, c.vocab_size, false, St::F16);
     ck
 }
 
 /// One decode step as generation runs it: embed, forward one token, logits read back.
 fn decode_step(llm: &Llama, cache: &mut KvCache, tok: u32) -> u32 {
-    let h = llm.forward(llm.embed(&[tok]).expect("embed"), cache).expect("forward");
+    let h = llm
+        .forward(llm.embed(&[tok]).expect("embed"), cache)
+        .expect("forward");
     let d = h.dims()[2];
     let logits = host_logits(llm, &h.reshape([1, d])).expect("logits");
     argmax(&logits) as u32
@@ -291,8 +357,11 @@ fn profile_layer_ops(llm: &Llama, cache: &KvCache) {
     let mut rng = Rng(3);
     let hidden = llm.config.hidden_size;
     let x: Vec<f32> = (0..hidden).map(|_| rng.uniform()).collect();
-    let x = Tensor::<3>::from_data(TensorData::new(x, [1, 1, hidden]), &llm.device()).cast(llm.dtype.burn());
-    let (cos, sin) = llm.rope.tables(lc.len(), 1, llm.dtype.burn(), &llm.device());
+    let x = Tensor::<3>::from_data(TensorData::new(x, [1, 1, hidden]), &llm.device())
+        .cast(llm.dtype.burn());
+    let (cos, sin) = llm
+        .rope
+        .tables(lc.len(), 1, llm.dtype.burn(), &llm.device());
     let mut log = Vec::new();
     macro_rules! op {
         ($name:expr, $e:expr) => {{
@@ -343,7 +412,14 @@ fn profile_layer_ops(llm: &Llama, cache: &KvCache) {
 
 /// Prefill (n_prefill timed runs after one warm-up) and decode (DECODE_STEPS timed
 /// steps after the last prefill, 2 warm-up steps after the warm-up prefill).
-fn bench_llm_model(res: &mut Results, id: &str, llm: &Llama, n_prefill: usize, load_ms: f64, do_prefill: bool) {
+fn bench_llm_model(
+    res: &mut Results,
+    id: &str,
+    llm: &Llama,
+    n_prefill: usize,
+    load_ms: f64,
+    do_prefill: bool,
+) {
     let ids = token_ids(PREFILL, llm.config.vocab_size);
     // Warm-up.
     let (mut cache, mut tok) = prefill(llm, &ids);
@@ -411,7 +487,14 @@ fn bench_llm(res: &mut Results, dir: &Path, dev: &Device, n_prefill: usize) {
         let llm = Llama::load(&store, &cfg, dt, dev, None).expect("load llm");
         let load_ms = ms(t);
         res.mark();
-        bench_llm_model(res, &format!("llm1b_{name}"), &llm, n_prefill, load_ms, true);
+        bench_llm_model(
+            res,
+            &format!("llm1b_{name}"),
+            &llm,
+            n_prefill,
+            load_ms,
+            true,
+        );
     }
 }
 
@@ -465,7 +548,15 @@ fn bench_speech_decoder(res: &mut Results, dir: &Path, dev: &Device, n_full: usi
     let path = ck.write(&dir.join("speech_decoder_f16.safetensors"));
     let store = WeightStore::open_safetensors(&path).expect("open");
     let t = Instant::now();
-    let gen = SpeechGenerator::load(&store, "speech_generator.", &llm_cfg, &cfg, RunDType::F32, dev).expect("load");
+    let gen = SpeechGenerator::load(
+        &store,
+        "speech_generator.",
+        &llm_cfg,
+        &cfg,
+        RunDType::F32,
+        dev,
+    )
+    .expect("load");
     let load_ms = ms(t);
     res.mark();
 
@@ -550,7 +641,12 @@ fn vocoder_checkpoint(cfg: &VocoderConfig) -> Checkpoint {
         ck.add(format!("{p}.bias"), &[n_bias], St::F32, Init::Uniform(a));
     };
     let (e, c0) = (cfg.embedding_dim, cfg.upsample_initial_channel);
-    ck.add("dict.weight", &[cfg.num_embeddings, e], St::F32, Init::Uniform(1.0));
+    ck.add(
+        "dict.weight",
+        &[cfg.num_embeddings, e],
+        St::F32,
+        Init::Uniform(1.0),
+    );
     let h = cfg
         .dur_predictor_params
         .as_ref()
@@ -562,8 +658,18 @@ fn vocoder_checkpoint(cfg: &VocoderConfig) -> Checkpoint {
     conv(&mut ck, "dur_predictor.conv2.0", [h, h, 3], h * 3, h);
     ck.add("dur_predictor.ln2.weight", &[h], St::F32, Init::Const(1.0));
     ck.add("dur_predictor.ln2.bias", &[h], St::F32, Init::Const(0.0));
-    ck.add("dur_predictor.proj.weight", &[1, h], St::F32, Init::Const(0.0));
-    ck.add("dur_predictor.proj.bias", &[1], St::F32, Init::Const(3.2f32.ln()));
+    ck.add(
+        "dur_predictor.proj.weight",
+        &[1, h],
+        St::F32,
+        Init::Const(0.0),
+    );
+    ck.add(
+        "dur_predictor.proj.bias",
+        &[1],
+        St::F32,
+        Init::Const(3.2f32.ln()),
+    );
     conv(&mut ck, "conv_pre", [c0, e, 7], e * 7, c0);
     for (i, &k) in cfg.upsample_kernel_sizes.iter().enumerate() {
         let (cin, cout) = (c0 >> i, cfg.stage_channels(i));
@@ -603,7 +709,8 @@ fn bench_vocoder(res: &mut Results, dir: &Path, dev: &Device) {
     eprintln!("[vocoder]");
     let cfg_json = vocoder_config_json();
     let cfg_path = dir.join("vocoder_config.json");
-    std::fs::write(&cfg_path, serde_json::to_string_pretty(&cfg_json).unwrap()).expect("write vocoder config");
+    std::fs::write(&cfg_path, serde_json::to_string_pretty(&cfg_json).unwrap())
+        .expect("write vocoder config");
     let cfg = VocoderConfig::from_json_file(&cfg_path).expect("vocoder config");
     let path = vocoder_checkpoint(&cfg).write(&dir.join("vocoder_folded.safetensors"));
     let store = WeightStore::open_safetensors(&path).expect("open");
@@ -632,7 +739,10 @@ fn bench_vocoder(res: &mut Results, dir: &Path, dev: &Device) {
 fn main() {
     let dir = PathBuf::from(env_or("OMNI_BENCH_DIR", "/tmp/omni_bench"));
     std::fs::create_dir_all(&dir).expect("bench dir");
-    let out = PathBuf::from(env_or("OMNI_BENCH_OUT", &dir.join("omni.jsonl").to_string_lossy()));
+    let out = PathBuf::from(env_or(
+        "OMNI_BENCH_OUT",
+        &dir.join("omni.jsonl").to_string_lossy(),
+    ));
     let rows = env_or("OMNI_BENCH_ROWS", "mel,whisper,llm,llm8b,sd,vocoder");
     let want = |r: &str| rows.split(',').any(|x| x.trim() == r);
     let n_prefill: usize = env_or("OMNI_BENCH_PREFILL_RUNS", "3")

@@ -22,11 +22,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn time(n: usize, mut f: impl FnMut()) -> f64 {
     f();
-    median((0..n).map(|_| {
-        let t = Instant::now();
-        f();
-        t.elapsed().as_secs_f64() * 1e3
-    }).collect())
+    median(
+        (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    )
 }
 
 fn main() {
@@ -35,7 +39,9 @@ fn main() {
     let mut s = 1u64;
     let w: Vec<f32> = (0..k * n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.05
         })
         .collect();
@@ -44,21 +50,39 @@ fn main() {
     let wt = Tensor::<2>::from_data(TensorData::new(w.clone(), [k, n]), &dev);
     println!("CPU: {}", omni::kernels::cpu_description());
     println!("x[1, {k}] · W[{k}, {n}], median of 7 (ms):");
-    let f32_ms = time(7, || { let _ = xt.clone().matmul(wt.clone()).into_data(); });
+    let f32_ms = time(7, || {
+        let _ = xt.clone().matmul(wt.clone()).into_data();
+    });
     println!("  burn f32                        {f32_ms:8.2}");
     let w16 = wt.clone().cast(DType::F16);
     let x16 = xt.clone().cast(DType::F16);
-    let ms = time(7, || { let _ = x16.clone().matmul(w16.clone()).into_data(); });
+    let ms = time(7, || {
+        let _ = x16.clone().matmul(w16.clone()).into_data();
+    });
     println!("  burn f16                        {ms:8.2}");
     let schemes = [
-        ("burn q8 per-tensor (Q8S)", QuantScheme::default().with_value(QuantValue::Q8S).with_store(QuantStore::Native)),
-        ("burn q8 per-32-block (Q8S)", QuantScheme::default().with_value(QuantValue::Q8S).with_store(QuantStore::Native)
-            .per_block([32], omni::burn::tensor::quantization::ScaleDtype::F32)),
+        (
+            "burn q8 per-tensor (Q8S)",
+            QuantScheme::default()
+                .with_value(QuantValue::Q8S)
+                .with_store(QuantStore::Native),
+        ),
+        (
+            "burn q8 per-32-block (Q8S)",
+            QuantScheme::default()
+                .with_value(QuantValue::Q8S)
+                .with_store(QuantStore::Native)
+                .per_block([32], omni::burn::tensor::quantization::ScaleDtype::F32),
+        ),
     ];
     for (name, scheme) in schemes {
         let wq = wt.clone().quantize_dynamic(&scheme);
-        let ms = time(7, || { let _ = xt.clone().matmul(wq.clone()).into_data(); });
-        let deq = time(3, || { let _ = wq.clone().dequantize().into_data(); });
+        let ms = time(7, || {
+            let _ = xt.clone().matmul(wq.clone()).into_data();
+        });
+        let deq = time(3, || {
+            let _ = wq.clone().dequantize().into_data();
+        });
         println!("  {name:31} {ms:8.2}   (dequantize alone {deq:.2})");
     }
     // omni-kernels on the same weight ([n, k] layout).
@@ -80,9 +104,19 @@ fn main() {
     for f in [Format::Q8_0, Format::F16] {
         let p = omni::nn::proj::Proj::packed(WeightMatrix::from_f32(f, n, k, &wnk), None);
         for m in [1usize, 2, 4, 8, 16, 25] {
-            let xm = Tensor::<2>::from_data(TensorData::new(x.iter().cycle().take(m * k).copied().collect::<Vec<_>>(), [m, k]), &dev);
-            let a = time(3, || { let _ = p.forward_with(xm.clone(), Some(true)).into_data(); });
-            let b = time(3, || { let _ = p.forward_with(xm.clone(), Some(false)).into_data(); });
+            let xm = Tensor::<2>::from_data(
+                TensorData::new(
+                    x.iter().cycle().take(m * k).copied().collect::<Vec<_>>(),
+                    [m, k],
+                ),
+                &dev,
+            );
+            let a = time(3, || {
+                let _ = p.forward_with(xm.clone(), Some(true)).into_data();
+            });
+            let b = time(3, || {
+                let _ = p.forward_with(xm.clone(), Some(false)).into_data();
+            });
             println!("  {f:?} m={m:3}  {a:8.2}  {b:8.2}");
         }
     }

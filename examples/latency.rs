@@ -75,8 +75,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = <Args as clap::Parser>::parse();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let (model, vocoder) = a.model.dirs();
-    let (turns, dtype, max_new, first_chunk, chunk, live) =
-        (a.turns, a.model.dtype, a.max_new_tokens, a.first_chunk, a.chunk, a.live);
+    let (turns, dtype, max_new, first_chunk, chunk, live) = (
+        a.turns,
+        a.model.dtype,
+        a.max_new_tokens,
+        a.first_chunk,
+        a.chunk,
+        a.live,
+    );
     let speculative = !a.no_speculative;
     let label = a.label.clone();
     let rss0 = status_kib("VmRSS:").unwrap_or(0);
@@ -140,15 +146,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         all.len()
     );
     println!("| stage (median) | ms |\n|---|---|");
-    println!("| endpoint wait (end of speech → turn committed) | {:.1} |", m(&|t| t.endpoint_wait_ms));
+    println!(
+        "| endpoint wait (end of speech → turn committed) | {:.1} |",
+        m(&|t| t.endpoint_wait_ms)
+    );
     println!("| speech encoder + adaptor | {:.1} |", m(&|t| t.encode_ms));
     println!("| LLM prefill | {:.1} |", m(&|t| t.prefill_ms));
-    println!("| LLM decode until first audio ({} tokens) | {:.1} |", m(&|t| t.tokens_to_first_audio as f64), m(&|t| t.decode_ms_to_first_audio));
-    println!("| speech decoder until first audio | {:.1} |", m(&|t| t.speech_decoder_ms_to_first_audio));
-    println!("| vocoder, first chunk | {:.1} |", m(&|t| t.vocoder_ms_first_chunk));
-    println!("| **end of speech → first text** | {:.1} |", m(&|t| t.first_text_ms.unwrap_or(f64::NAN)));
-    println!("| **end of speech → first audio** | {:.1} |", m(&|t| t.first_audio_ms.unwrap_or(f64::NAN)));
-    println!("| whole answer ({} tokens, {:.2} s audio) | {:.1} |", m(&|t| t.tokens as f64), m(&|t| t.audio_s), m(&|t| t.total_ms));
+    println!(
+        "| LLM decode until first audio ({} tokens) | {:.1} |",
+        m(&|t| t.tokens_to_first_audio as f64),
+        m(&|t| t.decode_ms_to_first_audio)
+    );
+    println!(
+        "| speech decoder until first audio | {:.1} |",
+        m(&|t| t.speech_decoder_ms_to_first_audio)
+    );
+    println!(
+        "| vocoder, first chunk | {:.1} |",
+        m(&|t| t.vocoder_ms_first_chunk)
+    );
+    println!(
+        "| **end of speech → first text** | {:.1} |",
+        m(&|t| t.first_text_ms.unwrap_or(f64::NAN))
+    );
+    println!(
+        "| **end of speech → first audio** | {:.1} |",
+        m(&|t| t.first_audio_ms.unwrap_or(f64::NAN))
+    );
+    println!(
+        "| whole answer ({} tokens, {:.2} s audio) | {:.1} |",
+        m(&|t| t.tokens as f64),
+        m(&|t| t.audio_s),
+        m(&|t| t.total_ms)
+    );
     println!("| decode tokens/s | {:.2} |", m(&|t| t.tokens_per_s));
     println!("| real-time factor | {:.3} |", m(&|t| t.real_time_factor));
     println!(

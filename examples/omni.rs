@@ -31,7 +31,10 @@ use omni::{Event, Omni, Session};
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 #[derive(Parser)]
-#[command(name = "omni", about = "LLaMA-Omni: speech in, text and speech out, streamed")]
+#[command(
+    name = "omni",
+    about = "LLaMA-Omni: speech in, text and speech out, streamed"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -101,7 +104,12 @@ fn load(a: &Common) -> AnyResult<Arc<Omni>> {
     let omni = Omni::load(&model, &vocoder, &a.model.options(), Some(&mut on_progress))?;
     bar.finish_and_clear();
     if !a.json {
-        eprintln!("loaded {} on {} in {:.2} s", model.display(), a.model.device, t.elapsed().as_secs_f64());
+        eprintln!(
+            "loaded {} on {} in {:.2} s",
+            model.display(),
+            a.model.device,
+            t.elapsed().as_secs_f64()
+        );
     }
     Ok(Arc::new(omni))
 }
@@ -116,7 +124,10 @@ fn print_event(e: &Event, t0: Instant, json: bool) {
             #[serde(flatten)]
             event: &'a Event,
         }
-        match serde_json::to_string(&Line { t_ms: (ms * 10.0).round() / 10.0, event: e }) {
+        match serde_json::to_string(&Line {
+            t_ms: (ms * 10.0).round() / 10.0,
+            event: e,
+        }) {
             Ok(line) => println!("{line}"),
             Err(err) => eprintln!("cannot print event as JSON: {err}"),
         }
@@ -127,7 +138,9 @@ fn print_event(e: &Event, t0: Instant, json: bool) {
             print!("{text}");
             let _ = std::io::stdout().flush();
         }
-        Event::Audio { seq, pcm, .. } => eprintln!("\n  [{ms:8.1} ms] audio chunk {seq}: {} samples", pcm.len()),
+        Event::Audio { seq, pcm, .. } => {
+            eprintln!("\n  [{ms:8.1} ms] audio chunk {seq}: {} samples", pcm.len())
+        }
         Event::Units { .. } => {}
         Event::TurnDone { timings, .. } => {
             println!();
@@ -138,12 +151,19 @@ fn print_event(e: &Event, t0: Instant, json: bool) {
 }
 
 fn print_timeline(t: &Timings) {
-    let opt = |x: Option<f64>| x.map(|v| format!("{v:.1} ms")).unwrap_or_else(|| "-".into());
+    let opt = |x: Option<f64>| {
+        x.map(|v| format!("{v:.1} ms"))
+            .unwrap_or_else(|| "-".into())
+    };
     eprintln!("latency timeline (from end of speech):");
     eprintln!(
         "  endpoint wait             {:>9.1} ms{}",
         t.endpoint_wait_ms,
-        if t.speculative { " (encoder and prefill ran during it)" } else { "" }
+        if t.speculative {
+            " (encoder and prefill ran during it)"
+        } else {
+            ""
+        }
     );
     eprintln!("  speech encoder + adaptor  {:>9.1} ms", t.encode_ms);
     eprintln!("  LLM prefill               {:>9.1} ms", t.prefill_ms);
@@ -185,12 +205,16 @@ fn answer_turn(session: &Session, q: Question<'_>, json: bool) -> AnyResult<(Vec
         };
         print_event(&e, t0, json);
         match e {
-            Event::Audio { pcm, sample_rate, .. } => {
+            Event::Audio {
+                pcm, sample_rate, ..
+            } => {
                 out_rate = sample_rate;
                 audio.extend(pcm)
             }
             Event::TurnDone { .. } => return Ok((audio, out_rate)),
-            Event::Interrupted { reason, .. } => return Err(format!("the answer was interrupted ({reason:?})").into()),
+            Event::Interrupted { reason, .. } => {
+                return Err(format!("the answer was interrupted ({reason:?})").into())
+            }
             Event::Error { message, .. } => return Err(message.into()),
             _ => {}
         }
@@ -209,7 +233,11 @@ fn cmd_run(a: &Common, input: Option<&Path>, text: Option<&str>, demo: bool) -> 
              LLaMA-Omni / Whisper / vocoder file layouts. Its text and speech are gibberish by design; \
              it shows the whole streaming path and its latency. Use `omni run` with the real weights for answers."
         );
-        eprintln!("question: {} ({:.2} s at {rate} Hz)", input.display(), samples.len() as f64 / rate as f64);
+        eprintln!(
+            "question: {} ({:.2} s at {rate} Hz)",
+            input.display(),
+            samples.len() as f64 / rate as f64
+        );
     }
     let session = Session::new(omni.clone(), a.generation.session_options(&omni, false))?;
     let q = match text {
@@ -217,17 +245,27 @@ fn cmd_run(a: &Common, input: Option<&Path>, text: Option<&str>, demo: bool) -> 
         None => Question::Audio(&samples, rate),
     };
     let (audio, out_rate) = answer_turn(&session, q, a.json)?;
-    let out = a.output.clone().unwrap_or_else(|| PathBuf::from("answer.wav"));
+    let out = a
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("answer.wav"));
     write_wav(&out, &audio, out_rate)?;
     if !a.json {
-        eprintln!("wrote {} ({:.2} s)", out.display(), audio.len() as f64 / out_rate as f64);
+        eprintln!(
+            "wrote {} ({:.2} s)",
+            out.display(),
+            audio.len() as f64 / out_rate as f64
+        );
     }
     Ok(())
 }
 
 fn cmd_live(a: &Common, rate: u32) -> AnyResult<()> {
     let omni = load(a)?;
-    let session = Arc::new(Session::new(omni.clone(), a.generation.session_options(&omni, true))?);
+    let session = Arc::new(Session::new(
+        omni.clone(),
+        a.generation.session_options(&omni, true),
+    )?);
     let pusher = {
         let s = session.clone();
         std::thread::spawn(move || -> Result<(), String> {
@@ -238,7 +276,10 @@ fn cmd_live(a: &Common, rate: u32) -> AnyResult<()> {
                 if n == 0 {
                     return Ok(());
                 }
-                let pcm: Vec<i16> = buf[..n - n % 2].chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+                let pcm: Vec<i16> = buf[..n - n % 2]
+                    .chunks_exact(2)
+                    .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                    .collect();
                 s.push_audio_i16(&pcm, rate).map_err(|e| e.to_string())?;
             }
         })
@@ -253,7 +294,10 @@ fn cmd_live(a: &Common, rate: u32) -> AnyResult<()> {
     loop {
         if let Some(e) = session.next_event(Duration::from_millis(100)) {
             print_event(&e, t0, a.json);
-            if let Event::Audio { pcm, sample_rate, .. } = &e {
+            if let Event::Audio {
+                pcm, sample_rate, ..
+            } = &e
+            {
                 out_rate = *sample_rate;
                 for &s in pcm {
                     out.write_all(&f32_to_i16(s).to_le_bytes())?;
@@ -277,10 +321,16 @@ fn main() {
     let r = match &cli.cmd {
         Cmd::Demo { common, input } => {
             let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let input = input.clone().unwrap_or_else(|| root.join("tests/fixtures/speech/question.wav"));
+            let input = input
+                .clone()
+                .unwrap_or_else(|| root.join("tests/fixtures/speech/question.wav"));
             cmd_run(common, Some(&input), None, true)
         }
-        Cmd::Run { common, input, text } => {
+        Cmd::Run {
+            common,
+            input,
+            text,
+        } => {
             if common.model.model.is_none() || common.model.vocoder.is_none() {
                 eprintln!("error: `omni run` needs --model and --vocoder (`omni demo` runs the demo model)");
                 std::process::exit(2);

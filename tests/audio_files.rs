@@ -61,7 +61,12 @@ fn assert_lossy_copy(name: &str) {
     let (y, rate) = read_audio(&fixture(&format!("speech/{name}"))).unwrap();
     assert_eq!(rate, 16000, "{name}");
     let len_diff = (y.len() as i64 - wav.len() as i64).abs();
-    assert!(len_diff <= 1152, "{name}: {} samples, the WAV has {}", y.len(), wav.len());
+    assert!(
+        len_diff <= 1152,
+        "{name}: {} samples, the WAV has {}",
+        y.len(),
+        wav.len()
+    );
     let (best_lag, best) = (-2000..=2000i64)
         .step_by(1)
         .map(|lag| (lag, correlation(&wav, &y, lag)))
@@ -119,10 +124,15 @@ fn problem_of(path: &Path) -> AudioFileProblem {
         Err(e @ Error::AudioFile { .. }) => {
             assert_eq!(e.kind(), ErrorKind::Audio);
             assert!(e.to_string().contains(&path.display().to_string()), "{e}");
-            let Error::AudioFile { problem, .. } = e else { unreachable!() };
+            let Error::AudioFile { problem, .. } = e else {
+                unreachable!()
+            };
             problem
         }
-        other => panic!("{}: expected an AudioFile error, got {other:?}", path.display()),
+        other => panic!(
+            "{}: expected an AudioFile error, got {other:?}",
+            path.display()
+        ),
     }
 }
 
@@ -147,7 +157,13 @@ fn a_foreign_file_is_refused_as_unknown_format() {
     assert_eq!(problem_of(&path), AudioFileProblem::UnknownFormat);
     // A PNG header.
     let png = tmp("image.ogg");
-    std::fs::write(&png, [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R']).unwrap();
+    std::fs::write(
+        &png,
+        [
+            0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
+        ],
+    )
+    .unwrap();
     assert_eq!(problem_of(&png), AudioFileProblem::UnknownFormat);
     std::fs::remove_file(&path).ok();
     std::fs::remove_file(&png).ok();
@@ -167,7 +183,10 @@ fn a_truncated_file_is_refused_not_read_short() {
         let path = truncated(name, 0.5);
         let p = problem_of(&path);
         assert!(
-            matches!(p, AudioFileProblem::Truncated(_) | AudioFileProblem::Corrupt(_)),
+            matches!(
+                p,
+                AudioFileProblem::Truncated(_) | AudioFileProblem::Corrupt(_)
+            ),
             "{name}: {p:?}"
         );
         std::fs::remove_file(&path).ok();

@@ -78,7 +78,10 @@ fn speech_log_mel_128_matches_whisper() {
     assert_eq!(rate, 16000);
     let fe = MelFrontend::new(128).unwrap();
     let mel = fe.log_mel_30s(&samples).unwrap();
-    assert_eq!((mel.n_mels, mel.n_frames, mel.data.len()), (128, 3000, 128 * 3000));
+    assert_eq!(
+        (mel.n_mels, mel.n_frames, mel.data.len()),
+        (128, 3000, 128 * 3000)
+    );
     let err = compare_head_tail(&mel, &a["speech_mel128_head"], &a["speech_mel128_tail"]);
     println!("speech 128-bin log-mel (30 s padded): max abs err {err:e}");
     assert!(err <= 1e-4, "speech log-mel differs by {err}");
@@ -115,7 +118,13 @@ fn noise_log_mel_80_unpadded_matches_whisper() {
 #[test]
 fn frame_counts() {
     let fe = MelFrontend::new(80).unwrap();
-    for (len, frames) in [(201usize, 1usize), (320, 2), (16000, 100), (16159, 100), (16160, 101)] {
+    for (len, frames) in [
+        (201usize, 1usize),
+        (320, 2),
+        (16000, 100),
+        (16159, 100),
+        (16160, 101),
+    ] {
         let x: Vec<f32> = (0..len).map(|i| (i as f32 * 0.01).sin()).collect();
         let mel = fe.log_mel(&x).unwrap();
         assert_eq!(mel.n_frames, frames, "len {len}");
@@ -184,7 +193,9 @@ fn pad_or_trim_like_whisper() {
 #[test]
 fn log_mel_30s_is_fast() {
     let fe = MelFrontend::new(128).unwrap();
-    let x: Vec<f32> = (0..N_SAMPLES).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let x: Vec<f32> = (0..N_SAMPLES)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
     let _ = fe.log_mel_30s(&x).unwrap(); // warm-up
     let t = Instant::now();
     let mel = fe.log_mel_30s(&x).unwrap();
@@ -219,9 +230,13 @@ fn rms_inner(a: &[f32], b: &[f32], edge: usize) -> f64 {
 
 #[test]
 fn resample_sine_is_time_aligned() {
-    for (from, freq) in
-        [(44100u32, 440.0), (48000, 440.0), (22050, 1000.0), (8000, 440.0), (11025, 3000.0)]
-    {
+    for (from, freq) in [
+        (44100u32, 440.0),
+        (48000, 440.0),
+        (22050, 1000.0),
+        (8000, 440.0),
+        (11025, 3000.0),
+    ] {
         let len = from as usize; // 1 s
         let x = sine(freq, from, len);
         let y = resample(&x, from, 16000).unwrap();
@@ -244,9 +259,13 @@ fn resample_sine_is_time_aligned() {
 fn resample_lengths_and_identity() {
     let x: Vec<f32> = (0..1234).map(|i| (i as f32 * 0.3).sin()).collect();
     assert_eq!(resample(&x, 16000, 16000).unwrap(), x);
-    for (from, to) in
-        [(44100u32, 16000u32), (48000, 16000), (8000, 16000), (22050, 16000), (16000, 44100)]
-    {
+    for (from, to) in [
+        (44100u32, 16000u32),
+        (48000, 16000),
+        (8000, 16000),
+        (22050, 16000),
+        (16000, 44100),
+    ] {
         for len in [1usize, 7, 441, 1000, 44101] {
             let x = vec![0.25f32; len];
             let y = resample(&x, from, to).unwrap();
@@ -264,7 +283,12 @@ fn resample_rejects_aliases() {
     // A 7 kHz tone is inside 16 kHz's band; a 10 kHz tone is not and must be filtered out.
     let x = sine(10000.0, 44100, 44100);
     let y = resample(&x, 44100, 16000).unwrap();
-    let rms = (y[800..15200].iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / 14400.0).sqrt();
+    let rms = (y[800..15200]
+        .iter()
+        .map(|v| (*v as f64).powi(2))
+        .sum::<f64>()
+        / 14400.0)
+        .sqrt();
     println!("10 kHz tone after 44.1k -> 16k: RMS {rms:e} (input 0.354)");
     assert!(rms < 1e-5, "alias leaks: RMS {rms}");
 }
@@ -290,8 +314,9 @@ fn to_16k_mono_validates() {
 fn wav_roundtrip_16bit() {
     let path = tmp_path("roundtrip.wav");
     // Multiples of 1/32768 come back exactly; out-of-range values are clamped.
-    let x: Vec<f32> =
-        (0..1000i32).map(|i| ((i * 37) % 65536 - 32768) as f32 / 32768.0).collect();
+    let x: Vec<f32> = (0..1000i32)
+        .map(|i| ((i * 37) % 65536 - 32768) as f32 / 32768.0)
+        .collect();
     write_wav(&path, &x, 22050).unwrap();
     let (y, rate) = read_wav(&path).unwrap();
     assert_eq!(rate, 22050);
@@ -301,7 +326,10 @@ fn wav_roundtrip_16bit() {
     let (y, _) = read_wav(&path).unwrap();
     assert_eq!(y, vec![32767.0 / 32768.0, -1.0, 0.5]);
 
-    assert!(matches!(write_wav(&path, &[f32::NAN], 16000), Err(Error::Audio(_))));
+    assert!(matches!(
+        write_wav(&path, &[f32::NAN], 16000),
+        Err(Error::Audio(_))
+    ));
     assert!(matches!(write_wav(&path, &[0.0], 0), Err(Error::Audio(_))));
     std::fs::remove_file(&path).ok();
 }
@@ -338,29 +366,42 @@ fn wav_formats_and_downmix() {
 
     // 24-bit stereo: frames (0.5, -0.25) and (-1, 0).
     let s24 = |v: i32| v.to_le_bytes()[..3].to_vec();
-    let data: Vec<u8> = [1 << 22, -(1 << 21), -(1 << 23), 0].iter().flat_map(|&v| s24(v)).collect();
+    let data: Vec<u8> = [1 << 22, -(1 << 21), -(1 << 23), 0]
+        .iter()
+        .flat_map(|&v| s24(v))
+        .collect();
     raw_wav(&path, 1, 2, 48000, 24, &data);
     let (y, rate) = read_wav(&path).unwrap();
     assert_eq!(rate, 48000);
     assert_eq!(y, vec![0.125, -0.5]);
 
     // 32-bit int mono.
-    let data: Vec<u8> = [i32::MIN, 1 << 30].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let data: Vec<u8> = [i32::MIN, 1 << 30]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     raw_wav(&path, 1, 1, 16000, 32, &data);
     assert_eq!(read_wav(&path).unwrap().0, vec![-1.0, 0.5]);
 
     // 32-bit float, 3 channels.
-    let data: Vec<u8> =
-        [0.3f32, 0.6, -0.3, 1.0, 1.0, 1.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let data: Vec<u8> = [0.3f32, 0.6, -0.3, 1.0, 1.0, 1.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     raw_wav(&path, 3, 3, 44100, 32, &data);
     let (y, rate) = read_wav(&path).unwrap();
     assert_eq!(rate, 44100);
     assert_eq!(y.len(), 2);
-    assert!((y[0] - 0.2).abs() < 1e-7 && (y[1] - 1.0).abs() < 1e-7, "{y:?}");
+    assert!(
+        (y[0] - 0.2).abs() < 1e-7 && (y[1] - 1.0).abs() < 1e-7,
+        "{y:?}"
+    );
 
     // 16-bit stereo.
-    let data: Vec<u8> =
-        [16384i16, 0, -32768, -32768].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let data: Vec<u8> = [16384i16, 0, -32768, -32768]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     raw_wav(&path, 1, 2, 16000, 16, &data);
     assert_eq!(read_wav(&path).unwrap().0, vec![0.25, -1.0]);
 

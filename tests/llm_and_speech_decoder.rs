@@ -11,7 +11,7 @@ mod common;
 use common::{fixture, max_rel_err, read_arrays, Array};
 use omni::burn::tensor::{DType, Tensor, TensorData};
 use omni::device::Device;
-use omni::llama::generate::{GenerationParams, Generation};
+use omni::llama::generate::{Generation, GenerationParams};
 use omni::llama::sampling::SamplingParams;
 use omni::llama::{KvCache, Llama, OmniConfig};
 use omni::speech_decoder::{CtcDecoderConfig, SpeechGenerator, UnitStream};
@@ -29,7 +29,10 @@ fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 }
 
 fn t2(a: &Array) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(a.data.clone(), [a.shape[0], a.shape[1]]), &dev())
+    Tensor::from_data(
+        TensorData::new(a.data.clone(), [a.shape[0], a.shape[1]]),
+        &dev(),
+    )
 }
 
 struct Tiny {
@@ -42,13 +45,18 @@ fn tiny() -> Tiny {
     let dir = fixture("omni_tiny");
     let cfg = OmniConfig::from_file(&dir.join("config.json")).expect("config");
     let store = WeightStore::open_hf_dir(&dir).expect("shards");
-    Tiny { cfg, store, g: read_arrays("omni_tiny/golden.safetensors") }
+    Tiny {
+        cfg,
+        store,
+        g: read_arrays("omni_tiny/golden.safetensors"),
+    }
 }
 
 /// Prompt embeddings with the reference's speech embeddings spliced in at -200.
 fn prompt_embeds(llm: &Llama, g: &std::collections::HashMap<String, Array>) -> Tensor<3> {
     let ids: Vec<i64> = g["prompt_ids"].data.iter().map(|&x| x as i64).collect();
-    llm.splice_speech(&ids, &[t2(&g["speech_embeds"])]).expect("splice")
+    llm.splice_speech(&ids, &[t2(&g["speech_embeds"])])
+        .expect("splice")
 }
 
 fn load_llm(t: &Tiny, dtype: RunDType) -> Llama {
@@ -59,12 +67,28 @@ fn load_llm(t: &Tiny, dtype: RunDType) -> Llama {
 fn config_reads_llama3_rope_gqa_and_speech_fields() {
     let t = tiny();
     assert_eq!(t.cfg.llm.model_type, "omni_speech2s_llama");
-    assert_eq!((t.cfg.llm.num_attention_heads, t.cfg.llm.kv_heads()), (4, 2));
+    assert_eq!(
+        (t.cfg.llm.num_attention_heads, t.cfg.llm.kv_heads()),
+        (4, 2)
+    );
     assert_eq!(t.cfg.llm.rope_scaling.as_ref().unwrap().rope_type, "llama3");
     assert_eq!(t.cfg.llm.eos_ids().len(), 3);
     let c = CtcDecoderConfig::from_omni(&t.cfg, &fixture("omni_tiny/config.json")).unwrap();
-    assert_eq!((c.n_layers, c.dim, c.n_heads, c.ffn, c.upsample_factor, c.unit_vocab_size), (2, 64, 4, 160, 25, 1000));
-    assert_eq!(CtcDecoderConfig::parse_layers("(2,4096,32,11008)"), Some((2, 4096, 32, 11008)));
+    assert_eq!(
+        (
+            c.n_layers,
+            c.dim,
+            c.n_heads,
+            c.ffn,
+            c.upsample_factor,
+            c.unit_vocab_size
+        ),
+        (2, 64, 4, 160, 25, 1000)
+    );
+    assert_eq!(
+        CtcDecoderConfig::parse_layers("(2,4096,32,11008)"),
+        Some((2, 4096, 32, 11008))
+    );
     assert_eq!(CtcDecoderConfig::parse_layers("2,4096"), None);
 }
 
@@ -80,7 +104,10 @@ fn prefill_logits_match_transformers() {
     let logits = llm.logits(h.clone().slice([0..1, n - 16..n, 0..64]));
     let err = max_rel_err(&host(logits), &t.g["prefill_logits_last16"].data);
     assert!(err <= TOL, "prefill logits rel err {err}");
-    let err = max_rel_err(&host(h.slice([0..1, n - 1..n, 0..64])), &t.g["prefill_hidden_last"].data);
+    let err = max_rel_err(
+        &host(h.slice([0..1, n - 1..n, 0..64])),
+        &t.g["prefill_hidden_last"].data,
+    );
     assert!(err <= TOL, "last hidden rel err {err}");
 }
 
@@ -89,7 +116,11 @@ fn greedy_32_tokens_and_decoder_inputs_match_generate() {
     let t = tiny();
     let llm = load_llm(&t, RunDType::F32);
     let mut cache = llm.new_cache();
-    let params = GenerationParams { max_new_tokens: 32, sampling: SamplingParams::default(), stop_ids: t.cfg.llm.eos_ids() };
+    let params = GenerationParams {
+        max_new_tokens: 32,
+        sampling: SamplingParams::default(),
+        stop_ids: t.cfg.llm.eos_ids(),
+    };
     let mut gen = Generation::start(&llm, &mut cache, prompt_embeds(&llm, &t.g), params).unwrap();
     let mut tokens = Vec::new();
     let mut hidden = Vec::new();
@@ -97,7 +128,10 @@ fn greedy_32_tokens_and_decoder_inputs_match_generate() {
         tokens.push(step.token as f32);
         hidden.extend(host(step.hidden));
     }
-    assert_eq!(tokens, t.g["greedy_tokens"].data, "greedy tokens differ from transformers.generate");
+    assert_eq!(
+        tokens, t.g["greedy_tokens"].data,
+        "greedy tokens differ from transformers.generate"
+    );
     let err = max_rel_err(&hidden, &t.g["speech_decoder_inputs"].data);
     assert!(err <= TOL, "speech decoder inputs rel err {err}");
 }
@@ -108,19 +142,30 @@ fn cached_prefill_plus_decode_equals_full_forward() {
     let llm = load_llm(&t, RunDType::F32);
     let ids: Vec<u32> = (0..40u32).map(|i| (i * 37 + 11) % 512).collect();
     let mut full_cache = llm.new_cache();
-    let full = host(llm.forward(llm.embed(&ids).unwrap(), &mut full_cache).unwrap());
+    let full = host(
+        llm.forward(llm.embed(&ids).unwrap(), &mut full_cache)
+            .unwrap(),
+    );
     // 25-token prefill, then one token at a time (cache grows past its first chunk).
     let mut cache = llm.new_cache();
-    let mut inc = host(llm.forward(llm.embed(&ids[..25]).unwrap(), &mut cache).unwrap());
+    let mut inc = host(
+        llm.forward(llm.embed(&ids[..25]).unwrap(), &mut cache)
+            .unwrap(),
+    );
     for &id in &ids[25..] {
-        inc.extend(host(llm.forward(llm.embed(&[id]).unwrap(), &mut cache).unwrap()));
+        inc.extend(host(
+            llm.forward(llm.embed(&[id]).unwrap(), &mut cache).unwrap(),
+        ));
     }
     assert_eq!(cache.len(), 40);
     let err = max_rel_err(&inc, &full);
     assert!(err <= TOL, "cache vs no-cache rel err {err}");
     // Truncate back and replay: the same states again.
     cache.truncate(30);
-    let again = host(llm.forward(llm.embed(&ids[30..32]).unwrap(), &mut cache).unwrap());
+    let again = host(
+        llm.forward(llm.embed(&ids[30..32]).unwrap(), &mut cache)
+            .unwrap(),
+    );
     let err = max_rel_err(&again, &full[30 * 64..32 * 64]);
     assert!(err <= TOL, "after truncate rel err {err}");
 }
@@ -131,13 +176,19 @@ fn bf16_checkpoint_is_cast_at_load() {
     let cfg = OmniConfig::from_file(&dir.join("config.json")).unwrap();
     assert_eq!(cfg.llm.model_type, "llama");
     let store = WeightStore::open_hf_dir(&dir).unwrap();
-    assert_eq!(store.info("lm_head.weight").unwrap().dtype, omni::weights::StoredDType::BF16);
+    assert_eq!(
+        store.info("lm_head.weight").unwrap().dtype,
+        omni::weights::StoredDType::BF16
+    );
     let llm = Llama::load(&store, &cfg.llm, RunDType::F32, &dev(), None).unwrap();
     let g = read_arrays("omni_tiny/golden.safetensors");
     // The reference ran these bf16-rounded weights in f32 on the same embeddings
     // (rounded to bf16 too, since embed_tokens is bf16 here).
     let x = prompt_embeds(&llm, &g);
-    let speech_bf: Vec<f32> = host(x.clone()).iter().map(|v| omni::burn::tensor::bf16::from_f32(*v).to_f32()).collect();
+    let speech_bf: Vec<f32> = host(x.clone())
+        .iter()
+        .map(|v| omni::burn::tensor::bf16::from_f32(*v).to_f32())
+        .collect();
     let n = x.dims()[1];
     let x = Tensor::<3>::from_data(TensorData::new(speech_bf, [1, n, 64]), &dev());
     let h = llm.forward(x, &mut llm.new_cache()).unwrap();
@@ -168,7 +219,10 @@ fn f16_run_tracks_f32_reference() {
     let err = max_rel_err(&logits, &t.g["prefill_logits_last16"].data);
     assert!(err <= 1e-2, "f16 rel err {err}");
     let last = &logits[15 * 512..];
-    assert_eq!(omni::llama::sampling::argmax(last) as f32, t.g["greedy_tokens"].data[0]);
+    assert_eq!(
+        omni::llama::sampling::argmax(last) as f32,
+        t.g["greedy_tokens"].data[0]
+    );
 }
 
 #[test]
@@ -204,7 +258,11 @@ fn sampling_is_reproducible_per_seed() {
         let mut cache = llm.new_cache();
         let params = GenerationParams {
             max_new_tokens: 12,
-            sampling: SamplingParams { temperature: 1.0, top_p: 0.95, seed },
+            sampling: SamplingParams {
+                temperature: 1.0,
+                top_p: 0.95,
+                seed,
+            },
             stop_ids: vec![],
         };
         let mut g = Generation::start(&llm, &mut cache, prompt_embeds(&llm, &t.g), params).unwrap();
@@ -222,7 +280,15 @@ fn sampling_is_reproducible_per_seed() {
 
 fn load_generator(t: &Tiny) -> SpeechGenerator {
     let c = CtcDecoderConfig::from_omni(&t.cfg, &fixture("omni_tiny/config.json")).unwrap();
-    SpeechGenerator::load(&t.store, "speech_generator.", &t.cfg.llm, &c, RunDType::F32, &dev()).unwrap()
+    SpeechGenerator::load(
+        &t.store,
+        "speech_generator.",
+        &t.cfg.llm,
+        &c,
+        RunDType::F32,
+        &dev(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -232,7 +298,10 @@ fn speech_decoder_units_match_reference_predict() {
     let reps = t2(&t.g["speech_decoder_inputs"]);
     let mut cache = gen.new_cache();
     let logits = gen.frame_logits(reps.clone(), &mut cache).unwrap();
-    let err = max_rel_err(&host(logits.slice([0..50, 0..1001])), &t.g["ctc_logits_first50"].data);
+    let err = max_rel_err(
+        &host(logits.slice([0..50, 0..1001])),
+        &t.g["ctc_logits_first50"].data,
+    );
     assert!(err <= TOL, "ctc logits rel err {err}");
     let (frames, units) = gen.predict(reps).unwrap();
     let want: Vec<u32> = t.g["ctc_pred"].data.iter().map(|&x| x as u32).collect();
@@ -258,7 +327,11 @@ fn incremental_unit_stream_equals_whole_sequence() {
         let mut stream = UnitStream::new(&gen);
         let mut inc = Vec::new();
         for i in 0..len {
-            inc.extend(stream.push(&gen, part.clone().slice([i..i + 1, 0..64])).unwrap());
+            inc.extend(
+                stream
+                    .push(&gen, part.clone().slice([i..i + 1, 0..64]))
+                    .unwrap(),
+            );
         }
         assert_eq!(inc, whole, "length {len}");
         assert_eq!(stream.states(), len);
@@ -271,14 +344,29 @@ fn speech_path_from_whisper_pt_and_shards_matches() {
     let t = tiny();
     let pt = fixture("omni_tiny").join(t.cfg.speech_encoder.as_deref().unwrap());
     let wcfg = omni::whisper::WhisperConfig::from_openai_pt(&pt).unwrap();
-    let ws = WeightStore::open_pytorch(&pt, Some("model_state_dict")).unwrap().sub("encoder.");
+    let ws = WeightStore::open_pytorch(&pt, Some("model_state_dict"))
+        .unwrap()
+        .sub("encoder.");
     let enc = omni::whisper::WhisperEncoder::load(&ws, &wcfg, RunDType::F32, &dev()).unwrap();
     let mel = &t.g["mel"];
-    let e = enc.forward(enc.mel_tensor(&mel.data, mel.shape[0], mel.shape[1]).unwrap()).unwrap();
+    let e = enc
+        .forward(
+            enc.mel_tensor(&mel.data, mel.shape[0], mel.shape[1])
+                .unwrap(),
+        )
+        .unwrap();
     let err = max_rel_err(&host(e.clone()), &t.g["encoder_out"].data);
     assert!(err <= TOL, "encoder rel err {err}");
-    let acfg = omni::adaptor::AdaptorConfig::from_config_json(&fixture("omni_tiny/config.json")).unwrap();
-    let ad = omni::adaptor::SpeechAdaptor::load(&t.store, "model.speech_projector.", &acfg, RunDType::F32, &dev()).unwrap();
+    let acfg =
+        omni::adaptor::AdaptorConfig::from_config_json(&fixture("omni_tiny/config.json")).unwrap();
+    let ad = omni::adaptor::SpeechAdaptor::load(
+        &t.store,
+        "model.speech_projector.",
+        &acfg,
+        RunDType::F32,
+        &dev(),
+    )
+    .unwrap();
     let err = max_rel_err(&host(ad.forward(e).unwrap()), &t.g["speech_embeds"].data);
     assert!(err <= TOL, "adaptor rel err {err}");
 }
@@ -302,10 +390,15 @@ fn missing_or_truncated_shard_is_named() {
     std::fs::write(&shard, &bytes[..bytes.len() - 100]).unwrap();
     let e = WeightStore::open_hf_dir(&tmp).unwrap_err();
     assert!(matches!(e, Error::Checkpoint { .. }), "{e:?}");
-    assert!(e.to_string().contains("model-00002-of-00002.safetensors"), "{e}");
+    assert!(
+        e.to_string().contains("model-00002-of-00002.safetensors"),
+        "{e}"
+    );
     std::fs::remove_file(&shard).unwrap();
     match WeightStore::open_hf_dir(&tmp) {
-        Err(Error::MissingFile { path, .. }) => assert!(path.ends_with("model-00002-of-00002.safetensors")),
+        Err(Error::MissingFile { path, .. }) => {
+            assert!(path.ends_with("model-00002-of-00002.safetensors"))
+        }
         other => panic!("expected a missing shard error, got {other:?}"),
     }
     std::fs::remove_dir_all(&tmp).ok();
@@ -314,7 +407,9 @@ fn missing_or_truncated_shard_is_named() {
     let mut cfg = t.cfg.llm.clone();
     cfg.num_hidden_layers = 3;
     match Llama::load(&t.store, &cfg, RunDType::F32, &dev(), None) {
-        Err(Error::MissingKey { key, .. }) => assert_eq!(key, "model.layers.2.input_layernorm.weight"),
+        Err(Error::MissingKey { key, .. }) => {
+            assert_eq!(key, "model.layers.2.input_layernorm.weight")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -326,7 +421,10 @@ fn bad_token_ids_and_inputs_are_errors() {
     assert!(llm.embed(&[600]).is_err());
     let mut cache = KvCache::new(1);
     let x = llm.embed(&[1, 2]).unwrap();
-    assert!(llm.forward(x, &mut cache).is_err(), "cache of another model");
+    assert!(
+        llm.forward(x, &mut cache).is_err(),
+        "cache of another model"
+    );
     let gen = load_generator(&t);
     let bad = Tensor::<2>::zeros([1, 32], &dev());
     assert!(gen.frame_logits(bad, &mut gen.new_cache()).is_err());

@@ -12,7 +12,8 @@ use omni::llama::OmniConfig;
 use omni::{Error, ErrorKind, Omni, OmniOptions};
 
 fn tmp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("omni-model-loading-{}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("omni-model-loading-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -41,7 +42,10 @@ fn a_speech_encoder_pt_in_the_working_directory_does_not_shadow_the_models() {
 #[test]
 fn a_missing_speech_encoder_file_is_an_io_error() {
     for p in ["/nonexistent/whisper.pt", ""] {
-        let opt = OmniOptions { speech_encoder: Some(PathBuf::from(p)), ..OmniOptions::default() };
+        let opt = OmniOptions {
+            speech_encoder: Some(PathBuf::from(p)),
+            ..OmniOptions::default()
+        };
         let err = load(&fixture("omni_tiny"), &opt).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Io, "`{p}`: {err:?}");
         assert!(err.to_string().contains(p), "{err}");
@@ -53,7 +57,10 @@ fn a_malformed_speech_encoder_file_is_a_model_error() {
     let dir = tmp_dir("bad-pt");
     let pt = dir.join("whisper.pt");
     std::fs::write(&pt, b"not a checkpoint").unwrap();
-    let opt = OmniOptions { speech_encoder: Some(pt), ..OmniOptions::default() };
+    let opt = OmniOptions {
+        speech_encoder: Some(pt),
+        ..OmniOptions::default()
+    };
     let err = load(&fixture("omni_tiny"), &opt).unwrap_err();
     std::fs::remove_dir_all(&dir).ok();
     assert!(matches!(err, Error::Checkpoint { .. }), "{err:?}");
@@ -78,7 +85,11 @@ fn configs_that_cannot_work_are_refused_at_load_naming_the_field() {
     use serde_json::json;
     assert!(config_with("unchanged", |_| {}).is_ok());
     let cases: Vec<(&str, serde_json::Value, &str)> = vec![
-        ("max_position_embeddings", json!(0), "max_position_embeddings"),
+        (
+            "max_position_embeddings",
+            json!(0),
+            "max_position_embeddings",
+        ),
         ("num_hidden_layers", json!(0), "num_hidden_layers"),
         ("hidden_size", json!(0), "hidden_size"),
         ("hidden_size", json!(66), "hidden_size"),
@@ -93,18 +104,36 @@ fn configs_that_cannot_work_are_refused_at_load_naming_the_field() {
         ("unit_vocab_size", json!(0), "unit_vocab_size"),
         ("ctc_upsample_factor", json!(0), "ctc_upsample_factor"),
         ("speech_encoder_ds_rate", json!(0), "speech_encoder_ds_rate"),
-        ("speech_encoder_hidden_size", json!(0), "speech_encoder_hidden_size"),
-        ("ctc_decoder_config", json!("(2,0,4,160)"), "ctc_decoder_config"),
-        ("ctc_decoder_config", json!("(2,64,4,0)"), "ctc_decoder_config"),
+        (
+            "speech_encoder_hidden_size",
+            json!(0),
+            "speech_encoder_hidden_size",
+        ),
+        (
+            "ctc_decoder_config",
+            json!("(2,0,4,160)"),
+            "ctc_decoder_config",
+        ),
+        (
+            "ctc_decoder_config",
+            json!("(2,64,4,0)"),
+            "ctc_decoder_config",
+        ),
     ];
     for (i, (field, value, named)) in cases.into_iter().enumerate() {
         let shown = value.to_string();
         let err = config_with(&format!("case{i}"), |v| v[field] = value).unwrap_err();
-        assert!(matches!(err, Error::Config { .. }), "{field} = {shown}: {err:?}");
+        assert!(
+            matches!(err, Error::Config { .. }),
+            "{field} = {shown}: {err:?}"
+        );
         assert_eq!(err.kind(), ErrorKind::Model);
         assert!(err.to_string().contains(named), "{field} = {shown}: {err}");
     }
-    let err = config_with("rope", |v| v["rope_scaling"]["high_freq_factor"] = serde_json::json!(1.0)).unwrap_err();
+    let err = config_with("rope", |v| {
+        v["rope_scaling"]["high_freq_factor"] = serde_json::json!(1.0)
+    })
+    .unwrap_err();
     assert!(err.to_string().contains("high_freq_factor"), "{err}");
 }
 

@@ -48,7 +48,10 @@ fn tiny() -> Tiny {
 fn prompt_embeds(llm: &Llama, g: &std::collections::HashMap<String, Array>) -> Tensor<3> {
     let ids: Vec<i64> = g["prompt_ids"].data.iter().map(|&x| x as i64).collect();
     let s = &g["speech_embeds"];
-    let speech = Tensor::<2>::from_data(TensorData::new(s.data.clone(), [s.shape[0], s.shape[1]]), &dev());
+    let speech = Tensor::<2>::from_data(
+        TensorData::new(s.data.clone(), [s.shape[0], s.shape[1]]),
+        &dev(),
+    );
     llm.splice_speech(&ids, &[speech]).expect("splice")
 }
 
@@ -61,7 +64,13 @@ fn dtype_parser_accepts_q8_0_and_q4_0_and_they_compute_in_f32() {
     assert_eq!(RunDType::Q8_0.burn(), DType::F32);
     assert_eq!(RunDType::Q4_0.float(), RunDType::F32);
     assert_eq!(RunDType::F16.quantized(), None);
-    for d in [RunDType::F32, RunDType::F16, RunDType::BF16, RunDType::Q8_0, RunDType::Q4_0] {
+    for d in [
+        RunDType::F32,
+        RunDType::F16,
+        RunDType::BF16,
+        RunDType::Q8_0,
+        RunDType::Q4_0,
+    ] {
         assert_eq!(RunDType::parse(d.name()), Some(d));
     }
 }
@@ -75,22 +84,36 @@ fn check_prefill(dtype: RunDType, bound: f32, same_first_token: bool) -> f32 {
     if dev() == Device::flex() {
         // Packed llama.cpp blocks for every Linear of the LLM; f16 embeddings.
         let l0 = &llm.layers[0];
-        for p in [&l0.self_attn.q_proj, &l0.self_attn.o_proj, &l0.mlp.down_proj, &llm.lm_head] {
+        for p in [
+            &l0.self_attn.q_proj,
+            &l0.self_attn.o_proj,
+            &l0.mlp.down_proj,
+            &llm.lm_head,
+        ] {
             assert_eq!(p.weight_matrix().map(|w| w.format()), Some(fmt));
         }
         assert_eq!(llm.embed_tokens.val().dtype(), DType::F16);
     }
     let x = prompt_embeds(&llm, &t.g);
     let n = x.dims()[1];
-    assert!(n > omni::nn::proj::GEMV_MAX_ROWS, "the prompt must exercise the prefill path");
+    assert!(
+        n > omni::nn::proj::GEMV_MAX_ROWS,
+        "the prompt must exercise the prefill path"
+    );
     let h = llm.forward(x, &mut llm.new_cache()).unwrap();
     let logits = host(llm.logits(h.slice([0..1, n - 16..n, 0..64])));
     let err = max_rel_err(&logits, &t.g["prefill_logits_last16"].data);
     eprintln!("{dtype:?} prefill logits rel err {err}");
-    assert!(err <= bound, "{dtype:?} prefill logits rel err {err} > {bound}");
+    assert!(
+        err <= bound,
+        "{dtype:?} prefill logits rel err {err} > {bound}"
+    );
     if same_first_token {
         let last = &logits[15 * 512..];
-        assert_eq!(omni::llama::sampling::argmax(last) as f32, t.g["greedy_tokens"].data[0]);
+        assert_eq!(
+            omni::llama::sampling::argmax(last) as f32,
+            t.g["greedy_tokens"].data[0]
+        );
     }
     err
 }
@@ -113,12 +136,21 @@ fn q8_0_decode_steps_agree_with_a_full_prefill() {
     let t = tiny();
     let llm = Llama::load(&t.store, &t.cfg.llm, RunDType::Q8_0, &dev(), None).unwrap();
     let ids: Vec<u32> = (0..44u32).map(|i| (i * 37 + 11) % 512).collect();
-    let full = host(llm.logits(llm.forward(llm.embed(&ids).unwrap(), &mut llm.new_cache()).unwrap()));
+    let full = host(
+        llm.logits(
+            llm.forward(llm.embed(&ids).unwrap(), &mut llm.new_cache())
+                .unwrap(),
+        ),
+    );
     let mut cache = llm.new_cache();
-    let _ = llm.forward(llm.embed(&ids[..40]).unwrap(), &mut cache).unwrap();
+    let _ = llm
+        .forward(llm.embed(&ids[..40]).unwrap(), &mut cache)
+        .unwrap();
     let mut inc = Vec::new();
     for &id in &ids[40..] {
-        inc.extend(host(llm.logits(llm.forward(llm.embed(&[id]).unwrap(), &mut cache).unwrap())));
+        inc.extend(host(llm.logits(
+            llm.forward(llm.embed(&[id]).unwrap(), &mut cache).unwrap(),
+        )));
     }
     let err = max_rel_err(&inc, &full[40 * 512..]);
     eprintln!("q8_0 decode vs prefill rel err {err}");
@@ -138,26 +170,51 @@ fn q8_0_decode_steps_agree_with_a_full_prefill() {
 fn q8_0_speech_decoder_frame_labels_match_the_reference() {
     let t = tiny();
     let c = CtcDecoderConfig::from_omni(&t.cfg, &fixture("omni_tiny/config.json")).unwrap();
-    let gen = SpeechGenerator::load(&t.store, "speech_generator.", &t.cfg.llm, &c, RunDType::Q8_0, &dev()).unwrap();
+    let gen = SpeechGenerator::load(
+        &t.store,
+        "speech_generator.",
+        &t.cfg.llm,
+        &c,
+        RunDType::Q8_0,
+        &dev(),
+    )
+    .unwrap();
     if dev() == Device::flex() {
-        assert_eq!(gen.input_proj.weight_matrix().map(|w| w.format()), Some(omni::kernels::Format::Q8_0));
-        assert_eq!(gen.output_proj.weight_matrix().map(|w| w.format()), Some(omni::kernels::Format::Q8_0));
+        assert_eq!(
+            gen.input_proj.weight_matrix().map(|w| w.format()),
+            Some(omni::kernels::Format::Q8_0)
+        );
+        assert_eq!(
+            gen.output_proj.weight_matrix().map(|w| w.format()),
+            Some(omni::kernels::Format::Q8_0)
+        );
     }
     let r = &t.g["speech_decoder_inputs"];
-    let reps = Tensor::<2>::from_data(TensorData::new(r.data.clone(), [r.shape[0], r.shape[1]]), &dev());
+    let reps = Tensor::<2>::from_data(
+        TensorData::new(r.data.clone(), [r.shape[0], r.shape[1]]),
+        &dev(),
+    );
     let mut stream = omni::speech_decoder::UnitStream::new(&gen);
     let mut frames = Vec::new();
     let mut cache = gen.new_cache();
     for i in 0..r.shape[0] {
-        let logits = gen.frame_logits(reps.clone().slice([i..i + 1, 0..r.shape[1]]), &mut cache).unwrap();
+        let logits = gen
+            .frame_logits(reps.clone().slice([i..i + 1, 0..r.shape[1]]), &mut cache)
+            .unwrap();
         frames.extend(gen.frame_labels(logits).unwrap());
-        stream.push(&gen, reps.clone().slice([i..i + 1, 0..r.shape[1]])).unwrap();
+        stream
+            .push(&gen, reps.clone().slice([i..i + 1, 0..r.shape[1]]))
+            .unwrap();
     }
     let want: Vec<u32> = t.g["ctc_pred"].data.iter().map(|&x| x as u32).collect();
     assert_eq!(frames.len(), want.len());
     let same = frames.iter().zip(&want).filter(|(a, b)| a == b).count();
     let frac = same as f64 / want.len() as f64;
     eprintln!("q8_0 speech decoder frame agreement {same}/{}", want.len());
-    assert!(frac >= 0.95, "q8_0 frame labels agree on {same}/{}", want.len());
+    assert!(
+        frac >= 0.95,
+        "q8_0 frame labels agree on {same}/{}",
+        want.len()
+    );
     assert_eq!(stream.states(), r.shape[0]);
 }

@@ -39,8 +39,10 @@ fn device() -> Device {
 
 fn json(rel: &str) -> Value {
     let p = fixture(rel);
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    serde_json::from_str(
+        &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -50,7 +52,9 @@ fn json(rel: &str) -> Value {
 fn whisper_base(dtype: RunDType) -> Result<WhisperEncoder, Error> {
     let p = whisper_base_pt();
     let cfg = WhisperConfig::from_openai_pt(&p).expect("dims of base.pt");
-    let store = WeightStore::open_pytorch(&p, Some("model_state_dict")).expect("open base.pt").sub("encoder.");
+    let store = WeightStore::open_pytorch(&p, Some("model_state_dict"))
+        .expect("open base.pt")
+        .sub("encoder.");
     WhisperEncoder::load(&store, &cfg, dtype, &device())
 }
 
@@ -72,8 +76,16 @@ fn encode_rows(enc: &WhisperEncoder, mel: &[f32], frames: &Array) -> Vec<f32> {
     let x = enc.mel_tensor(mel, 80, 3000).expect("mel tensor");
     let out = enc.forward(x).expect("forward");
     assert_eq!(out.dims(), [1, 1500, 512]);
-    let all = out.cast(DType::F32).into_data().try_to_vec::<f32>().unwrap();
-    frames.data.iter().flat_map(|&f| all[f as usize * 512..(f as usize + 1) * 512].to_vec()).collect()
+    let all = out
+        .cast(DType::F32)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    frames
+        .data
+        .iter()
+        .flat_map(|&f| all[f as usize * 512..(f as usize + 1) * 512].to_vec())
+        .collect()
 }
 
 /// Per clip: (max |Δ| / max |ref|, mean |Δ| / max |ref|) of the encoder in `dtype` vs the f32
@@ -83,10 +95,20 @@ fn whisper_errors(enc: &WhisperEncoder) -> Vec<(f32, f32)> {
     CLIPS
         .iter()
         .map(|clip| {
-            let out = encode_rows(enc, &reference_mel(&io, clip), &io[&format!("{clip}.frames")]);
+            let out = encode_rows(
+                enc,
+                &reference_mel(&io, clip),
+                &io[&format!("{clip}.frames")],
+            );
             let refv = &io[&format!("{clip}.encoder_out")].data;
             let scale = refv.iter().fold(0f32, |m, x| m.max(x.abs()));
-            let mean = out.iter().zip(refv).map(|(a, b)| (a - b).abs()).sum::<f32>() / out.len() as f32 / scale;
+            let mean = out
+                .iter()
+                .zip(refv)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / out.len() as f32
+                / scale;
             (max_rel_err(&out, refv), mean)
         })
         .collect()
@@ -95,10 +117,15 @@ fn whisper_errors(enc: &WhisperEncoder) -> Vec<(f32, f32)> {
 #[test]
 fn whisper_base_real_weights_load_with_openai_dims() {
     let p = whisper_base_pt();
-    assert_eq!(WhisperConfig::from_openai_pt(&p).unwrap(), WhisperConfig::base());
+    assert_eq!(
+        WhisperConfig::from_openai_pt(&p).unwrap(),
+        WhisperConfig::base()
+    );
     // The converted checkpoint is a real one: openai-whisper transcribed the clips with it.
     let info = json("real/whisper_base.json");
-    let t = info["clips"]["fox"]["openai_whisper_transcript"].as_str().unwrap();
+    let t = info["clips"]["fox"]["openai_whisper_transcript"]
+        .as_str()
+        .unwrap();
     assert!(t.contains("quick brown fox"), "{t}");
 }
 
@@ -135,12 +162,25 @@ fn assert_whisper_lowp_like_pytorch(dtype: RunDType, name: &str) {
             t["mean_rel_err"].as_f64().unwrap()
         );
     }
-    let torch = |clip: &str, what: &str| info["clips"][clip]["torch_lowp_vs_f32"][name][what].as_f64().unwrap() as f32;
-    let tmax = CLIPS.iter().map(|c| torch(c, "max_rel_err")).fold(0f32, f32::max);
+    let torch = |clip: &str, what: &str| {
+        info["clips"][clip]["torch_lowp_vs_f32"][name][what]
+            .as_f64()
+            .unwrap() as f32
+    };
+    let tmax = CLIPS
+        .iter()
+        .map(|c| torch(c, "max_rel_err"))
+        .fold(0f32, f32::max);
     for (clip, (max, mean)) in CLIPS.iter().zip(errs) {
         let tmean = torch(clip, "mean_rel_err");
-        assert!(max <= 2.0 * tmax, "{clip}: {name} max rel err {max} > 2 × PyTorch's largest {tmax}");
-        assert!(mean <= 2.0 * tmean, "{clip}: {name} mean rel err {mean} > 2 × PyTorch's {tmean}");
+        assert!(
+            max <= 2.0 * tmax,
+            "{clip}: {name} max rel err {max} > 2 × PyTorch's largest {tmax}"
+        );
+        assert!(
+            mean <= 2.0 * tmean,
+            "{clip}: {name} mean rel err {mean} > 2 × PyTorch's {tmean}"
+        );
     }
 }
 
@@ -190,7 +230,10 @@ fn omni_mel_of_real_speech_feeds_whisper_base_like_openai_whisper() {
         let out = encode_rows(&enc, &mel.data, &io[&format!("{clip}.frames")]);
         let err = max_rel_err(&out, &io[&format!("{clip}.encoder_out")].data);
         println!("whisper base f32 from omni's mel {clip}: mel abs err {mel_err:.2e}, encoder rel err {err:.3e}");
-        assert!(err <= OWN_MEL_TOL, "{clip}: encoder rel err from omni's mel {err}");
+        assert!(
+            err <= OWN_MEL_TOL,
+            "{clip}: encoder rel err from omni's mel {err}"
+        );
     }
 }
 
@@ -203,14 +246,28 @@ const OWN_MEL_TOL: f32 = 1e-3;
 #[test]
 fn smollm2_chat_prompts_render_and_tokenize_as_transformers() {
     let info = json("real/smollm2.json");
-    let tok = Tokenizer::from_file(common::real_weights::smollm2_dir().join("tokenizer.json")).unwrap();
-    for (case, p) in smollm2_cases().iter().zip(info["prompts"].as_array().unwrap()) {
+    let tok =
+        Tokenizer::from_file(common::real_weights::smollm2_dir().join("tokenizer.json")).unwrap();
+    for (case, p) in smollm2_cases()
+        .iter()
+        .zip(info["prompts"].as_array().unwrap())
+    {
         let text = SmolLm2::chat_prompt(&case.prompt);
         assert_eq!(text, p["rendered"].as_str().unwrap(), "chat template text");
         // apply_chat_template tokenizes without adding special tokens (and SmolLM2's
         // post-processor adds none anyway).
-        assert_eq!(tok.encode(&text, false).unwrap(), case.prompt_ids, "{:?}", case.prompt);
-        assert_eq!(tok.encode(&text, true).unwrap(), case.prompt_ids, "{:?}", case.prompt);
+        assert_eq!(
+            tok.encode(&text, false).unwrap(),
+            case.prompt_ids,
+            "{:?}",
+            case.prompt
+        );
+        assert_eq!(
+            tok.encode(&text, true).unwrap(),
+            case.prompt_ids,
+            "{:?}",
+            case.prompt
+        );
         assert_eq!(tok.decode(&case.prompt_ids, false).unwrap(), text);
     }
 }
@@ -218,23 +275,50 @@ fn smollm2_chat_prompts_render_and_tokenize_as_transformers() {
 #[test]
 fn smollm2_tokenizer_ids_and_decodes_equal_transformers_on_real_text() {
     let info = json("real/smollm2.json");
-    let tok = Tokenizer::from_file(common::real_weights::smollm2_dir().join("tokenizer.json")).unwrap();
+    let tok =
+        Tokenizer::from_file(common::real_weights::smollm2_dir().join("tokenizer.json")).unwrap();
     let t = &info["tokenizer"];
     assert_eq!(tok.vocab_size() as u64, t["vocab_size"].as_u64().unwrap());
-    assert_eq!(tok.bos_token_id().map(u64::from), t["bos_token_id"].as_u64());
-    assert_eq!(tok.eos_token_id().map(u64::from), t["eos_token_id"].as_u64());
-    assert!(!tok.clean_up_tokenization_spaces(), "SmolLM2's tokenizer_config turns clean-up off");
+    assert_eq!(
+        tok.bos_token_id().map(u64::from),
+        t["bos_token_id"].as_u64()
+    );
+    assert_eq!(
+        tok.eos_token_id().map(u64::from),
+        t["eos_token_id"].as_u64()
+    );
+    assert!(
+        !tok.clean_up_tokenization_spaces(),
+        "SmolLM2's tokenizer_config turns clean-up off"
+    );
     let cases = t["cases"].as_array().unwrap();
     assert!(cases.len() >= 8);
     for c in cases {
         let text = c["text"].as_str().unwrap();
-        let want: Vec<u32> = c["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        let want: Vec<u32> = c["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
         let ids = tok.encode(text, true).unwrap();
         assert_eq!(ids, want, "ids of {text:?}");
-        assert_eq!(tok.decode(&ids, false).unwrap(), c["decoded"].as_str().unwrap(), "decode of {text:?}");
-        assert_eq!(tok.decode(&ids, true).unwrap(), c["decoded_skip_special"].as_str().unwrap(), "decode(skip) of {text:?}");
+        assert_eq!(
+            tok.decode(&ids, false).unwrap(),
+            c["decoded"].as_str().unwrap(),
+            "decode of {text:?}"
+        );
+        assert_eq!(
+            tok.decode(&ids, true).unwrap(),
+            c["decoded_skip_special"].as_str().unwrap(),
+            "decode(skip) of {text:?}"
+        );
         // Byte-level BPE without clean-up round-trips any text exactly.
-        assert_eq!(tok.decode(&ids, false).unwrap(), text, "round trip of {text:?}");
+        assert_eq!(
+            tok.decode(&ids, false).unwrap(),
+            text,
+            "round trip of {text:?}"
+        );
         // Streaming gives the same text.
         let mut st = tok.text_stream(false);
         let mut s: String = ids.iter().map(|&i| st.push(i).unwrap()).collect();
@@ -251,8 +335,15 @@ fn smollm2_f32_prefill_logits_match_transformers() {
     for c in smollm2_cases() {
         let logits = m.prefill_logits(&c.prompt_ids, 2);
         let err = max_rel_err(&logits, &c.prefill_logits_last2);
-        println!("SmolLM2 f32 {:?}: prefill logits rel err {err:.3e}", c.prompt);
-        assert!(err <= TOL_F32, "{:?}: prefill logits rel err {err}", c.prompt);
+        println!(
+            "SmolLM2 f32 {:?}: prefill logits rel err {err:.3e}",
+            c.prompt
+        );
+        assert!(
+            err <= TOL_F32,
+            "{:?}: prefill logits rel err {err}",
+            c.prompt
+        );
     }
 }
 
@@ -265,7 +356,10 @@ fn smollm2_f32_greedy_128_tokens_equal_transformers_generate() {
     let m = SmolLm2::load("f32", &device());
     let info = json("real/smollm2.json");
     let mut total = 0;
-    for (c, p) in smollm2_cases().iter().zip(info["prompts"].as_array().unwrap()) {
+    for (c, p) in smollm2_cases()
+        .iter()
+        .zip(info["prompts"].as_array().unwrap())
+    {
         let out = m.greedy(&c.prompt_ids, 128);
         if let Some(i) = out.iter().zip(&c.greedy_tokens).position(|(a, b)| a != b) {
             panic!(
@@ -276,10 +370,17 @@ fn smollm2_f32_greedy_128_tokens_equal_transformers_generate() {
         assert_eq!(out, c.greedy_tokens, "{:?}: lengths differ", c.prompt);
         let text = m.tokenizer.decode(&out, true).unwrap();
         assert_eq!(text, p["answer"].as_str().unwrap());
-        println!("SmolLM2 f32 {:?} → {} tokens, identical: {text:?}", c.prompt, out.len());
+        println!(
+            "SmolLM2 f32 {:?} → {} tokens, identical: {text:?}",
+            c.prompt,
+            out.len()
+        );
         total += out.len();
     }
-    assert!(total >= 300, "the prompts should exercise long answers ({total} tokens)");
+    assert!(
+        total >= 300,
+        "the prompts should exercise long answers ({total} tokens)"
+    );
 }
 
 /// The f16 and bf16 tests' shared assertion. `logit_err` bounds the teacher-forced logit error
@@ -291,11 +392,22 @@ fn assert_tracks_reference(dtype: &str, logit_err: f32, min_agreement: f64) {
     let q = smollm2_quality(dtype);
     let info = json("real/smollm2.json");
     for (p, r) in q.prompts.iter().zip(info["prompts"].as_array().unwrap()) {
-        println!("  PyTorch {dtype} on {:?}: {}", p.prompt, r["torch_lowp_vs_f32"][dtype]);
+        println!(
+            "  PyTorch {dtype} on {:?}: {}",
+            p.prompt, r["torch_lowp_vs_f32"][dtype]
+        );
     }
-    println!("SmolLM2 {dtype}: teacher-forced top-1 agreement over all steps {:.4}", q.top1_agreement());
+    println!(
+        "SmolLM2 {dtype}: teacher-forced top-1 agreement over all steps {:.4}",
+        q.top1_agreement()
+    );
     for p in &q.prompts {
-        assert!(p.max_logit_abs_err <= logit_err, "{dtype} {:?}: max |Δlogit| {}", p.prompt, p.max_logit_abs_err);
+        assert!(
+            p.max_logit_abs_err <= logit_err,
+            "{dtype} {:?}: max |Δlogit| {}",
+            p.prompt,
+            p.max_logit_abs_err
+        );
         assert!(
             p.max_disagreeing_margin <= 2.0 * logit_err,
             "{dtype} {:?}: argmax flipped at a step with reference margin {}",
@@ -303,10 +415,18 @@ fn assert_tracks_reference(dtype: &str, logit_err: f32, min_agreement: f64) {
             p.max_disagreeing_margin
         );
         if let Some(m) = p.margin_at_divergence {
-            assert!(m <= 2.0 * logit_err, "{dtype} {:?}: diverged at a step with margin {m}", p.prompt);
+            assert!(
+                m <= 2.0 * logit_err,
+                "{dtype} {:?}: diverged at a step with margin {m}",
+                p.prompt
+            );
         }
     }
-    assert!(q.top1_agreement() >= min_agreement, "{dtype}: top-1 agreement {}", q.top1_agreement());
+    assert!(
+        q.top1_agreement() >= min_agreement,
+        "{dtype}: top-1 agreement {}",
+        q.top1_agreement()
+    );
 }
 
 /// f16 (unit roundoff 2^-11 ≈ 4.9e-4) through 30 layers, logits up to ~35: measured max
@@ -348,5 +468,8 @@ fn smollm2_bf16_tracks_transformers_f32() {
 fn missing_real_weights_fail_with_the_fetch_instruction() {
     let dir = std::env::temp_dir().join(format!("omni-no-real-weights-{}", std::process::id()));
     let e = common::real_weights::check_root(&dir).unwrap_err();
-    assert!(e.contains("fetch_real_weights.sh") && e.contains("manifest.json"), "{e}");
+    assert!(
+        e.contains("fetch_real_weights.sh") && e.contains("manifest.json"),
+        "{e}"
+    );
 }

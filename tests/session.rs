@@ -16,8 +16,14 @@ fn omni() -> Arc<Omni> {
     static M: OnceLock<Arc<Omni>> = OnceLock::new();
     M.get_or_init(|| {
         let dev = std::env::var("OMNI_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
-        let opts = OmniOptions { device: dev, ..Default::default() };
-        Arc::new(Omni::load(fixture("omni_tiny"), fixture("vocoder/tiny"), &opts, None).expect("load tiny omni"))
+        let opts = OmniOptions {
+            device: dev,
+            ..Default::default()
+        };
+        Arc::new(
+            Omni::load(fixture("omni_tiny"), fixture("vocoder/tiny"), &opts, None)
+                .expect("load tiny omni"),
+        )
     })
     .clone()
 }
@@ -53,7 +59,9 @@ fn speak(s: &Session, clip: &[f32], silence_s: f32) {
 fn until(s: &Session, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
     let mut v = Vec::new();
     loop {
-        let e = s.next_event(Duration::from_secs(120)).expect("event within 120 s");
+        let e = s
+            .next_event(Duration::from_secs(120))
+            .expect("event within 120 s");
         let done = stop(&e);
         v.push(e);
         if done {
@@ -63,22 +71,49 @@ fn until(s: &Session, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
 }
 
 fn turn_end(e: &Event) -> bool {
-    matches!(e, Event::TurnDone { .. } | Event::Interrupted { .. } | Event::Error { .. })
+    matches!(
+        e,
+        Event::TurnDone { .. } | Event::Interrupted { .. } | Event::Error { .. }
+    )
 }
 
 fn tokens(ev: &[Event]) -> Vec<u32> {
     ev.iter()
-        .filter_map(|e| if let Event::TextDelta { token, .. } = e { Some(*token) } else { None })
+        .filter_map(|e| {
+            if let Event::TextDelta { token, .. } = e {
+                Some(*token)
+            } else {
+                None
+            }
+        })
         .filter(|&t| t != omni::session::NO_TOKEN)
         .collect()
 }
 
 fn units(ev: &[Event]) -> Vec<u32> {
-    ev.iter().filter_map(|e| if let Event::Units { units, .. } = e { Some(units.clone()) } else { None }).flatten().collect()
+    ev.iter()
+        .filter_map(|e| {
+            if let Event::Units { units, .. } = e {
+                Some(units.clone())
+            } else {
+                None
+            }
+        })
+        .flatten()
+        .collect()
 }
 
 fn audio(ev: &[Event]) -> Vec<f32> {
-    ev.iter().filter_map(|e| if let Event::Audio { pcm, .. } = e { Some(pcm.clone()) } else { None }).flatten().collect()
+    ev.iter()
+        .filter_map(|e| {
+            if let Event::Audio { pcm, .. } = e {
+                Some(pcm.clone())
+            } else {
+                None
+            }
+        })
+        .flatten()
+        .collect()
 }
 
 #[test]
@@ -100,18 +135,43 @@ fn scripted_conversation_with_endpointing_barge_in_cancel_and_bad_input() {
     let turn = pos(&|e| matches!(e, Event::TurnStarted { turn: 1, .. })).expect("turn 1 started");
     assert!(started < ended && ended < turn);
     if let Event::SpeechStarted { at_ms } = ev[started] {
-        assert!(at_ms < 1000, "speech starts near the clip start, got {at_ms} ms");
+        assert!(
+            at_ms < 1000,
+            "speech starts near the clip start, got {at_ms} ms"
+        );
     }
-    assert!(matches!(ev.last(), Some(Event::TurnDone { turn: 1, .. })), "{:?}", ev.last());
+    assert!(
+        matches!(ev.last(), Some(Event::TurnDone { turn: 1, .. })),
+        "{:?}",
+        ev.last()
+    );
     // Same tokens and units as the offline path.
-    assert_eq!(tokens(&ev), offline.tokens, "streaming tokens == offline tokens");
-    assert_eq!(units(&ev), offline.units, "streaming units == offline units");
+    assert_eq!(
+        tokens(&ev),
+        offline.tokens,
+        "streaming tokens == offline tokens"
+    );
+    assert_eq!(
+        units(&ev),
+        offline.units,
+        "streaming units == offline units"
+    );
     // Text and speech stream together: audio arrives before the text is complete.
     let first_audio = pos(&|e| matches!(e, Event::Audio { .. })).expect("audio");
-    let last_text = ev.iter().rposition(|e| matches!(e, Event::TextDelta { .. })).unwrap();
-    assert!(first_audio < last_text, "first audio chunk ({first_audio}) before the last text delta ({last_text})");
+    let last_text = ev
+        .iter()
+        .rposition(|e| matches!(e, Event::TextDelta { .. }))
+        .unwrap();
+    assert!(
+        first_audio < last_text,
+        "first audio chunk ({first_audio}) before the last text delta ({last_text})"
+    );
     let pcm = audio(&ev);
-    assert_eq!(pcm.len(), offline.audio.len(), "streamed audio has the whole-utterance length");
+    assert_eq!(
+        pcm.len(),
+        offline.audio.len(),
+        "streamed audio has the whole-utterance length"
+    );
     if let Some(Event::TurnDone { timings, text, .. }) = ev.last() {
         assert!(timings.first_audio_ms.is_some() && timings.first_text_ms.is_some());
         assert!(timings.first_audio_ms.unwrap() <= timings.total_ms);
@@ -122,7 +182,16 @@ fn scripted_conversation_with_endpointing_barge_in_cancel_and_bad_input() {
     // Turn 2: the same question again; the history changes the answer.
     speak(&s, &q, 1.5);
     let ev2 = until(&s, turn_end);
-    assert!(matches!(ev2.last(), Some(Event::TurnDone { turn: 2, .. })), "{:?}", ev2.iter().filter(|e| !matches!(e, Event::TextDelta{..}|Event::Units{..}|Event::Audio{..})).collect::<Vec<_>>());
+    assert!(
+        matches!(ev2.last(), Some(Event::TurnDone { turn: 2, .. })),
+        "{:?}",
+        ev2.iter()
+            .filter(|e| !matches!(
+                e,
+                Event::TextDelta { .. } | Event::Units { .. } | Event::Audio { .. }
+            ))
+            .collect::<Vec<_>>()
+    );
     assert_ne!(tokens(&ev2), offline.tokens, "turn 2 sees turn 1");
 
     // Turn 3 is interrupted by the user speaking over it (barge-in). The
@@ -136,13 +205,23 @@ fn scripted_conversation_with_endpointing_barge_in_cancel_and_bad_input() {
     speak(&s, &q, 1.5);
     let ev3 = until(&s, |e| matches!(e, Event::Interrupted { .. }));
     match ev3.last() {
-        Some(Event::Interrupted { turn: 3, reason: InterruptReason::BargeIn, .. }) => {}
+        Some(Event::Interrupted {
+            turn: 3,
+            reason: InterruptReason::BargeIn,
+            ..
+        }) => {}
         other => panic!("expected a barge-in, got {other:?}"),
     }
     // The barge-in speech is the next turn.
     let ev4 = until(&s, turn_end);
-    assert!(ev4.iter().any(|e| matches!(e, Event::TurnStarted { turn: 4, .. })));
-    assert!(matches!(ev4.last(), Some(Event::TurnDone { turn: 4, .. })), "{:?}", ev4.last());
+    assert!(ev4
+        .iter()
+        .any(|e| matches!(e, Event::TurnStarted { turn: 4, .. })));
+    assert!(
+        matches!(ev4.last(), Some(Event::TurnDone { turn: 4, .. })),
+        "{:?}",
+        ev4.last()
+    );
 
     // Turn 5: cancel on request.
     speak(&s, &q, 1.5);
@@ -150,7 +229,11 @@ fn scripted_conversation_with_endpointing_barge_in_cancel_and_bad_input() {
     s.cancel();
     let ev5 = until(&s, turn_end);
     match ev5.last() {
-        Some(Event::Interrupted { turn: 5, reason: InterruptReason::Cancel, .. }) => {}
+        Some(Event::Interrupted {
+            turn: 5,
+            reason: InterruptReason::Cancel,
+            ..
+        }) => {}
         other => panic!("expected a cancel, got {other:?}"),
     }
     s.cancel(); // nothing running: a no-op
@@ -164,14 +247,31 @@ fn scripted_conversation_with_endpointing_barge_in_cancel_and_bad_input() {
     s.push_audio(&vec![0f32; 16000], 16000).unwrap();
     s.end_turn().unwrap();
     let ev6 = until(&s, turn_end);
-    assert!(matches!(ev6.last(), Some(Event::Error { code: ErrorCode::NoSpeech, recoverable: true, .. })));
+    assert!(matches!(
+        ev6.last(),
+        Some(Event::Error {
+            code: ErrorCode::NoSpeech,
+            recoverable: true,
+            ..
+        })
+    ));
     s.end_turn().unwrap(); // double end of turn: another NoSpeech, no crash
     let ev7 = until(&s, turn_end);
-    assert!(matches!(ev7.last(), Some(Event::Error { code: ErrorCode::NoSpeech, .. })));
+    assert!(matches!(
+        ev7.last(),
+        Some(Event::Error {
+            code: ErrorCode::NoSpeech,
+            ..
+        })
+    ));
     // Still answers.
     speak(&s, &q, 1.5);
     let ev8 = until(&s, turn_end);
-    assert!(matches!(ev8.last(), Some(Event::TurnDone { turn: 6, .. })), "{:?}", ev8.last());
+    assert!(
+        matches!(ev8.last(), Some(Event::TurnDone { turn: 6, .. })),
+        "{:?}",
+        ev8.last()
+    );
 }
 
 #[test]
@@ -186,7 +286,11 @@ fn any_sample_rate_and_i16_input() {
     }
     s.end_turn().unwrap();
     let ev = until(&s, turn_end);
-    assert!(matches!(ev.last(), Some(Event::TurnDone { .. })), "{:?}", ev.last());
+    assert!(
+        matches!(ev.last(), Some(Event::TurnDone { .. })),
+        "{:?}",
+        ev.last()
+    );
 }
 
 #[test]
@@ -206,7 +310,11 @@ fn audio_longer_than_30s_is_windowed_with_a_warning() {
     }
     s.end_turn().unwrap();
     let ev = until(&s, turn_end);
-    assert!(ev.iter().any(|e| matches!(e, Event::Warning { message } if message.contains("30 s"))), "{ev:?}");
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Warning { message } if message.contains("30 s"))),
+        "{ev:?}"
+    );
     assert!(matches!(ev.last(), Some(Event::TurnDone { .. })));
 }
 

@@ -16,7 +16,15 @@ use omni::{Error, Event, Omni, OmniOptions, Session, SessionOptions};
 fn omni() -> Arc<Omni> {
     static M: OnceLock<Arc<Omni>> = OnceLock::new();
     M.get_or_init(|| {
-        Arc::new(Omni::load(fixture("omni_tiny"), fixture("vocoder/tiny"), &OmniOptions::default(), None).unwrap())
+        Arc::new(
+            Omni::load(
+                fixture("omni_tiny"),
+                fixture("vocoder/tiny"),
+                &OmniOptions::default(),
+                None,
+            )
+            .unwrap(),
+        )
     })
     .clone()
 }
@@ -37,8 +45,13 @@ fn explicit(omni: &Omni, capacity: usize) -> SessionOptions {
 fn until_end(s: &Session) -> Vec<Event> {
     let mut v = Vec::new();
     loop {
-        let e = s.next_event(Duration::from_secs(120)).expect("event within 120 s");
-        let end = matches!(e, Event::TurnDone { .. } | Event::Interrupted { .. } | Event::Error { .. });
+        let e = s
+            .next_event(Duration::from_secs(120))
+            .expect("event within 120 s");
+        let end = matches!(
+            e,
+            Event::TurnDone { .. } | Event::Interrupted { .. } | Event::Error { .. }
+        );
         v.push(e);
         if end {
             return v;
@@ -81,7 +94,14 @@ fn cancel_right_after_end_turn_applies_to_the_turn_not_yet_started() {
         s.cancel();
         let ev = until_end(&s);
         assert!(
-            matches!(ev.last(), Some(Event::Interrupted { turn: 1, reason: InterruptReason::Cancel, .. })),
+            matches!(
+                ev.last(),
+                Some(Event::Interrupted {
+                    turn: 1,
+                    reason: InterruptReason::Cancel,
+                    ..
+                })
+            ),
             "{:?}",
             ev.last()
         );
@@ -118,11 +138,22 @@ fn reset_cancels_queued_turns_and_the_next_answer_is_a_fresh_sessions() {
             ev.last()
         );
     }
-    assert!(!b.iter().any(|e| matches!(e, Event::TurnStarted { .. })), "the queued turn never started");
+    assert!(
+        !b.iter().any(|e| matches!(e, Event::TurnStarted { .. })),
+        "the queued turn never started"
+    );
     s.push_audio(&q, 16000).unwrap();
     s.end_turn().unwrap();
     let c = until_end(&s);
-    let texts = |ev: &[Event]| ev.iter().find_map(|e| if let Event::TurnDone { text, .. } = e { Some(text.clone()) } else { None });
+    let texts = |ev: &[Event]| {
+        ev.iter().find_map(|e| {
+            if let Event::TurnDone { text, .. } = e {
+                Some(text.clone())
+            } else {
+                None
+            }
+        })
+    };
     assert_eq!(texts(&c), texts(&fresh), "reset forgot the history");
     assert_eq!(s.history().turns.len(), 1);
 }
@@ -140,8 +171,30 @@ fn each_turn_keeps_the_reason_of_the_cancel_that_hit_it() {
     s.cancel();
     let a = until_end(&s);
     let b = until_end(&s);
-    assert!(matches!(a.last(), Some(Event::Interrupted { turn: 1, reason: InterruptReason::BargeIn, .. })), "{:?}", a.last());
-    assert!(matches!(b.last(), Some(Event::Interrupted { turn: 2, reason: InterruptReason::Cancel, .. })), "{:?}", b.last());
+    assert!(
+        matches!(
+            a.last(),
+            Some(Event::Interrupted {
+                turn: 1,
+                reason: InterruptReason::BargeIn,
+                ..
+            })
+        ),
+        "{:?}",
+        a.last()
+    );
+    assert!(
+        matches!(
+            b.last(),
+            Some(Event::Interrupted {
+                turn: 2,
+                reason: InterruptReason::Cancel,
+                ..
+            })
+        ),
+        "{:?}",
+        b.last()
+    );
 }
 
 #[test]
@@ -149,14 +202,32 @@ fn options_that_cannot_work_are_refused_at_creation_naming_the_field() {
     let omni = omni();
     let base = explicit(&omni, 256);
     let cases: Vec<(&str, Box<dyn Fn(&mut SessionOptions)>)> = vec![
-        ("max_new_tokens", Box::new(|o| o.generation.max_new_tokens = 100_000)),
-        ("max_new_tokens", Box::new(|o| o.generation.max_new_tokens = u32::MAX as usize)),
+        (
+            "max_new_tokens",
+            Box::new(|o| o.generation.max_new_tokens = 100_000),
+        ),
+        (
+            "max_new_tokens",
+            Box::new(|o| o.generation.max_new_tokens = u32::MAX as usize),
+        ),
         ("max_context", Box::new(|o| o.max_context = 1)),
         ("max_context", Box::new(|o| o.max_context = 200)),
-        ("system_prompt", Box::new(|o| o.system_prompt = "say <speech>".into())),
-        ("user_message", Box::new(|o| o.user_message = "<speech> <speech>".into())),
-        ("user_message", Box::new(|o| o.user_message = "no placeholder".into())),
-        ("max_context", Box::new(|o| o.system_prompt = "a".repeat(200 * 1024))),
+        (
+            "system_prompt",
+            Box::new(|o| o.system_prompt = "say <speech>".into()),
+        ),
+        (
+            "user_message",
+            Box::new(|o| o.user_message = "<speech> <speech>".into()),
+        ),
+        (
+            "user_message",
+            Box::new(|o| o.user_message = "no placeholder".into()),
+        ),
+        (
+            "max_context",
+            Box::new(|o| o.system_prompt = "a".repeat(200 * 1024)),
+        ),
         ("event_capacity", Box::new(|o| o.event_capacity = 0)),
     ];
     for (field, edit) in cases {
@@ -203,7 +274,10 @@ fn a_push_holding_several_utterances_is_cut_where_20ms_pushes_cut_it() {
     assert_eq!(big_ended.len(), 3, "three questions: {big_ended:?}");
     assert_eq!(big_ended, small_ended);
     assert_eq!(big_turns, small_turns);
-    assert!(big_turns.iter().all(|&ms| ms > 500), "no empty turn: {big_turns:?}");
+    assert!(
+        big_turns.iter().all(|&ms| ms > 500),
+        "no empty turn: {big_turns:?}"
+    );
 }
 
 #[test]
@@ -230,7 +304,10 @@ fn a_turn_longer_than_max_turn_s_is_refused_and_nothing_is_kept() {
     o.endpoint.max_turn_s = 2;
     let s = Session::new(omni.clone(), o).unwrap();
     s.push_audio(&vec![0.0; 16000], 16000).unwrap();
-    assert!(matches!(s.push_audio(&vec![0.0; 32000], 16000), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        s.push_audio(&vec![0.0; 32000], 16000),
+        Err(Error::InvalidInput(_))
+    ));
     // The turn still holds the first second only.
     s.end_turn().unwrap();
     match s.next_event(Duration::from_secs(5)) {

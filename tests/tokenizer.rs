@@ -30,11 +30,19 @@ fn load(name: &str) -> Tokenizer {
 }
 
 fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array().expect("array").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_u64().expect("id") as u32)
+        .collect()
 }
 
 fn i64s(v: &Value) -> Vec<i64> {
-    v.as_array().expect("array").iter().map(|x| x.as_i64().expect("id")).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_i64().expect("id"))
+        .collect()
 }
 
 fn s(v: &Value) -> &str {
@@ -66,13 +74,35 @@ fn stream(tok: &Tokenizer, ids: &[u32], skip: bool) -> Vec<String> {
 fn check_against_reference(name: &str) {
     let exp = expected(name);
     let tok = load(name);
-    assert_eq!(tok.vocab_size() as u64, exp["vocab_size"].as_u64().unwrap(), "{name} vocab");
-    assert_eq!(tok.bos_token_id().map(u64::from), exp["bos_token_id"].as_u64(), "{name} bos");
-    assert_eq!(tok.eos_token_id().map(u64::from), exp["eos_token_id"].as_u64(), "{name} eos");
-    assert_eq!(tok.clean_up_tokenization_spaces(), exp["clean_up_tokenization_spaces"].as_bool().unwrap());
+    assert_eq!(
+        tok.vocab_size() as u64,
+        exp["vocab_size"].as_u64().unwrap(),
+        "{name} vocab"
+    );
+    assert_eq!(
+        tok.bos_token_id().map(u64::from),
+        exp["bos_token_id"].as_u64(),
+        "{name} bos"
+    );
+    assert_eq!(
+        tok.eos_token_id().map(u64::from),
+        exp["eos_token_id"].as_u64(),
+        "{name} eos"
+    );
+    assert_eq!(
+        tok.clean_up_tokenization_spaces(),
+        exp["clean_up_tokenization_spaces"].as_bool().unwrap()
+    );
     for (token, id) in exp["special_tokens"].as_object().unwrap() {
-        assert_eq!(tok.token_id(token).map(u64::from), id.as_u64(), "{name} {token}");
-        assert!(tok.is_special(id.as_u64().unwrap() as u32), "{name} {token} is special");
+        assert_eq!(
+            tok.token_id(token).map(u64::from),
+            id.as_u64(),
+            "{name} {token}"
+        );
+        assert!(
+            tok.is_special(id.as_u64().unwrap() as u32),
+            "{name} {token} is special"
+        );
     }
 
     // Conversations: the rendered text and the ids.
@@ -80,9 +110,15 @@ fn check_against_reference(name: &str) {
         let label = format!("{name} prompt {}", s(&case["name"]));
         let conv = conversation(case);
         assert_eq!(conv.render(), s(&case["prompt"]), "{label}: text");
-        let ids = conv.tokenize(&tok).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let ids = conv
+            .tokenize(&tok)
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
         assert_eq!(ids.ids(), i64s(&case["ids"]).as_slice(), "{label}: ids");
-        assert_eq!(tokenizer_speech_token(&tok, s(&case["prompt"])).unwrap(), i64s(&case["ids"]), "{label}");
+        assert_eq!(
+            tokenizer_speech_token(&tok, s(&case["prompt"])).unwrap(),
+            i64s(&case["ids"]),
+            "{label}"
+        );
     }
     // Raw prompt strings (edge cases of the split and of the BOS offset).
     for case in exp["raw_prompts"].as_array().unwrap() {
@@ -95,24 +131,71 @@ fn check_against_reference(name: &str) {
     for case in exp["texts"].as_array().unwrap() {
         let text = s(&case["text"]);
         let ids = u32s(&case["ids"]);
-        assert_eq!(tok.encode(text, true).unwrap(), ids, "{name} encode {text:?}");
-        assert_eq!(tok.encode(text, false).unwrap(), u32s(&case["ids_no_special"]), "{name} encode (no special) {text:?}");
-        assert_eq!(tok.decode(&ids, true).unwrap(), s(&case["decode_skip"]), "{name} decode {text:?}");
-        assert_eq!(tok.decode(&ids, false).unwrap(), s(&case["decode_keep"]), "{name} decode keep {text:?}");
-        assert_eq!(tok.decode_raw(&ids, true).unwrap(), s(&case["decode_skip_no_cleanup"]), "{name} decode raw {text:?}");
+        assert_eq!(
+            tok.encode(text, true).unwrap(),
+            ids,
+            "{name} encode {text:?}"
+        );
+        assert_eq!(
+            tok.encode(text, false).unwrap(),
+            u32s(&case["ids_no_special"]),
+            "{name} encode (no special) {text:?}"
+        );
+        assert_eq!(
+            tok.decode(&ids, true).unwrap(),
+            s(&case["decode_skip"]),
+            "{name} decode {text:?}"
+        );
+        assert_eq!(
+            tok.decode(&ids, false).unwrap(),
+            s(&case["decode_keep"]),
+            "{name} decode keep {text:?}"
+        );
+        assert_eq!(
+            tok.decode_raw(&ids, true).unwrap(),
+            s(&case["decode_skip_no_cleanup"]),
+            "{name} decode raw {text:?}"
+        );
 
         let deltas = stream(&tok, &ids, true);
-        assert_eq!(deltas.concat(), s(&case["decode_skip"]), "{name} stream {text:?}: {deltas:?}");
-        assert!(deltas.iter().all(|d| !d.contains('\u{FFFD}')), "{name} stream {text:?} cut a character: {deltas:?}");
+        assert_eq!(
+            deltas.concat(),
+            s(&case["decode_skip"]),
+            "{name} stream {text:?}: {deltas:?}"
+        );
+        assert!(
+            deltas.iter().all(|d| !d.contains('\u{FFFD}')),
+            "{name} stream {text:?} cut a character: {deltas:?}"
+        );
         let deltas = stream(&tok, &ids, false);
-        assert_eq!(deltas.concat(), s(&case["decode_keep"]), "{name} stream keep {text:?}: {deltas:?}");
+        assert_eq!(
+            deltas.concat(),
+            s(&case["decode_keep"]),
+            "{name} stream keep {text:?}: {deltas:?}"
+        );
     }
     for case in exp["decodes"].as_array().unwrap() {
         let ids = u32s(&case["ids"]);
-        assert_eq!(tok.decode(&ids, true).unwrap(), s(&case["decode_skip"]), "{name} decode {ids:?}");
-        assert_eq!(tok.decode(&ids, false).unwrap(), s(&case["decode_keep"]), "{name} decode keep {ids:?}");
-        assert_eq!(stream(&tok, &ids, true).concat(), s(&case["decode_skip"]), "{name} stream {ids:?}");
-        assert_eq!(stream(&tok, &ids, false).concat(), s(&case["decode_keep"]), "{name} stream keep {ids:?}");
+        assert_eq!(
+            tok.decode(&ids, true).unwrap(),
+            s(&case["decode_skip"]),
+            "{name} decode {ids:?}"
+        );
+        assert_eq!(
+            tok.decode(&ids, false).unwrap(),
+            s(&case["decode_keep"]),
+            "{name} decode keep {ids:?}"
+        );
+        assert_eq!(
+            stream(&tok, &ids, true).concat(),
+            s(&case["decode_skip"]),
+            "{name} stream {ids:?}"
+        );
+        assert_eq!(
+            stream(&tok, &ids, false).concat(),
+            s(&case["decode_keep"]),
+            "{name} stream keep {ids:?}"
+        );
     }
 }
 
@@ -135,7 +218,10 @@ fn llama3_1_one_turn_prompt_has_double_bos_and_one_placeholder() {
 
     let conv = Conversation::single_turn();
     assert_eq!(conv.system, DEFAULT_SYSTEM_PROMPT);
-    assert_eq!(conv.messages[0].content.as_deref(), Some(DEFAULT_USER_MESSAGE));
+    assert_eq!(
+        conv.messages[0].content.as_deref(),
+        Some(DEFAULT_USER_MESSAGE)
+    );
     assert_eq!(conv.render(), s(&case["prompt"]));
     let ids = conv.tokenize(&tok).unwrap();
     assert_eq!(ids.ids(), i64s(&case["ids"]).as_slice());
@@ -149,7 +235,10 @@ fn llama3_1_one_turn_prompt_has_double_bos_and_one_placeholder() {
     assert_eq!(ids.speech_count(), 1);
     let p = ids.speech_positions()[0];
     // ...user<|end_header_id|> "\n\n" | <speech> | "\n" "Please"...
-    assert_eq!(&ids.ids()[p - 2..p + 2], &[128007, 271, SPEECH_TOKEN_INDEX, 198]);
+    assert_eq!(
+        &ids.ids()[p - 2..p + 2],
+        &[128007, 271, SPEECH_TOKEN_INDEX, 198]
+    );
     assert_eq!(tok.decode(&[5618], false).unwrap(), "Please");
     assert_eq!(ids.ids()[p + 2], 5618);
     // Ends with the open assistant header.
@@ -171,7 +260,10 @@ fn llama3_1_one_turn_prompt_has_double_bos_and_one_placeholder() {
     }
     assert_eq!(ids.spliced_len(&[300]).unwrap(), n - 1 + 300);
     assert!(matches!(ids.spliced_len(&[]), Err(Error::InvalidInput(_))));
-    println!("llama3_1 one-turn prompt: {n} ids, first 12 {:?}", &ids.ids()[..12]);
+    println!(
+        "llama3_1 one-turn prompt: {n} ids, first 12 {:?}",
+        &ids.ids()[..12]
+    );
 }
 
 #[test]
@@ -184,7 +276,13 @@ fn multi_turn_has_one_placeholder_per_speech_turn() {
         .open_assistant();
     let ids = conv.tokenize(&tok).unwrap();
     assert_eq!(ids.speech_count(), 2);
-    assert_eq!(ids.segments().iter().filter(|s| **s == Segment::Speech).count(), 2);
+    assert_eq!(
+        ids.segments()
+            .iter()
+            .filter(|s| **s == Segment::Speech)
+            .count(),
+        2
+    );
     // Only the first chunk keeps its BOS (twice: post-processor + template text).
     let bos = i64::from(tok.bos_token_id().unwrap());
     assert_eq!(ids.ids().iter().filter(|&&id| id == bos).count(), 2);
@@ -201,12 +299,17 @@ fn tiny_without_bos_post_processor_matches_reference() {
         "type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true
     });
     let config = std::fs::read(fixture("tokenizer/tiny/tokenizer_config.json")).unwrap();
-    let tok = Tokenizer::from_json_bytes(&serde_json::to_vec(&json).unwrap(), Some(&config), &path).unwrap();
+    let tok = Tokenizer::from_json_bytes(&serde_json::to_vec(&json).unwrap(), Some(&config), &path)
+        .unwrap();
     let cases = exp["no_bos_post_processor"].as_array().unwrap();
     assert!(!cases.is_empty());
     for case in cases {
         let prompt = s(&case["prompt"]);
-        assert_eq!(tokenizer_speech_token(&tok, prompt).unwrap(), i64s(&case["ids"]), "{prompt:?}");
+        assert_eq!(
+            tokenizer_speech_token(&tok, prompt).unwrap(),
+            i64s(&case["ids"]),
+            "{prompt:?}"
+        );
     }
 }
 
@@ -226,9 +329,16 @@ fn tiny_layout_for_the_tiny_model() {
 #[test]
 fn stream_holds_back_a_character_split_over_tokens() {
     let tok = load("llama3_1");
-    for text in ["I love 🦀 and 👍🏽!", "Ţară şi ŀ, Ǆemal", "今天天气很好，齉龘。鬱陶しい"] {
+    for text in [
+        "I love 🦀 and 👍🏽!",
+        "Ţară şi ŀ, Ǆemal",
+        "今天天气很好，齉龘。鬱陶しい",
+    ] {
         let ids = tok.encode(text, false).unwrap();
-        let pieces: Vec<String> = ids.iter().map(|&id| tok.decode(&[id], false).unwrap()).collect();
+        let pieces: Vec<String> = ids
+            .iter()
+            .map(|&id| tok.decode(&[id], false).unwrap())
+            .collect();
         assert!(
             pieces.iter().any(|p| p.contains('\u{FFFD}')),
             "{text:?}: expected a token that cuts a character, got {pieces:?}"
@@ -299,41 +409,64 @@ fn missing_or_garbage_tokenizer_is_an_error_naming_the_file() {
     let d = scratch_dir("errors");
     let missing = d.join("nope/tokenizer.json");
     match Tokenizer::from_file(&missing) {
-        Err(e @ Error::MissingFile { .. }) => assert!(e.to_string().contains(&*missing.to_string_lossy()), "{e}"),
+        Err(e @ Error::MissingFile { .. }) => {
+            assert!(e.to_string().contains(&*missing.to_string_lossy()), "{e}")
+        }
         other => panic!("expected MissingFile, got {other:?}"),
     }
 
     let garbage = d.join("tokenizer.json");
     std::fs::write(&garbage, b"{ this is not a tokenizer").unwrap();
     match Tokenizer::from_file(&garbage) {
-        Err(e @ Error::Config { .. }) => assert!(e.to_string().contains(&*garbage.to_string_lossy()), "{e}"),
+        Err(e @ Error::Config { .. }) => {
+            assert!(e.to_string().contains(&*garbage.to_string_lossy()), "{e}")
+        }
         other => panic!("expected Config, got {other:?}"),
     }
     // A directory finds its tokenizer.json.
-    assert!(matches!(Tokenizer::from_file(&d), Err(Error::Config { .. })));
+    assert!(matches!(
+        Tokenizer::from_file(&d),
+        Err(Error::Config { .. })
+    ));
 
     // A good tokenizer.json with a broken tokenizer_config.json: the error names the config.
     std::fs::copy(fixture("tokenizer/tiny/tokenizer.json"), &garbage).unwrap();
     let config = d.join("tokenizer_config.json");
     std::fs::write(&config, b"[1, 2").unwrap();
     match Tokenizer::from_file(&garbage) {
-        Err(e @ Error::Config { .. }) => assert!(e.to_string().contains("tokenizer_config.json"), "{e}"),
+        Err(e @ Error::Config { .. }) => {
+            assert!(e.to_string().contains("tokenizer_config.json"), "{e}")
+        }
         other => panic!("expected Config, got {other:?}"),
     }
     // A config naming a BOS the vocabulary lacks.
     std::fs::write(&config, br#"{"bos_token": "<s>"}"#).unwrap();
-    assert!(matches!(Tokenizer::from_file(&garbage), Err(Error::Config { .. })));
+    assert!(matches!(
+        Tokenizer::from_file(&garbage),
+        Err(Error::Config { .. })
+    ));
     // No config: the Llama-3 defaults.
     std::fs::remove_file(&config).unwrap();
     let tok = Tokenizer::from_file(&garbage).unwrap();
-    assert_eq!((tok.bos_token_id(), tok.eos_token_id()), (Some(480), Some(489)));
+    assert_eq!(
+        (tok.bos_token_id(), tok.eos_token_id()),
+        (Some(480), Some(489))
+    );
     std::fs::remove_dir_all(&d).ok();
 }
 
 #[test]
 fn prompt_ids_reject_foreign_negative_ids() {
-    assert!(matches!(PromptIds::new(vec![1, -100]), Err(Error::InvalidInput(_))));
-    assert_eq!(PromptIds::new(vec![1, SPEECH_TOKEN_INDEX]).unwrap().speech_count(), 1);
+    assert!(matches!(
+        PromptIds::new(vec![1, -100]),
+        Err(Error::InvalidInput(_))
+    ));
+    assert_eq!(
+        PromptIds::new(vec![1, SPEECH_TOKEN_INDEX])
+            .unwrap()
+            .speech_count(),
+        1
+    );
 }
 
 #[test]

@@ -34,8 +34,8 @@ use omni::device::Device;
 use omni::llama::{Llama, OmniConfig};
 use omni::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
 use omni::train::{
-    ctc_feasible, llm_inputs, lm_loss, named_grads, speech_decoder_loss, uniform_assignment, Example, NamedTensor,
-    IGNORE_INDEX,
+    ctc_feasible, llm_inputs, lm_loss, named_grads, speech_decoder_loss, uniform_assignment,
+    Example, NamedTensor, IGNORE_INDEX,
 };
 use omni::weights::{RunDType, WeightStore};
 
@@ -75,7 +75,10 @@ fn batch(g: &HashMap<String, Array>) -> Vec<Example> {
         .map(|i| {
             let frames = g["frames"].data[i] as usize;
             let rows = enc.data[i * t_max * c..(i * t_max + frames) * c].to_vec();
-            let u = units.data[i * s_max..(i + 1) * s_max].iter().filter(|&&x| x as i64 != IGNORE_INDEX).map(|&x| x as u32);
+            let u = units.data[i * s_max..(i + 1) * s_max]
+                .iter()
+                .filter(|&&x| x as i64 != IGNORE_INDEX)
+                .map(|&x| x as u32);
             Example {
                 ids: ints(&g[&format!("ids.{i}")]),
                 labels: ints(&g[&format!("labels.{i}")]),
@@ -88,7 +91,14 @@ fn batch(g: &HashMap<String, Array>) -> Vec<Example> {
 
 fn load_adaptor(t: &Tiny) -> SpeechAdaptor {
     let acfg = AdaptorConfig::from_config_json(&fixture("omni_tiny/config.json")).unwrap();
-    SpeechAdaptor::load(&t.store, "model.speech_projector.", &acfg, RunDType::F32, &dev()).unwrap()
+    SpeechAdaptor::load(
+        &t.store,
+        "model.speech_projector.",
+        &acfg,
+        RunDType::F32,
+        &dev(),
+    )
+    .unwrap()
 }
 
 fn load_llm(t: &Tiny) -> Llama {
@@ -97,7 +107,15 @@ fn load_llm(t: &Tiny) -> Llama {
 
 fn load_generator(t: &Tiny) -> SpeechGenerator {
     let c = CtcDecoderConfig::from_omni(&t.cfg, &fixture("omni_tiny/config.json")).unwrap();
-    SpeechGenerator::load(&t.store, "speech_generator.", &t.cfg.llm, &c, RunDType::F32, &dev()).unwrap()
+    SpeechGenerator::load(
+        &t.store,
+        "speech_generator.",
+        &t.cfg.llm,
+        &c,
+        RunDType::F32,
+        &dev(),
+    )
+    .unwrap()
 }
 
 fn scalar(t: Tensor<1>) -> f32 {
@@ -108,21 +126,42 @@ fn scalar(t: Tensor<1>) -> f32 {
 /// the fixture has no trainable tensor we did not produce.
 fn check_grads(g: &HashMap<String, Array>, prefix: &str, ours: &[NamedTensor]) {
     let expected: Vec<&String> = g.keys().filter(|k| k.starts_with(prefix)).collect();
-    assert_eq!(ours.len(), expected.len(), "gradients: ours {}, reference {}", ours.len(), expected.len());
+    assert_eq!(
+        ours.len(),
+        expected.len(),
+        "gradients: ours {}, reference {}",
+        ours.len(),
+        expected.len()
+    );
     let mut worst = (0f32, String::new());
     for t in ours {
-        let r = g.get(&format!("{prefix}{}", t.name)).unwrap_or_else(|| panic!("reference has no gradient {}", t.name));
+        let r = g
+            .get(&format!("{prefix}{}", t.name))
+            .unwrap_or_else(|| panic!("reference has no gradient {}", t.name));
         assert_eq!(t.shape, r.shape, "{}: shape", t.name);
-        assert!(t.data.iter().all(|x| x.is_finite()), "{}: non-finite gradient", t.name);
+        assert!(
+            t.data.iter().all(|x| x.is_finite()),
+            "{}: non-finite gradient",
+            t.name
+        );
         let scale = r.data.iter().fold(0f32, |m, x| m.max(x.abs()));
-        assert!(scale > 0.0, "{}: the reference gradient is zero, so it tests nothing", t.name);
+        assert!(
+            scale > 0.0,
+            "{}: the reference gradient is zero, so it tests nothing",
+            t.name
+        );
         let e = max_rel_err(&t.data, &r.data);
         if e > worst.0 {
             worst = (e, t.name.clone());
         }
         assert!(e < GRAD_TOL, "{}: gradient rel err {e:e}", t.name);
     }
-    eprintln!("{prefix}: {} gradients, worst rel err {:e} ({})", ours.len(), worst.0, worst.1);
+    eprintln!(
+        "{prefix}: {} gradients, worst rel err {:e} ({})",
+        ours.len(),
+        worst.0,
+        worst.1
+    );
 }
 
 #[test]
@@ -142,7 +181,10 @@ fn stage1_response_ce_and_gradients_match_reference() {
     let grads = loss.backward();
     let value = scalar(loss);
     let expected = t.g["lm_loss"].data[0];
-    assert!(((value - expected) / expected).abs() < LOSS_TOL, "lm loss {value} vs {expected}");
+    assert!(
+        ((value - expected) / expected).abs() < LOSS_TOL,
+        "lm loss {value} vs {expected}"
+    );
 
     let mut ours = named_grads(&adaptor, "model.speech_projector.", &grads);
     ours.extend(named_grads(&llm, "model.", &grads));
@@ -168,23 +210,40 @@ fn stage2_ctc_loss_and_gradients_match_reference() {
     let (len, width) = (h_ref.shape[1], h_ref.shape[2]);
     for (b, &n) in inputs.lengths.iter().enumerate() {
         let rows = b * len * width..(b * len + n) * width;
-        assert!(max_rel_err(&h[rows.clone()], &h_ref.data[rows]) < 1e-4, "hidden states of example {b}");
+        assert!(
+            max_rel_err(&h[rows.clone()], &h_ref.data[rows]) < 1e-4,
+            "hidden states of example {b}"
+        );
     }
 
     // Stage 2 proper runs on the reference's hidden states (the frozen LLM's
     // output, checked above), so that its gradients are compared for one input.
-    let hidden = Tensor::<3>::from_data(TensorData::new(h_ref.data.clone(), [h_ref.shape[0], len, width]), &dev());
+    let hidden = Tensor::<3>::from_data(
+        TensorData::new(h_ref.data.clone(), [h_ref.shape[0], len, width]),
+        &dev(),
+    );
     let units: Vec<Vec<u32>> = ex.iter().map(|e| e.units.clone()).collect();
     let out = speech_decoder_loss(&gen, hidden, &inputs.labels, &units).unwrap();
     let frames: Vec<usize> = t.g["ctc_frames"].data.iter().map(|&x| x as usize).collect();
     assert_eq!(out.frames, frames, "upsampled lengths max(25·n, units)");
-    assert_eq!(out.feasible, vec![true, true, false], "example 2 is infeasible (zero_infinity)");
+    assert_eq!(
+        out.feasible,
+        vec![true, true, false],
+        "example 2 is infeasible (zero_infinity)"
+    );
     assert_eq!(t.g["ctc_per_example"].data[2], 0.0);
     let grads = out.loss.backward();
     let value = scalar(out.loss);
     let expected = t.g["ctc_loss"].data[0];
-    assert!(((value - expected) / expected).abs() < LOSS_TOL, "ctc loss {value} vs {expected}");
-    check_grads(&t.g, "s2.grad.", &named_grads(&gen, "speech_generator.", &grads));
+    assert!(
+        ((value - expected) / expected).abs() < LOSS_TOL,
+        "ctc loss {value} vs {expected}"
+    );
+    check_grads(
+        &t.g,
+        "s2.grad.",
+        &named_grads(&gen, "speech_generator.", &grads),
+    );
 }
 
 #[test]
@@ -218,16 +277,29 @@ fn bad_training_inputs_are_errors() {
     let llm = load_llm(&t);
     assert!(llm_inputs(&adaptor, &llm, &[]).is_err(), "empty batch");
     ex[0].labels.pop();
-    assert!(llm_inputs(&adaptor, &llm, &ex).is_err(), "labels shorter than ids");
+    assert!(
+        llm_inputs(&adaptor, &llm, &ex).is_err(),
+        "labels shorter than ids"
+    );
     let ex = batch(&t.g);
     let inputs = llm_inputs(&adaptor, &llm, &ex).unwrap();
     let hidden = llm.forward(inputs.embeds, &mut llm.new_cache()).unwrap();
-    let all_ignored: Vec<Vec<i64>> = inputs.labels.iter().map(|l| vec![IGNORE_INDEX; l.len()]).collect();
-    assert!(lm_loss(&llm, hidden.clone(), &all_ignored).is_err(), "no target");
+    let all_ignored: Vec<Vec<i64>> = inputs
+        .labels
+        .iter()
+        .map(|l| vec![IGNORE_INDEX; l.len()])
+        .collect();
+    assert!(
+        lm_loss(&llm, hidden.clone(), &all_ignored).is_err(),
+        "no target"
+    );
     let gen = load_generator(&t);
     let mut units: Vec<Vec<u32>> = ex.iter().map(|e| e.units.clone()).collect();
     units[0][0] = 1000;
-    assert!(speech_decoder_loss(&gen, hidden, &inputs.labels, &units).is_err(), "unit id = blank");
+    assert!(
+        speech_decoder_loss(&gen, hidden, &inputs.labels, &units).is_err(),
+        "unit id = blank"
+    );
 }
 
 #[test]

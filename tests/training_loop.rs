@@ -19,8 +19,8 @@ use omni::llama::{Llama, OmniConfig};
 use omni::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
 use omni::train::checkpoint::{load_optimizer, save_model_dir, save_optimizer};
 use omni::train::{
-    llm_inputs, named_values, stage1_step, stage2_step, AdamW, AdamWConfig, CosineSchedule, Example, GradAccumulator,
-    NamedTensor, StepConfig, IGNORE_INDEX,
+    llm_inputs, named_values, stage1_step, stage2_step, AdamW, AdamWConfig, CosineSchedule,
+    Example, GradAccumulator, NamedTensor, StepConfig, IGNORE_INDEX,
 };
 use omni::weights::{RunDType, WeightStore};
 use omni::{Omni, OmniOptions};
@@ -54,7 +54,13 @@ fn load_generator(cfg: &OmniConfig, store: &WeightStore) -> SpeechGenerator {
 fn named(g: &HashMap<String, Array>, group: &str) -> Vec<NamedTensor> {
     let p = format!("adamw.{group}.");
     g.iter()
-        .filter_map(|(k, a)| k.strip_prefix(&p).map(|n| NamedTensor { name: n.into(), shape: a.shape.clone(), data: a.data.clone() }))
+        .filter_map(|(k, a)| {
+            k.strip_prefix(&p).map(|n| NamedTensor {
+                name: n.into(),
+                shape: a.shape.clone(),
+                data: a.data.clone(),
+            })
+        })
         .collect()
 }
 
@@ -63,7 +69,10 @@ fn adamw_two_steps_match_torch() {
     let t = tiny();
     let mut gen = load_generator(&t.cfg, &t.store);
     let before = named_values(&gen, PREFIX);
-    let mut opt = AdamW::new(AdamWConfig { weight_decay: 0.1, ..AdamWConfig::default() });
+    let mut opt = AdamW::new(AdamWConfig {
+        weight_decay: 0.1,
+        ..AdamWConfig::default()
+    });
     for group in ["g1", "g2"] {
         let acc = GradAccumulator::from_named(&gen, PREFIX, &named(&t.g, group));
         assert_eq!(acc.sums.len(), 3);
@@ -77,9 +86,17 @@ fn adamw_two_steps_match_torch() {
             // Tolerance 1e-6 of the tensor's scale: the same f32 formula, rounding only.
             Some(e) => {
                 let err = max_rel_err(&a.data, &e.data);
-                assert!(err < 1e-6, "{}: rel err {err:e} after two AdamW steps", a.name);
+                assert!(
+                    err < 1e-6,
+                    "{}: rel err {err:e} after two AdamW steps",
+                    a.name
+                );
                 // The steps moved the weights by far more than the tolerance.
-                assert!(max_rel_err(&b.data, &e.data) > 1e-4, "{}: the update is too small to test", a.name);
+                assert!(
+                    max_rel_err(&b.data, &e.data) > 1e-4,
+                    "{}: the update is too small to test",
+                    a.name
+                );
             }
             None => assert_eq!(a.data, b.data, "{}: no gradient, must not move", a.name),
         }
@@ -99,8 +116,14 @@ fn cosine_schedule_warms_up_then_decays_to_zero() {
     assert!((s.lr(5) - mid).abs() < 1e-15);
     assert!(s.lr(10).abs() < 1e-18);
     // warmup_ratio rounds up, as the HF Trainer's get_warmup_steps.
-    assert_eq!(CosineSchedule::with_warmup_ratio(1.0, 0.03, 100).warmup_steps, 3);
-    assert_eq!(CosineSchedule::with_warmup_ratio(1.0, 0.03, 101).warmup_steps, 4);
+    assert_eq!(
+        CosineSchedule::with_warmup_ratio(1.0, 0.03, 100).warmup_steps,
+        3
+    );
+    assert_eq!(
+        CosineSchedule::with_warmup_ratio(1.0, 0.03, 101).warmup_steps,
+        4
+    );
 }
 
 #[test]
@@ -111,7 +134,11 @@ fn clipping_scales_to_the_global_norm() {
     acc.sums.insert("b".into(), t(vec![0.0, 4.0]));
     let norm = acc.clip_global_norm(1.0);
     assert!((norm - 5.0).abs() < 1e-6);
-    let a = acc.sums["a"].clone().into_data().try_to_vec::<f32>().unwrap();
+    let a = acc.sums["a"]
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     assert!((a[0] - 0.6).abs() < 1e-6, "{a:?}");
     assert!((acc.global_norm() - 1.0).abs() < 1e-5);
     // Under the limit: unchanged.
@@ -131,8 +158,16 @@ fn examples(t: &Tiny, which: &[usize]) -> Vec<Example> {
         .map(|&i| {
             let frames = g["frames"].data[i] as usize;
             let rows = enc.data[i * t_max * c..(i * t_max + frames) * c].to_vec();
-            let ids = |k: &str| g[&format!("{k}.{i}")].data.iter().map(|&x| x as i64).collect::<Vec<_>>();
-            let units = g["units"].data[i * s_max..(i + 1) * s_max].iter().filter(|&&x| x as i64 != IGNORE_INDEX);
+            let ids = |k: &str| {
+                g[&format!("{k}.{i}")]
+                    .data
+                    .iter()
+                    .map(|&x| x as i64)
+                    .collect::<Vec<_>>()
+            };
+            let units = g["units"].data[i * s_max..(i + 1) * s_max]
+                .iter()
+                .filter(|&&x| x as i64 != IGNORE_INDEX);
             Example {
                 ids: ids("ids"),
                 labels: ids("labels"),
@@ -145,7 +180,14 @@ fn examples(t: &Tiny, which: &[usize]) -> Vec<Example> {
 
 fn load_adaptor(t: &Tiny) -> SpeechAdaptor {
     let acfg = AdaptorConfig::from_config_json(&fixture("omni_tiny/config.json")).unwrap();
-    SpeechAdaptor::load(&t.store, "model.speech_projector.", &acfg, RunDType::F32, &dev()).unwrap()
+    SpeechAdaptor::load(
+        &t.store,
+        "model.speech_projector.",
+        &acfg,
+        RunDType::F32,
+        &dev(),
+    )
+    .unwrap()
 }
 
 fn load_llm(t: &Tiny) -> Llama {
@@ -158,7 +200,10 @@ fn micro(ex: &[Example]) -> Vec<Vec<Example>> {
 }
 
 fn step_cfg(sched: &CosineSchedule, opt: &AdamW) -> StepConfig {
-    StepConfig { lr: sched.lr(opt.step), max_grad_norm: Some(1.0) }
+    StepConfig {
+        lr: sched.lr(opt.step),
+        max_grad_norm: Some(1.0),
+    }
 }
 
 #[test]
@@ -167,13 +212,21 @@ fn checkpoint_resume_gives_the_same_weights() {
     let data = micro(&examples(&t, &[0, 1]));
     let (adaptor, llm) = (load_adaptor(&t), load_llm(&t));
     let sched = CosineSchedule::with_warmup_ratio(1e-3, 0.25, 4);
-    let cfg = AdamWConfig { weight_decay: 0.01, ..AdamWConfig::default() };
+    let cfg = AdamWConfig {
+        weight_decay: 0.01,
+        ..AdamWConfig::default()
+    };
 
     // 4 steps straight.
     let mut gen = load_generator(&t.cfg, &t.store).train();
     let mut opt = AdamW::new(cfg);
     for _ in 0..4 {
-        gen = { let c = step_cfg(&sched, &opt); stage2_step(gen, &adaptor, &llm, &data, &mut opt, &c) }.unwrap().0;
+        gen = {
+            let c = step_cfg(&sched, &opt);
+            stage2_step(gen, &adaptor, &llm, &data, &mut opt, &c)
+        }
+        .unwrap()
+        .0;
     }
     let straight = named_values(&gen, PREFIX);
 
@@ -183,19 +236,45 @@ fn checkpoint_resume_gives_the_same_weights() {
     let mut gen = load_generator(&t.cfg, &t.store).train();
     let mut opt = AdamW::new(cfg);
     for _ in 0..2 {
-        gen = { let c = step_cfg(&sched, &opt); stage2_step(gen, &adaptor, &llm, &data, &mut opt, &c) }.unwrap().0;
+        gen = {
+            let c = step_cfg(&sched, &opt);
+            stage2_step(gen, &adaptor, &llm, &data, &mut opt, &c)
+        }
+        .unwrap()
+        .0;
     }
-    save_model_dir(&dir, &fixture("omni_tiny"), &named_values(&gen, PREFIX), RunDType::F32, 200_000).unwrap();
+    save_model_dir(
+        &dir,
+        &fixture("omni_tiny"),
+        &named_values(&gen, PREFIX),
+        RunDType::F32,
+        200_000,
+    )
+    .unwrap();
     save_optimizer(&dir, &opt).unwrap();
     drop((gen, opt));
-    let shards = std::fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("model-")).count();
+    let shards = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("model-")
+        })
+        .count();
     assert!(shards > 1, "200 kB shards: the tiny model spans several");
     let store = WeightStore::open_hf_dir(&dir).unwrap();
     let mut gen = load_generator(&t.cfg, &store).train();
     let mut opt = load_optimizer(&dir, &dev()).unwrap();
     assert_eq!(opt.step, 2);
     for _ in 0..2 {
-        gen = { let c = step_cfg(&sched, &opt); stage2_step(gen, &adaptor, &llm, &data, &mut opt, &c) }.unwrap().0;
+        gen = {
+            let c = step_cfg(&sched, &opt);
+            stage2_step(gen, &adaptor, &llm, &data, &mut opt, &c)
+        }
+        .unwrap()
+        .0;
     }
     let resumed = named_values(&gen, PREFIX);
     assert_eq!(straight.len(), resumed.len());
@@ -203,8 +282,17 @@ fn checkpoint_resume_gives_the_same_weights() {
     for ((a, b), o) in straight.iter().zip(&resumed).zip(&original) {
         assert_eq!(a.name, b.name);
         // Same inputs, same f32 operations in the same order: bit-identical.
-        assert_eq!(max_abs_diff(&a.data, &b.data), 0.0, "{}: resumed weights differ", a.name);
-        assert!(max_abs_diff(&a.data, &o.data) > 0.0, "{}: training did not move it", a.name);
+        assert_eq!(
+            max_abs_diff(&a.data, &b.data),
+            0.0,
+            "{}: resumed weights differ",
+            a.name
+        );
+        assert!(
+            max_abs_diff(&a.data, &o.data) > 0.0,
+            "{}: training did not move it",
+            a.name
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -223,11 +311,23 @@ fn checkpoint_in_published_layout_loads_in_omni() {
         .collect();
     let dir = std::env::temp_dir().join(format!("omni-train-ckpt-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    save_model_dir(&dir, &fixture("omni_tiny"), &trained, RunDType::F16, 1 << 20).unwrap();
-    for f in ["config.json", "model.safetensors.index.json", "tokenizer.json"] {
+    save_model_dir(
+        &dir,
+        &fixture("omni_tiny"),
+        &trained,
+        RunDType::F16,
+        1 << 20,
+    )
+    .unwrap();
+    for f in [
+        "config.json",
+        "model.safetensors.index.json",
+        "tokenizer.json",
+    ] {
         assert!(Path::new(&dir.join(f)).exists(), "{f}");
     }
-    let omni = Omni::load(&dir, fixture("vocoder/tiny"), &OmniOptions::default(), None).expect("omni loads the checkpoint");
+    let omni = Omni::load(&dir, fixture("vocoder/tiny"), &OmniOptions::default(), None)
+        .expect("omni loads the checkpoint");
     let loaded = named_values(&omni.speech_generator, PREFIX);
     for (a, b) in loaded.iter().zip(&trained) {
         assert_eq!(a.name, b.name);
@@ -235,7 +335,10 @@ fn checkpoint_in_published_layout_loads_in_omni() {
         assert!(max_abs_diff(&a.data, &b.data) <= 2e-3, "{}", a.name);
     }
     // Untouched parts are copied as they were.
-    let llm_then = named_values(&Llama::load(&t.store, &t.cfg.llm, RunDType::F32, &dev(), None).unwrap(), "model.");
+    let llm_then = named_values(
+        &Llama::load(&t.store, &t.cfg.llm, RunDType::F32, &dev(), None).unwrap(),
+        "model.",
+    );
     let llm_now = named_values(&omni.llm, "model.");
     for (a, b) in llm_then.iter().zip(&llm_now) {
         assert_eq!(a.data, b.data, "{}", a.name);
@@ -263,7 +366,11 @@ fn stage2_overfits_two_examples_until_units_decode_exactly() {
     let mut first = None;
     let mut last = 0.0;
     for _ in 0..steps {
-        let (g, stats) = { let c = step_cfg(&sched, &opt); stage2_step(gen, &adaptor, &llm, &data, &mut opt, &c) }.unwrap();
+        let (g, stats) = {
+            let c = step_cfg(&sched, &opt);
+            stage2_step(gen, &adaptor, &llm, &data, &mut opt, &c)
+        }
+        .unwrap();
         gen = g;
         first.get_or_insert(stats.loss);
         last = stats.loss;
@@ -278,9 +385,14 @@ fn stage2_overfits_two_examples_until_units_decode_exactly() {
     let hidden = llm.forward(inputs.embeds, &mut llm.new_cache()).unwrap();
     let [b, len, h] = hidden.dims();
     for (i, e) in ex.iter().enumerate() {
-        let pos: Vec<i64> =
-            (0..len).filter(|&p| inputs.labels[i][p] != IGNORE_INDEX).map(|p| (i * len + p) as i64).collect();
-        let idx = Tensor::<1, omni::burn::tensor::Int>::from_data(TensorData::new(pos.clone(), [pos.len()]), &dev());
+        let pos: Vec<i64> = (0..len)
+            .filter(|&p| inputs.labels[i][p] != IGNORE_INDEX)
+            .map(|p| (i * len + p) as i64)
+            .collect();
+        let idx = Tensor::<1, omni::burn::tensor::Int>::from_data(
+            TensorData::new(pos.clone(), [pos.len()]),
+            &dev(),
+        );
         let reps = hidden.clone().reshape([b * len, h]).select(0, idx);
         let (_, decoded) = gen.predict(reps).unwrap();
         assert_eq!(decoded, e.units, "example {i}: decoded units");
@@ -295,7 +407,10 @@ fn stage1_steps_lower_the_response_loss() {
     let (mut adaptor, mut llm) = (load_adaptor(&t).train(), load_llm(&t).train());
     let before_adaptor = named_values(&adaptor, "model.speech_projector.");
     let mut opt = AdamW::new(AdamWConfig::default());
-    let cfg = StepConfig { lr: 1e-3, max_grad_norm: Some(1.0) };
+    let cfg = StepConfig {
+        lr: 1e-3,
+        max_grad_norm: Some(1.0),
+    };
     let mut losses = Vec::new();
     for _ in 0..5 {
         let (a, l, stats) = stage1_step(adaptor, llm, &data, &mut opt, &cfg).unwrap();
@@ -307,5 +422,11 @@ fn stage1_steps_lower_the_response_loss() {
     assert!(losses[4] < losses[0] * 0.9, "stage-1 losses {losses:?}");
     // The adaptor trains too (stage 1 trains adaptor + LLM).
     let after = named_values(&adaptor, "model.speech_projector.");
-    assert!(before_adaptor.iter().zip(&after).all(|(a, b)| a.data != b.data), "adaptor moved");
+    assert!(
+        before_adaptor
+            .iter()
+            .zip(&after)
+            .all(|(a, b)| a.data != b.data),
+        "adaptor moved"
+    );
 }

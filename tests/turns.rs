@@ -20,8 +20,14 @@ fn omni() -> Arc<Omni> {
     static M: OnceLock<Arc<Omni>> = OnceLock::new();
     M.get_or_init(|| {
         let dev = std::env::var("OMNI_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
-        let opts = OmniOptions { device: dev, ..Default::default() };
-        Arc::new(Omni::load(fixture("omni_tiny"), fixture("vocoder/tiny"), &opts, None).expect("load tiny omni"))
+        let opts = OmniOptions {
+            device: dev,
+            ..Default::default()
+        };
+        Arc::new(
+            Omni::load(fixture("omni_tiny"), fixture("vocoder/tiny"), &opts, None)
+                .expect("load tiny omni"),
+        )
     })
     .clone()
 }
@@ -55,7 +61,9 @@ fn push_20ms(s: &Session, audio: &[f32]) {
 fn until(s: &Session, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
     let mut v = Vec::new();
     loop {
-        let e = s.next_event(Duration::from_secs(120)).expect("event within 120 s");
+        let e = s
+            .next_event(Duration::from_secs(120))
+            .expect("event within 120 s");
         let done = stop(&e);
         v.push(e);
         if done {
@@ -65,18 +73,36 @@ fn until(s: &Session, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
 }
 
 fn turn_end(e: &Event) -> bool {
-    matches!(e, Event::TurnDone { .. } | Event::Interrupted { .. } | Event::Error { .. })
+    matches!(
+        e,
+        Event::TurnDone { .. } | Event::Interrupted { .. } | Event::Error { .. }
+    )
 }
 
 fn tokens(ev: &[Event]) -> Vec<u32> {
     ev.iter()
-        .filter_map(|e| if let Event::TextDelta { token, .. } = e { Some(*token) } else { None })
+        .filter_map(|e| {
+            if let Event::TextDelta { token, .. } = e {
+                Some(*token)
+            } else {
+                None
+            }
+        })
         .filter(|&t| t != NO_TOKEN)
         .collect()
 }
 
 fn units(ev: &[Event]) -> Vec<u32> {
-    ev.iter().filter_map(|e| if let Event::Units { units, .. } = e { Some(units.clone()) } else { None }).flatten().collect()
+    ev.iter()
+        .filter_map(|e| {
+            if let Event::Units { units, .. } = e {
+                Some(units.clone())
+            } else {
+                None
+            }
+        })
+        .flatten()
+        .collect()
 }
 
 /// Events pulled until nothing comes for `quiet`.
@@ -91,7 +117,12 @@ fn drain(s: &Session, quiet: Duration) -> Vec<Event> {
 /// Event kinds in order (for failure messages; audio is long).
 fn kinds(ev: &[Event]) -> Vec<String> {
     ev.iter()
-        .filter(|e| !matches!(e, Event::TextDelta { .. } | Event::Units { .. } | Event::Audio { .. }))
+        .filter(|e| {
+            !matches!(
+                e,
+                Event::TextDelta { .. } | Event::Units { .. } | Event::Audio { .. }
+            )
+        })
         .map(|e| format!("{e:?}").chars().take(120).collect())
         .collect()
 }
@@ -105,7 +136,11 @@ fn omni_cli() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let p = dir.join("examples").join("omni");
-    assert!(p.is_file(), "{} not built (cargo test builds the examples)", p.display());
+    assert!(
+        p.is_file(),
+        "{} not built (cargo test builds the examples)",
+        p.display()
+    );
     p
 }
 
@@ -113,7 +148,12 @@ fn omni_cli() -> PathBuf {
 fn omni_run_answers_recorded_files_with_silence_and_pauses_as_one_turn_like_the_reference() {
     let omni = omni();
     let params = explicit(&omni).generation;
-    for name in ["trailing_silence.wav", "trailing_noise.wav", "pause_0_9s.wav", "leading_silence.wav"] {
+    for name in [
+        "trailing_silence.wav",
+        "trailing_noise.wav",
+        "pause_0_9s.wav",
+        "leading_silence.wav",
+    ] {
         let out_dir = tempdir(name);
         let answer = out_dir.join("answer.wav");
         let out = std::process::Command::new(omni_cli())
@@ -129,11 +169,22 @@ fn omni_run_answers_recorded_files_with_silence_and_pauses_as_one_turn_like_the_
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{name}: omni run failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
-        let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(
+            out.status.success(),
+            "{name}: omni run failed: {}\n{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         let kind = |k: &str| lines.iter().filter(|v| v["event"] == k).count();
         assert_eq!(kind("turn_done"), 1, "{name}: one turn done");
-        assert_eq!(kind("interrupted") + kind("error"), 0, "{name}: nothing lost: {stdout}");
+        assert_eq!(
+            kind("interrupted") + kind("error"),
+            0,
+            "{name}: nothing lost: {stdout}"
+        );
         let cli_tokens: Vec<u32> = lines
             .iter()
             .filter(|v| v["event"] == "text")
@@ -143,11 +194,24 @@ fn omni_run_answers_recorded_files_with_silence_and_pauses_as_one_turn_like_the_
         let cli_units: Vec<u32> = lines
             .iter()
             .filter(|v| v["event"] == "units")
-            .flat_map(|v| v["units"].as_array().unwrap().iter().map(|u| u.as_u64().unwrap() as u32).collect::<Vec<_>>())
+            .flat_map(|v| {
+                v["units"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|u| u.as_u64().unwrap() as u32)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let offline = omni.answer_offline(&wav(name), &params).unwrap();
-        assert_eq!(cli_tokens, offline.tokens, "{name}: tokens == offline on the whole file");
-        assert_eq!(cli_units, offline.units, "{name}: units == offline on the whole file");
+        assert_eq!(
+            cli_tokens, offline.tokens,
+            "{name}: tokens == offline on the whole file"
+        );
+        assert_eq!(
+            cli_units, offline.units,
+            "{name}: units == offline on the whole file"
+        );
         let (pcm, rate) = read_wav(&answer).unwrap();
         assert_eq!(rate, omni.vocoder.sample_rate());
         assert!(!pcm.is_empty(), "{name}: the answer WAV has audio");
@@ -178,10 +242,14 @@ fn explicit_turns_are_every_sample_pushed_at_any_chunking() {
     s.end_turn().unwrap();
     let ev = until(&s, turn_end);
     match ev.iter().find(|e| matches!(e, Event::TurnStarted { .. })) {
-        Some(Event::TurnStarted { audio_ms, .. }) => assert_eq!(*audio_ms, q.len() as u64 * 1000 / 16000),
+        Some(Event::TurnStarted { audio_ms, .. }) => {
+            assert_eq!(*audio_ms, q.len() as u64 * 1000 / 16000)
+        }
         other => panic!("no TurnStarted: {other:?}"),
     }
-    let offline = omni.answer_offline(&q, &explicit(&omni).generation).unwrap();
+    let offline = omni
+        .answer_offline(&q, &explicit(&omni).generation)
+        .unwrap();
     assert_eq!(tokens(&ev), offline.tokens);
     assert_eq!(units(&ev), offline.units);
 }
@@ -195,19 +263,44 @@ fn live_mode_a_paused_question_is_answered_once_with_all_of_its_audio() {
     s.played(1, 0);
     push_20ms(&s, &audio);
     let ev = drain(&s, Duration::from_secs(5));
-    assert_eq!(count(&ev, |e| matches!(e, Event::Interrupted { .. })), 0, "no interrupted turn: {:?}", kinds(&ev));
-    assert_eq!(count(&ev, |e| matches!(e, Event::TurnDone { .. })), 1, "one answer");
+    assert_eq!(
+        count(&ev, |e| matches!(e, Event::Interrupted { .. })),
+        0,
+        "no interrupted turn: {:?}",
+        kinds(&ev)
+    );
+    assert_eq!(
+        count(&ev, |e| matches!(e, Event::TurnDone { .. })),
+        1,
+        "one answer"
+    );
     assert_eq!(count(&ev, |e| matches!(e, Event::Error { .. })), 0);
-    assert_eq!(count(&ev, |e| matches!(e, Event::SpeechEnded { .. })), 2, "the pause ended speech once before the end");
+    assert_eq!(
+        count(&ev, |e| matches!(e, Event::SpeechEnded { .. })),
+        2,
+        "the pause ended speech once before the end"
+    );
     let audio_ms = ev
         .iter()
-        .find_map(|e| if let Event::TurnStarted { audio_ms, .. } = e { Some(*audio_ms) } else { None })
+        .find_map(|e| {
+            if let Event::TurnStarted { audio_ms, .. } = e {
+                Some(*audio_ms)
+            } else {
+                None
+            }
+        })
         .unwrap();
     // The turn runs from the file start (speech starts within the pre-roll)
     // to the end of the second part's speech.
     let n = audio_ms as usize * 16;
-    assert!(n > audio.len() / 2 && n <= audio.len(), "{n} of {} samples", audio.len());
-    let offline = omni.answer_offline(&audio[..n], &explicit(&omni).generation).unwrap();
+    assert!(
+        n > audio.len() / 2 && n <= audio.len(),
+        "{n} of {} samples",
+        audio.len()
+    );
+    let offline = omni
+        .answer_offline(&audio[..n], &explicit(&omni).generation)
+        .unwrap();
     assert_eq!(tokens(&ev), offline.tokens, "the whole question's answer");
     assert_eq!(units(&ev), offline.units);
 }
@@ -224,11 +317,20 @@ fn live_mode_speech_over_an_answer_already_playing_still_barges_in() {
     push_20ms(&s, &audio);
     let ev = drain(&s, Duration::from_secs(5));
     assert!(
-        ev.iter().any(|e| matches!(e, Event::Interrupted { turn: 1, reason: InterruptReason::BargeIn, .. })),
+        ev.iter().any(|e| matches!(
+            e,
+            Event::Interrupted {
+                turn: 1,
+                reason: InterruptReason::BargeIn,
+                ..
+            }
+        )),
         "{:?}",
         kinds(&ev)
     );
-    assert!(ev.iter().any(|e| matches!(e, Event::TurnDone { turn: 2, .. })));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::TurnDone { turn: 2, .. })));
 }
 
 /// The pause file with its silent gap shortened to `gap_s`.
@@ -263,14 +365,33 @@ fn speculative_start_answers_once_with_the_tokens_of_the_plain_path() {
     let spec = run(true);
     let plain = run(false);
     for ev in [&spec, &plain] {
-        assert_eq!(count(ev, |e| matches!(e, Event::TurnStarted { .. })), 1, "{:?}", kinds(ev));
+        assert_eq!(
+            count(ev, |e| matches!(e, Event::TurnStarted { .. })),
+            1,
+            "{:?}",
+            kinds(ev)
+        );
         assert_eq!(count(ev, |e| matches!(e, Event::TurnDone { .. })), 1);
-        assert_eq!(count(ev, |e| matches!(e, Event::Interrupted { .. } | Event::Error { .. })), 0);
+        assert_eq!(
+            count(ev, |e| matches!(
+                e,
+                Event::Interrupted { .. } | Event::Error { .. }
+            )),
+            0
+        );
     }
     assert_eq!(tokens(&spec), tokens(&plain));
     assert_eq!(units(&spec), units(&plain));
     let timings = |ev: &[Event]| {
-        ev.iter().find_map(|e| if let Event::TurnDone { timings, .. } = e { Some(timings.clone()) } else { None }).unwrap()
+        ev.iter()
+            .find_map(|e| {
+                if let Event::TurnDone { timings, .. } = e {
+                    Some(timings.clone())
+                } else {
+                    None
+                }
+            })
+            .unwrap()
     };
     let (ts, tp) = (timings(&spec), timings(&plain));
     assert!(ts.speculative && !tp.speculative);
@@ -314,11 +435,13 @@ fn expected_kept(omni: &Omni, ev: &[Event], played: u64) -> usize {
         return 0;
     }
     let mut cum = 0;
-    per_token.iter().take_while(|&&u| {
-        cum += u;
-        cum <= heard
-    })
-    .count()
+    per_token
+        .iter()
+        .take_while(|&&u| {
+            cum += u;
+            cum <= heard
+        })
+        .count()
 }
 
 #[test]
@@ -330,10 +453,23 @@ fn the_history_keeps_exactly_the_answer_tokens_whose_audio_was_played() {
         text_turn(&s, "What is the capital of France?")
     };
     let toks = tokens(&reference);
-    let total: u64 = reference.iter().map(|e| if let Event::Audio { pcm, .. } = e { pcm.len() as u64 } else { 0 }).sum();
+    let total: u64 = reference
+        .iter()
+        .map(|e| {
+            if let Event::Audio { pcm, .. } = e {
+                pcm.len() as u64
+            } else {
+                0
+            }
+        })
+        .sum();
     assert!(total > 0 && toks.len() > 2);
     let mid = expected_kept(&omni, &reference, total / 2);
-    assert!(mid > 0 && mid < toks.len(), "half the audio keeps part of the answer ({mid} of {})", toks.len());
+    assert!(
+        mid > 0 && mid < toks.len(),
+        "half the audio keeps part of the answer ({mid} of {})",
+        toks.len()
+    );
     for played in [0, total / 3, total / 2, total] {
         let s = Session::new(omni.clone(), explicit(&omni)).unwrap();
         let ev = text_turn(&s, "What is the capital of France?");
@@ -347,11 +483,22 @@ fn the_history_keeps_exactly_the_answer_tokens_whose_audio_was_played() {
         if want.last() != Some(&eot) {
             want.push(eot);
         }
-        assert_eq!(h.turns[0].answer, want, "played {played} of {total} samples");
-        assert_eq!(h.turns[0].text.as_deref(), Some("What is the capital of France?"));
+        assert_eq!(
+            h.turns[0].answer, want,
+            "played {played} of {total} samples"
+        );
+        assert_eq!(
+            h.turns[0].text.as_deref(),
+            Some("What is the capital of France?")
+        );
         // The next prompt's ids hold exactly that answer after turn 1's prompt.
         let want_ids: Vec<i64> = want.iter().map(|&t| t as i64).collect();
-        assert!(h.ids.windows(want_ids.len()).any(|w| w == want_ids.as_slice()), "prompt ids hold the kept answer");
+        assert!(
+            h.ids
+                .windows(want_ids.len())
+                .any(|w| w == want_ids.as_slice()),
+            "prompt ids hold the kept answer"
+        );
         until(&s, turn_end);
     }
 }
@@ -368,10 +515,24 @@ fn an_answer_cancelled_before_any_audio_leaves_an_empty_answer_in_the_history() 
     std::thread::sleep(Duration::from_millis(200));
     s.cancel();
     let ev = until(&s, turn_end);
-    assert!(matches!(ev.last(), Some(Event::Interrupted { reason: InterruptReason::Cancel, .. })), "{:?}", kinds(&ev));
+    assert!(
+        matches!(
+            ev.last(),
+            Some(Event::Interrupted {
+                reason: InterruptReason::Cancel,
+                ..
+            })
+        ),
+        "{:?}",
+        kinds(&ev)
+    );
     assert!(!ev.iter().any(|e| matches!(e, Event::Audio { .. })));
     text_turn(&s, "Hello?");
-    assert_eq!(s.history().turns[0].answer, vec![eot], "nothing was heard: nothing is kept");
+    assert_eq!(
+        s.history().turns[0].answer,
+        vec![eot],
+        "nothing was heard: nothing is kept"
+    );
 }
 
 #[test]
@@ -379,8 +540,15 @@ fn text_turns_are_answered_with_text_and_speech_in_the_same_history() {
     let omni = omni();
     let s = Session::new(omni.clone(), explicit(&omni)).unwrap();
     let ev = text_turn(&s, "Tell me a story.");
-    assert!(matches!(ev.last(), Some(Event::TurnDone { turn: 1, .. })), "{:?}", kinds(&ev));
-    assert!(ev.iter().any(|e| matches!(e, Event::Audio { .. })), "spoken answer");
+    assert!(
+        matches!(ev.last(), Some(Event::TurnDone { turn: 1, .. })),
+        "{:?}",
+        kinds(&ev)
+    );
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::Audio { .. })),
+        "spoken answer"
+    );
     push_20ms(&s, &wav("trailing_silence.wav"));
     s.end_turn().unwrap();
     let ev2 = until(&s, turn_end);
@@ -402,11 +570,23 @@ fn audio_events_carry_the_vocoders_own_sample_rate() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     cfg["sampling_rate"] = serde_json::json!(22050);
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
-    let omni = Arc::new(Omni::load(fixture("omni_tiny"), &dir, &OmniOptions::default(), None).unwrap());
+    let omni =
+        Arc::new(Omni::load(fixture("omni_tiny"), &dir, &OmniOptions::default(), None).unwrap());
     assert_eq!(omni.vocoder.sample_rate(), 22050);
     let s = Session::new(omni.clone(), explicit(&omni)).unwrap();
     let ev = text_turn(&s, "Hi.");
-    let rates: Vec<u32> =
-        ev.iter().filter_map(|e| if let Event::Audio { sample_rate, .. } = e { Some(*sample_rate) } else { None }).collect();
-    assert!(!rates.is_empty() && rates.iter().all(|&r| r == 22050), "{rates:?}");
+    let rates: Vec<u32> = ev
+        .iter()
+        .filter_map(|e| {
+            if let Event::Audio { sample_rate, .. } = e {
+                Some(*sample_rate)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert!(
+        !rates.is_empty() && rates.iter().all(|&r| r == 22050),
+        "{rates:?}"
+    );
 }

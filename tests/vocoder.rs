@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use common::{fixture, max_rel_err, read_arrays};
 use omni::device::Device;
-use omni::vocoder::{ChunkBoundary, CodeHiFiGan, OverlapParams, StreamConfig, VocoderConfig, VocoderStream};
+use omni::vocoder::{
+    ChunkBoundary, CodeHiFiGan, OverlapParams, StreamConfig, VocoderConfig, VocoderStream,
+};
 use omni::weights::WeightStore;
 use omni::Error;
 
@@ -49,7 +51,13 @@ fn config_reads_published_format() {
     assert_eq!(cfg.num_embeddings, 1000);
     assert_eq!(cfg.samples_per_frame(), Some(320));
     assert_eq!(cfg.sampling_rate, 16000);
-    assert_eq!(cfg.dur_predictor_params.as_ref().unwrap().var_pred_kernel_size, 3);
+    assert_eq!(
+        cfg.dur_predictor_params
+            .as_ref()
+            .unwrap()
+            .var_pred_kernel_size,
+        3
+    );
 }
 
 #[test]
@@ -58,7 +66,10 @@ fn durations_match_fairseq() {
     let voc = tiny();
     let d = voc.durations(&ids(&io["units"])).unwrap();
     assert_eq!(d, sizes(&io["durations"]));
-    assert!(d.contains(&1) && d.iter().any(|&x| x >= 3), "fixture durations should vary: {d:?}");
+    assert!(
+        d.contains(&1) && d.iter().any(|&x| x >= 3),
+        "fixture durations should vary: {d:?}"
+    );
     let d = voc.durations(&ids(&io["units_long"])).unwrap();
     assert_eq!(d, sizes(&io["durations_long"]));
     let log_dur = voc.log_durations(&ids(&io["units"])).unwrap();
@@ -97,7 +108,10 @@ fn folded_checkpoint_and_explicit_paths_load_too() {
         &device(),
     )
     .unwrap();
-    let err = max_rel_err(&explicit.synthesize(&units[..5]).unwrap(), &by_file.synthesize(&units[..5]).unwrap());
+    let err = max_rel_err(
+        &explicit.synthesize(&units[..5]).unwrap(),
+        &by_file.synthesize(&units[..5]).unwrap(),
+    );
     assert!(err <= 1e-6, "{err}");
 }
 
@@ -128,13 +142,24 @@ fn bad_units_are_errors() {
     let voc = tiny();
     for r in [voc.synthesize(&[]), voc.synthesize(&[3, 1000, 4])] {
         match r {
-            Err(Error::InvalidInput(msg)) => assert!(msg.contains("empty") || msg.contains("1000"), "{msg}"),
+            Err(Error::InvalidInput(msg)) => {
+                assert!(msg.contains("empty") || msg.contains("1000"), "{msg}")
+            }
             other => panic!("expected InvalidInput, got {other:?}"),
         }
     }
-    assert!(matches!(voc.durations(&[u32::MAX]), Err(Error::InvalidInput(_))));
-    assert!(matches!(voc.synthesize_with_durations(&[1, 2], &[1]), Err(Error::InvalidInput(_))));
-    assert!(matches!(voc.synthesize_parts(&[1, 2], &[0]), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        voc.durations(&[u32::MAX]),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        voc.synthesize_with_durations(&[1, 2], &[1]),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        voc.synthesize_parts(&[1, 2], &[0]),
+        Err(Error::InvalidInput(_))
+    ));
     for cfg in [StreamConfig::reference(4), StreamConfig::smooth(4)] {
         let mut s = VocoderStream::new(&voc, cfg).unwrap();
         assert!(matches!(s.push(&[]), Err(Error::InvalidInput(_))));
@@ -144,15 +169,25 @@ fn bad_units_are_errors() {
         assert!(s.flush().unwrap().is_empty());
     }
     assert!(VocoderStream::new(&voc, StreamConfig::reference(0)).is_err());
-    let bad_fade = OverlapParams { holdback_samples: 10, crossfade_samples: 20, ..OverlapParams::default() };
-    assert!(
-        VocoderStream::new(&voc, StreamConfig { chunk_units: 4, boundary: ChunkBoundary::Overlap(bad_fade) }).is_err()
-    );
+    let bad_fade = OverlapParams {
+        holdback_samples: 10,
+        crossfade_samples: 20,
+        ..OverlapParams::default()
+    };
+    assert!(VocoderStream::new(
+        &voc,
+        StreamConfig {
+            chunk_units: 4,
+            boundary: ChunkBoundary::Overlap(bad_fade)
+        }
+    )
+    .is_err());
 }
 
 /// Copies every tensor of the tiny checkpoint but `drop` into a safetensors file.
 fn safetensors_without(drop: &str, path: &std::path::Path) {
-    let store = WeightStore::open_pytorch(fixture("vocoder/tiny/g_00500000"), Some("generator")).unwrap();
+    let store =
+        WeightStore::open_pytorch(fixture("vocoder/tiny/g_00500000"), Some("generator")).unwrap();
     let mut bufs = Vec::new();
     for k in store.keys() {
         if k == drop {
@@ -166,7 +201,11 @@ fn safetensors_without(drop: &str, path: &std::path::Path) {
     let views: Vec<(String, safetensors::tensor::TensorView)> = bufs
         .iter()
         .map(|(k, s, b)| {
-            (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+            (
+                k.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .unwrap(),
+            )
         })
         .collect();
     safetensors::serialize_to_file(views, None, path).unwrap();
@@ -176,16 +215,23 @@ fn safetensors_without(drop: &str, path: &std::path::Path) {
 fn missing_key_is_named() {
     let dir = temp_dir("missing");
     let cfg = VocoderConfig::from_json_file(&fixture("vocoder/tiny/config.json")).unwrap();
-    for key in
-        ["conv_post.weight_v", "ups.3.weight_g", "dict.weight", "dur_predictor.ln2.bias", "resblocks.14.convs2.2.bias"]
-    {
+    for key in [
+        "conv_post.weight_v",
+        "ups.3.weight_g",
+        "dict.weight",
+        "dur_predictor.ln2.bias",
+        "resblocks.14.convs2.2.bias",
+    ] {
         let p = dir.join("cut.safetensors");
         safetensors_without(key, &p);
         let store = WeightStore::open_safetensors(&p).unwrap();
         match CodeHiFiGan::from_store(&store, cfg.clone(), &device()) {
             Err(e @ Error::MissingKey { .. }) => {
                 let msg = e.to_string();
-                assert!(msg.contains(key) && msg.contains("cut.safetensors"), "{msg}");
+                assert!(
+                    msg.contains(key) && msg.contains("cut.safetensors"),
+                    "{msg}"
+                );
             }
             other => panic!("expected MissingKey for {key}, got {other:?}"),
         }
@@ -193,11 +239,22 @@ fn missing_key_is_named() {
     // The complete copy loads and agrees with the pickle.
     let p = dir.join("full.safetensors");
     safetensors_without("", &p);
-    let voc = CodeHiFiGan::from_store(&WeightStore::open_safetensors(&p).unwrap(), cfg.clone(), &device()).unwrap();
-    let err = max_rel_err(&voc.synthesize(&[1, 2, 3]).unwrap(), &tiny().synthesize(&[1, 2, 3]).unwrap());
+    let voc = CodeHiFiGan::from_store(
+        &WeightStore::open_safetensors(&p).unwrap(),
+        cfg.clone(),
+        &device(),
+    )
+    .unwrap();
+    let err = max_rel_err(
+        &voc.synthesize(&[1, 2, 3]).unwrap(),
+        &tiny().synthesize(&[1, 2, 3]).unwrap(),
+    );
     assert!(err <= 1e-6, "{err}");
     // A config that disagrees with the weights names the tensor and both shapes.
-    let wide = VocoderConfig { upsample_initial_channel: 64, ..cfg };
+    let wide = VocoderConfig {
+        upsample_initial_channel: 64,
+        ..cfg
+    };
     match CodeHiFiGan::from_store(&WeightStore::open_safetensors(&p).unwrap(), wide, &device()) {
         Err(Error::ShapeMismatch { key, .. }) => assert!(key.starts_with("conv_pre."), "{key}"),
         other => panic!("expected ShapeMismatch, got {other:?}"),
@@ -229,7 +286,10 @@ fn missing_files_truncated_checkpoint_and_bad_configs_give_errors() {
     std::fs::write(dir.join("g_00500000"), b"not a pickle").unwrap();
     assert!(CodeHiFiGan::load(&dir, &device()).is_err());
     // Nonexistent path.
-    assert!(matches!(CodeHiFiGan::load(dir.join("nope"), &device()), Err(Error::MissingFile { .. })));
+    assert!(matches!(
+        CodeHiFiGan::load(dir.join("nope"), &device()),
+        Err(Error::MissingFile { .. })
+    ));
     std::fs::remove_dir_all(&dir).ok();
 
     // Unsupported configs are named.
@@ -238,8 +298,16 @@ fn missing_files_truncated_checkpoint_and_bad_configs_give_errors() {
     for (from, to, needle) in [
         ("\"resblock\": \"1\"", "\"resblock\": \"2\"", "resblock"),
         ("\"f0\": false", "\"f0\": true", "f0"),
-        ("\"f0\": false", "\"f0\": false, \"multispkr\": true", "multispkr"),
-        ("\"var_pred_kernel_size\": 3", "\"var_pred_kernel_size\": 5", "var_pred_kernel_size"),
+        (
+            "\"f0\": false",
+            "\"f0\": false, \"multispkr\": true",
+            "multispkr",
+        ),
+        (
+            "\"var_pred_kernel_size\": 3",
+            "\"var_pred_kernel_size\": 5",
+            "var_pred_kernel_size",
+        ),
         ("\"num_embeddings\": 1000,", "", "num_embeddings"),
     ] {
         let bad = text.replacen(from, to, 1);
@@ -262,7 +330,11 @@ fn compare(x: &[f32], reference: &[f32]) -> (f32, f32, f64) {
         sig += (*b as f64) * (*b as f64);
         noise += (d as f64) * (d as f64);
     }
-    (max, (sum / n as f64) as f32, 10.0 * (sig / noise.max(1e-30)).log10())
+    (
+        max,
+        (sum / n as f64) as f32,
+        10.0 * (sig / noise.max(1e-30)).log10(),
+    )
 }
 
 fn stream_all(voc: &CodeHiFiGan, cfg: StreamConfig, units: &[u32], step: usize) -> Vec<f32> {
@@ -286,12 +358,19 @@ fn overlap_streaming_beats_independent_chunks() {
     let whole = voc.synthesize(&units).unwrap();
     let durs = voc.durations(&units).unwrap();
     assert_eq!(durs, sizes(&io["durations_long"]));
-    println!("streaming vs whole-utterance synthesis: {} units, {} samples", units.len(), whole.len());
+    println!(
+        "streaming vs whole-utterance synthesis: {} units, {} samples",
+        units.len(),
+        whole.len()
+    );
     println!("| Ω | mode | max abs diff | mean abs diff | SNR (dB) | samples |");
     println!("|---|------|-------------:|--------------:|---------:|--------:|");
     let row = |omega: usize, name: &str, out: &[f32]| {
         let (m, a, s) = compare(out, &whole);
-        println!("| {omega} | {name} | {m:.4} | {a:.5} | {s:.1} | {} |", out.len());
+        println!(
+            "| {omega} | {name} | {m:.4} | {a:.5} | {s:.1} | {} |",
+            out.len()
+        );
         (m, a, s)
     };
     for omega in [10usize, 20, 40] {
@@ -300,19 +379,41 @@ fn overlap_streaming_beats_independent_chunks() {
         let mut changed = 0;
         for (i, c) in units.chunks(omega).enumerate() {
             let d = voc.durations(c).unwrap();
-            changed += d.iter().zip(&durs[i * omega..]).filter(|(a, b)| a != b).count();
+            changed += d
+                .iter()
+                .zip(&durs[i * omega..])
+                .filter(|(a, b)| a != b)
+                .count();
         }
-        let (rmax, rmean, rsnr) =
-            row(omega, &format!("reference: independent chunks ({changed} durations differ)"), &reference);
+        let (rmax, rmean, rsnr) = row(
+            omega,
+            &format!("reference: independent chunks ({changed} durations differ)"),
+            &reference,
+        );
         // Not a mode: independent chunks forced to the whole-utterance durations,
         // to show the generator's edge effect alone.
         let mut fixed = Vec::new();
         for (i, c) in units.chunks(omega).enumerate() {
-            fixed.extend(voc.synthesize_with_durations(c, &durs[i * omega..i * omega + c.len()]).unwrap());
+            fixed.extend(
+                voc.synthesize_with_durations(c, &durs[i * omega..i * omega + c.len()])
+                    .unwrap(),
+            );
         }
-        row(omega, "(independent chunks, whole-utterance durations)", &fixed);
+        row(
+            omega,
+            "(independent chunks, whole-utterance durations)",
+            &fixed,
+        );
         let overlap = |p: OverlapParams| {
-            stream_all(&voc, StreamConfig { chunk_units: omega, boundary: ChunkBoundary::Overlap(p) }, &units, omega)
+            stream_all(
+                &voc,
+                StreamConfig {
+                    chunk_units: omega,
+                    boundary: ChunkBoundary::Overlap(p),
+                },
+                &units,
+                omega,
+            )
         };
         let low = overlap(OverlapParams::low_latency());
         let (lmax, lmean, lsnr) = row(omega, "omni overlap, low_latency (C8 L2 H20ms)", &low);
@@ -324,10 +425,19 @@ fn overlap_streaming_beats_independent_chunks() {
         for o in [&low, &ours, &hq] {
             assert_eq!(o.len(), whole.len(), "Ω={omega}");
         }
-        assert!(osnr > rsnr + 20.0, "Ω={omega}: overlap SNR {osnr:.1} dB vs independent {rsnr:.1} dB");
+        assert!(
+            osnr > rsnr + 20.0,
+            "Ω={omega}: overlap SNR {osnr:.1} dB vs independent {rsnr:.1} dB"
+        );
         assert!(omean < rmean / 10.0 && omax < rmax, "Ω={omega}");
-        assert!(lsnr > rsnr + 10.0 && lmean < rmean && lmax <= rmax, "Ω={omega}");
-        assert!(osnr >= 35.0 && hsnr > osnr, "Ω={omega}: default {osnr:.1} dB, high quality {hsnr:.1} dB");
+        assert!(
+            lsnr > rsnr + 10.0 && lmean < rmean && lmax <= rmax,
+            "Ω={omega}"
+        );
+        assert!(
+            osnr >= 35.0 && hsnr > osnr,
+            "Ω={omega}: default {osnr:.1} dB, high quality {hsnr:.1} dB"
+        );
     }
 }
 
@@ -341,14 +451,37 @@ fn overlap_stream_handles_any_chunking_and_parameters() {
     let total: usize = sizes(&io["durations"]).iter().sum::<usize>() * 320;
     let params = [
         OverlapParams::default(),
-        OverlapParams { left_context_units: 0, lookahead_units: 0, holdback_samples: 0, crossfade_samples: 0 },
-        OverlapParams { left_context_units: 0, lookahead_units: 2, holdback_samples: 640, crossfade_samples: 320 },
-        OverlapParams { left_context_units: 1, lookahead_units: 0, holdback_samples: 2000, crossfade_samples: 1000 },
-        OverlapParams { left_context_units: 3, lookahead_units: 5, holdback_samples: 100, crossfade_samples: 50 },
+        OverlapParams {
+            left_context_units: 0,
+            lookahead_units: 0,
+            holdback_samples: 0,
+            crossfade_samples: 0,
+        },
+        OverlapParams {
+            left_context_units: 0,
+            lookahead_units: 2,
+            holdback_samples: 640,
+            crossfade_samples: 320,
+        },
+        OverlapParams {
+            left_context_units: 1,
+            lookahead_units: 0,
+            holdback_samples: 2000,
+            crossfade_samples: 1000,
+        },
+        OverlapParams {
+            left_context_units: 3,
+            lookahead_units: 5,
+            holdback_samples: 100,
+            crossfade_samples: 50,
+        },
     ];
     for p in params {
         for omega in [1usize, 3, 7] {
-            let cfg = StreamConfig { chunk_units: omega, boundary: ChunkBoundary::Overlap(p) };
+            let cfg = StreamConfig {
+                chunk_units: omega,
+                boundary: ChunkBoundary::Overlap(p),
+            };
             let mut s = VocoderStream::new(Arc::clone(&voc), cfg).unwrap();
             for round in 0..2 {
                 let mut out = Vec::new();
@@ -390,7 +523,10 @@ fn overlap_parameter_sweep() {
         let mut i = 0;
         while i < units.len() {
             let j = (i + omega).min(units.len());
-            fixed.extend(voc.synthesize_with_durations(&units[i..j], &durs[i..j]).unwrap());
+            fixed.extend(
+                voc.synthesize_with_durations(&units[i..j], &durs[i..j])
+                    .unwrap(),
+            );
             i = j;
         }
         let (m, a, s) = compare(&fixed, &whole);
@@ -413,7 +549,10 @@ fn overlap_parameter_sweep() {
                         holdback_samples: h,
                         crossfade_samples: x,
                     };
-                    let cfg = StreamConfig { chunk_units: omega, boundary: ChunkBoundary::Overlap(p) };
+                    let cfg = StreamConfig {
+                        chunk_units: omega,
+                        boundary: ChunkBoundary::Overlap(p),
+                    };
                     let out = stream_all(&voc, cfg, &units, omega);
                     let (m, a, s) = compare(&out, &whole);
                     println!("Ω={omega} C={c} L={l} H={h} X={x}: max {m:.4} mean {a:.5} SNR {s:.1} len {}", out.len());
@@ -452,12 +591,21 @@ fn full_size_vocoder_matches_fairseq() {
     }
     let dt = t.elapsed().as_secs_f64() / reps as f64;
     let secs = wav.len() as f64 / 16000.0;
-    println!("full-size: {} units -> {secs:.2} s audio in {:.0} ms (RTF {:.3})", units.len(), dt * 1e3, dt / secs);
+    println!(
+        "full-size: {} units -> {secs:.2} s audio in {:.0} ms (RTF {:.3})",
+        units.len(),
+        dt * 1e3,
+        dt / secs
+    );
     for omega in [10usize, 40] {
         let t = std::time::Instant::now();
         let out = stream_all(&voc, StreamConfig::smooth(omega), &units, omega);
         let dt = t.elapsed().as_secs_f64();
         let (_, _, snr) = compare(&out, &wav);
-        println!("  smooth stream Ω={omega}: {:.0} ms (RTF {:.3}), SNR vs whole {snr:.1} dB", dt * 1e3, dt / secs);
+        println!(
+            "  smooth stream Ω={omega}: {:.0} ms (RTF {:.3}), SNR vs whole {snr:.1} dB",
+            dt * 1e3,
+            dt / secs
+        );
     }
 }

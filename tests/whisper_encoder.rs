@@ -22,18 +22,25 @@ fn device() -> Device {
 }
 
 fn to_vec(t: omni::burn::tensor::Tensor<3>) -> Vec<f32> {
-    t.cast(omni::burn::tensor::DType::F32).into_data().try_to_vec::<f32>().expect("f32 data")
+    t.cast(omni::burn::tensor::DType::F32)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 data")
 }
 
 fn load_openai(path: &str, dtype: RunDType) -> WhisperEncoder {
     let p = fixture(path);
     let cfg = WhisperConfig::from_openai_pt(&p).expect("dims");
-    let store = WeightStore::open_pytorch(&p, Some("model_state_dict")).expect("open .pt").sub("encoder.");
+    let store = WeightStore::open_pytorch(&p, Some("model_state_dict"))
+        .expect("open .pt")
+        .sub("encoder.");
     WhisperEncoder::load(&store, &cfg, dtype, &device()).expect("load encoder")
 }
 
 fn run(enc: &WhisperEncoder, mel: &common::Array) -> Vec<f32> {
-    let x = enc.mel_tensor(&mel.data, mel.shape[0], mel.shape[1]).expect("mel tensor");
+    let x = enc
+        .mel_tensor(&mel.data, mel.shape[0], mel.shape[1])
+        .expect("mel tensor");
     to_vec(enc.forward(x).expect("forward"))
 }
 
@@ -41,7 +48,16 @@ fn run(enc: &WhisperEncoder, mel: &common::Array) -> Vec<f32> {
 fn tiny_openai_pt_matches_reference() {
     let io = read_arrays("whisper/tiny/io.safetensors");
     let enc = load_openai("whisper/tiny/tiny.pt", RunDType::F32);
-    assert_eq!(enc.config, WhisperConfig { n_mels: 80, n_audio_ctx: 50, n_audio_state: 64, n_audio_head: 4, n_audio_layer: 2 });
+    assert_eq!(
+        enc.config,
+        WhisperConfig {
+            n_mels: 80,
+            n_audio_ctx: 50,
+            n_audio_state: 64,
+            n_audio_head: 4,
+            n_audio_layer: 2
+        }
+    );
     let out = run(&enc, &io["mel"]);
     let err = max_rel_err(&out, &io["encoder_out"].data);
     assert!(err <= TOL_F32, "tiny encoder rel err {err}");
@@ -50,8 +66,11 @@ fn tiny_openai_pt_matches_reference() {
 #[test]
 fn tiny_hf_safetensors_matches_reference() {
     let io = read_arrays("whisper/tiny_hf/../tiny/io.safetensors");
-    let cfg = WhisperConfig::from_hf_config(&fixture("whisper/tiny_hf/config.json")).expect("config");
-    let store = WeightStore::open_safetensors(fixture("whisper/tiny_hf/model.safetensors")).expect("open").sub("model.encoder.");
+    let cfg =
+        WhisperConfig::from_hf_config(&fixture("whisper/tiny_hf/config.json")).expect("config");
+    let store = WeightStore::open_safetensors(fixture("whisper/tiny_hf/model.safetensors"))
+        .expect("open")
+        .sub("model.encoder.");
     let enc = WhisperEncoder::load(&store, &cfg, RunDType::F32, &device()).expect("load");
     let err = max_rel_err(&run(&enc, &io["mel"]), &io["encoder_out"].data);
     assert!(err <= TOL_F32, "HF-layout encoder rel err {err}");
@@ -74,7 +93,14 @@ fn v3_layer_structure_30s_speech_and_adaptor_match_reference() {
     let omni_dir = fixture("whisper/v3layers/omni");
     let acfg = AdaptorConfig::from_config_json(&omni_dir.join("config.json")).unwrap();
     let store = WeightStore::open_safetensors(omni_dir.join("model.safetensors")).unwrap();
-    let ad = SpeechAdaptor::load(&store, "model.speech_projector.", &acfg, RunDType::F32, &device()).unwrap();
+    let ad = SpeechAdaptor::load(
+        &store,
+        "model.speech_projector.",
+        &acfg,
+        RunDType::F32,
+        &device(),
+    )
+    .unwrap();
     let y = ad.forward(out.clone()).unwrap();
     assert_eq!(y.dims(), [1, 300, 64]);
     let err = max_rel_err(&to_vec(y), &io["adaptor_out"].data);
@@ -97,7 +123,16 @@ fn encoder_copy_inside_omni_shards_loads_with_inferred_dims() {
         .sub("model.speech_encoder.");
     let layout = omni::whisper::WhisperKeyLayout::detect(&store).expect("layout");
     let cfg = layout.infer_config(&store).unwrap();
-    assert_eq!(cfg, WhisperConfig { n_mels: 128, n_audio_ctx: 1500, n_audio_state: 128, n_audio_head: 2, n_audio_layer: 4 });
+    assert_eq!(
+        cfg,
+        WhisperConfig {
+            n_mels: 128,
+            n_audio_ctx: 1500,
+            n_audio_state: 128,
+            n_audio_head: 2,
+            n_audio_layer: 4
+        }
+    );
     let enc = WhisperEncoder::load(&store, &cfg, RunDType::F32, &device()).unwrap();
     let err = max_rel_err(&run(&enc, &io["mel"]), &io["encoder_out"].data);
     assert!(err <= TOL_F32, "rel err {err}");
@@ -115,7 +150,9 @@ fn f16_weights_on_cpu_track_f32_reference() {
         // at load with a device error, not panic later in a kernel.
         let p = fixture("whisper/v3layers/encoder.pt");
         let cfg = WhisperConfig::from_openai_pt(&p).unwrap();
-        let store = WeightStore::open_pytorch(&p, Some("model_state_dict")).unwrap().sub("encoder.");
+        let store = WeightStore::open_pytorch(&p, Some("model_state_dict"))
+            .unwrap()
+            .sub("encoder.");
         match WhisperEncoder::load(&store, &cfg, RunDType::F16, &device()) {
             Err(Error::Device { reason, .. }) => assert!(reason.contains("F16"), "{reason}"),
             Err(e) => panic!("unexpected error: {e}"),
@@ -128,7 +165,13 @@ fn f16_weights_on_cpu_track_f32_reference() {
     let refv = &io["encoder_out"].data;
     let err = max_rel_err(&out, refv);
     let scale = refv.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let mean = out.iter().zip(refv).map(|(a, b)| (a - b).abs()).sum::<f32>() / out.len() as f32 / scale;
+    let mean = out
+        .iter()
+        .zip(refv)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f32>()
+        / out.len() as f32
+        / scale;
     assert!(err <= 2e-2, "f16 max rel err {err}");
     assert!(mean <= 2e-3, "f16 mean rel err {mean}");
 }
@@ -148,18 +191,30 @@ fn perturbed_reference_is_detected() {
 fn missing_key_and_bad_shape_are_named() {
     let p = fixture("whisper/tiny/tiny.pt");
     let cfg = WhisperConfig::from_openai_pt(&p).unwrap();
-    let store = WeightStore::open_pytorch(&p, Some("model_state_dict")).unwrap().sub("encoder.");
+    let store = WeightStore::open_pytorch(&p, Some("model_state_dict"))
+        .unwrap()
+        .sub("encoder.");
     // A config that disagrees with the weights: an error naming key and shapes.
-    let wrong = WhisperConfig { n_audio_state: 96, n_audio_head: 4, ..cfg.clone() };
+    let wrong = WhisperConfig {
+        n_audio_state: 96,
+        n_audio_head: 4,
+        ..cfg.clone()
+    };
     match WhisperEncoder::load(&store, &wrong, RunDType::F32, &device()) {
         Err(Error::ShapeMismatch { key, found, .. }) => {
-            assert!(key.contains("attn_ln.weight") || key.contains("conv1"), "{key}");
+            assert!(
+                key.contains("attn_ln.weight") || key.contains("conv1"),
+                "{key}"
+            );
             assert!(found.contains(&64));
         }
         other => panic!("expected a shape error, got {other:?}"),
     }
     // Too many layers: the missing block is named.
-    let more = WhisperConfig { n_audio_layer: 3, ..cfg };
+    let more = WhisperConfig {
+        n_audio_layer: 3,
+        ..cfg
+    };
     match WhisperEncoder::load(&store, &more, RunDType::F32, &device()) {
         Err(Error::MissingKey { key, path }) => {
             assert!(key.starts_with("blocks.2."), "{key}");
@@ -179,7 +234,10 @@ fn truncated_and_foreign_checkpoints_give_errors() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let e = WeightStore::open_safetensors(&cut).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("cut.safetensors") && msg.contains("truncated"), "{msg}");
+    assert!(
+        msg.contains("cut.safetensors") && msg.contains("truncated"),
+        "{msg}"
+    );
     // A .pt cut in half.
     let bytes = std::fs::read(fixture("whisper/tiny/tiny.pt")).unwrap();
     let cut = dir.join("cut.pt");

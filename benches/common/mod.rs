@@ -137,7 +137,12 @@ impl Checkpoint {
     /// A PyTorch linear layer `[d_out, d_in]` (+ bias), uniform ±1/√d_in.
     pub fn linear(&mut self, prefix: &str, d_in: usize, d_out: usize, bias: bool, dtype: St) {
         let a = 1.0 / (d_in as f32).sqrt();
-        self.add(format!("{prefix}.weight"), &[d_out, d_in], dtype, Init::Uniform(a));
+        self.add(
+            format!("{prefix}.weight"),
+            &[d_out, d_in],
+            dtype,
+            Init::Uniform(a),
+        );
         if bias {
             self.add(format!("{prefix}.bias"), &[d_out], dtype, Init::Uniform(a));
         }
@@ -224,7 +229,11 @@ fn cpu_snapshot() -> (f64, f64, Instant) {
                 .filter_map(|x| x.parse().ok())
                 .collect();
             // user nice system idle iowait irq softirq steal
-            Some(f.iter().take(8).sum::<f64>() - f.get(3).copied().unwrap_or(0.0) - f.get(4).copied().unwrap_or(0.0))
+            Some(
+                f.iter().take(8).sum::<f64>()
+                    - f.get(3).copied().unwrap_or(0.0)
+                    - f.get(4).copied().unwrap_or(0.0),
+            )
         })
         .unwrap_or(f64::NAN);
     let me = std::fs::read_to_string("/proc/self/stat")

@@ -33,15 +33,23 @@ fn parse_dtype(s: &str) -> Result<RunDType, String> {
 
 impl ModelArgs {
     pub fn options(&self) -> OmniOptions {
-        OmniOptions { device: self.device.clone(), dtype: self.dtype, speech_encoder: self.speech_encoder.clone() }
+        OmniOptions {
+            device: self.device.clone(),
+            dtype: self.dtype,
+            speech_encoder: self.speech_encoder.clone(),
+        }
     }
 
     /// The model and vocoder folders; the demo model when none is given.
     pub fn dirs(&self) -> (PathBuf, PathBuf) {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         (
-            self.model.clone().unwrap_or_else(|| root.join("tests/fixtures/omni_tiny")),
-            self.vocoder.clone().unwrap_or_else(|| root.join("tests/fixtures/vocoder/tiny")),
+            self.model
+                .clone()
+                .unwrap_or_else(|| root.join("tests/fixtures/omni_tiny")),
+            self.vocoder
+                .clone()
+                .unwrap_or_else(|| root.join("tests/fixtures/vocoder/tiny")),
         )
     }
 }
@@ -72,7 +80,11 @@ pub struct GenerationArgs {
 impl GenerationArgs {
     /// Session options for `omni`: live endpointing or explicit turns.
     pub fn session_options(&self, omni: &Omni, live: bool) -> SessionOptions {
-        let mut o = if live { SessionOptions::for_model(omni) } else { SessionOptions::explicit_turns(omni) };
+        let mut o = if live {
+            SessionOptions::for_model(omni)
+        } else {
+            SessionOptions::explicit_turns(omni)
+        };
         if let Some(n) = self.max_new_tokens {
             o.generation.max_new_tokens = n;
         }

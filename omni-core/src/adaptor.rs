@@ -28,10 +28,15 @@ impl AdaptorConfig {
     /// Reads the adaptor fields of a LLaMA-Omni `config.json`.
     pub fn from_config_json(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg: AdaptorConfig = serde_json::from_str(&text)
-            .map_err(|e| Error::Config { path: path.to_path_buf(), reason: e.to_string() })?;
+        let cfg: AdaptorConfig = serde_json::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         if cfg.speech_encoder_ds_rate == 0 {
-            return Err(Error::Config { path: path.to_path_buf(), reason: "speech_encoder_ds_rate is 0".into() });
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                reason: "speech_encoder_ds_rate is 0".into(),
+            });
         }
         Ok(cfg)
     }
@@ -49,7 +54,13 @@ impl SpeechAdaptor {
     /// Loads `{prefix}linear1` / `{prefix}linear2` (the reference's prefix is
     /// `model.speech_projector.`). The hidden width (2048 in the reference) is
     /// read from the checkpoint.
-    pub fn load(store: &WeightStore, prefix: &str, cfg: &AdaptorConfig, dtype: RunDType, device: &Device) -> Result<Self> {
+    pub fn load(
+        store: &WeightStore,
+        prefix: &str,
+        cfg: &AdaptorConfig,
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Self> {
         let key1 = format!("{prefix}linear1.weight");
         let d_in = cfg.speech_encoder_hidden_size * cfg.speech_encoder_ds_rate;
         let hidden = match store.info(&key1).map(|i| i.shape.clone()) {
@@ -62,11 +73,30 @@ impl SpeechAdaptor {
                     found: s,
                 })
             }
-            None => return Err(Error::MissingKey { path: store.origin().to_path_buf(), key: key1 }),
+            None => {
+                return Err(Error::MissingKey {
+                    path: store.origin().to_path_buf(),
+                    key: key1,
+                })
+            }
         };
         Ok(SpeechAdaptor {
-            linear1: store.linear(&format!("{prefix}linear1"), d_in, hidden, true, dtype, device)?,
-            linear2: store.linear(&format!("{prefix}linear2"), hidden, cfg.hidden_size, true, dtype, device)?,
+            linear1: store.linear(
+                &format!("{prefix}linear1"),
+                d_in,
+                hidden,
+                true,
+                dtype,
+                device,
+            )?,
+            linear2: store.linear(
+                &format!("{prefix}linear2"),
+                hidden,
+                cfg.hidden_size,
+                true,
+                dtype,
+                device,
+            )?,
             k: cfg.speech_encoder_ds_rate,
         })
     }
@@ -77,9 +107,16 @@ impl SpeechAdaptor {
         let [b, t, c] = x.dims();
         let n = t / self.k;
         if n == 0 {
-            return Err(Error::InvalidInput(format!("{t} encoder frames: fewer than k = {}", self.k)));
+            return Err(Error::InvalidInput(format!(
+                "{t} encoder frames: fewer than k = {}",
+                self.k
+            )));
         }
-        let x = if t % self.k != 0 { x.slice([0..b, 0..n * self.k, 0..c]) } else { x };
+        let x = if t % self.k != 0 {
+            x.slice([0..b, 0..n * self.k, 0..c])
+        } else {
+            x
+        };
         let x = x.reshape([b, n, c * self.k]);
         Ok(self.linear2.forward(relu(self.linear1.forward(x))))
     }

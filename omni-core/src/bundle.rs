@@ -39,7 +39,11 @@ pub struct OmniOptions {
 
 impl Default for OmniOptions {
     fn default() -> Self {
-        OmniOptions { device: "cpu".into(), dtype: RunDType::F32, speech_encoder: None }
+        OmniOptions {
+            device: "cpu".into(),
+            dtype: RunDType::F32,
+            speech_encoder: None,
+        }
     }
 }
 
@@ -70,7 +74,11 @@ impl std::fmt::Debug for Omni {
 /// name in `model_dir`, and last relative to the working directory (where the
 /// reference's scripts run from). The model's own folder comes first, so a file
 /// of the same name in the working directory cannot shadow the model's.
-pub fn find_speech_encoder(model_dir: &Path, cfg: &OmniConfig, opt: &OmniOptions) -> Option<PathBuf> {
+pub fn find_speech_encoder(
+    model_dir: &Path,
+    cfg: &OmniConfig,
+    opt: &OmniOptions,
+) -> Option<PathBuf> {
     if let Some(p) = &opt.speech_encoder {
         return Some(p.clone());
     }
@@ -140,12 +148,26 @@ impl Omni {
         report(&mut progress, "speech encoder", 1, 1);
 
         let acfg = AdaptorConfig::from_config_json(&cfg_path)?;
-        let adaptor = SpeechAdaptor::load(&store, "model.speech_projector.", &acfg, dtype, &device)?;
-        let llm = Llama::load(&store, &config.llm, dtype, &device, progress.as_deref_mut().map(|p| p as ProgressFn<'_>))?;
+        let adaptor =
+            SpeechAdaptor::load(&store, "model.speech_projector.", &acfg, dtype, &device)?;
+        let llm = Llama::load(
+            &store,
+            &config.llm,
+            dtype,
+            &device,
+            progress.as_deref_mut().map(|p| p as ProgressFn<'_>),
+        )?;
 
         let ccfg = CtcDecoderConfig::from_omni(&config, &cfg_path)?;
         report(&mut progress, "speech decoder", 0, 1);
-        let speech_generator = SpeechGenerator::load(&store, "speech_generator.", &config.llm, &ccfg, dtype, &device)?;
+        let speech_generator = SpeechGenerator::load(
+            &store,
+            "speech_generator.",
+            &config.llm,
+            &ccfg,
+            dtype,
+            &device,
+        )?;
         report(&mut progress, "speech decoder", 1, 1);
 
         let tok_path = model_dir.join("tokenizer.json");

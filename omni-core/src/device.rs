@@ -31,12 +31,14 @@ pub fn parse_device(spec: &str) -> Result<Device> {
         Some((n, a)) => (n.to_string(), Some(a.to_string())),
         None => (spec.clone(), None),
     };
-    let not_compiled = |backend: &str| Error::Device {
+    let not_compiled = |backend: &str| {
+        Error::Device {
         requested: spec.clone(),
         reason: format!(
             "the `{backend}` backend is not compiled in (build with `--features {backend}`); compiled backends: {}",
             compiled_backends().join(", ")
         ),
+    }
     };
     let bad_index = |a: &str| Error::Device {
         requested: spec.clone(),
@@ -102,7 +104,12 @@ mod tests {
             let err = parse_device(&spec).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Device);
             let msg = err.to_string();
-            assert!(msg.len() < 400, "{} bytes: {}…", msg.len(), msg.chars().take(200).collect::<String>());
+            assert!(
+                msg.len() < 400,
+                "{} bytes: {}…",
+                msg.len(),
+                msg.chars().take(200).collect::<String>()
+            );
             assert!(msg.contains("bytes)"), "{msg}");
         }
     }

@@ -50,7 +50,10 @@ pub enum Error {
 
     /// An audio file that cannot be decoded (see [`crate::audio::read_audio`]).
     #[error("cannot read audio file {}: {problem}", clip_path(.path))]
-    AudioFile { path: PathBuf, problem: AudioFileProblem },
+    AudioFile {
+        path: PathBuf,
+        problem: AudioFileProblem,
+    },
 
     /// An argument out of its domain (bad shape, bad id, bad option).
     #[error("invalid input: {0}")]
@@ -115,14 +118,20 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// An error opening or reading `path`: [`Error::MissingFile`] (saying it is
     /// `what`) when it does not exist, else [`Error::Io`]. Both are [`ErrorKind::Io`].
     pub fn file(path: &Path, what: &str, source: std::io::Error) -> Self {
         if source.kind() == std::io::ErrorKind::NotFound {
-            Error::MissingFile { path: path.to_path_buf(), what: what.to_string() }
+            Error::MissingFile {
+                path: path.to_path_buf(),
+                what: what.to_string(),
+            }
         } else {
             Error::io(path, source)
         }
@@ -132,9 +141,10 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Io { .. } | Error::MissingFile { .. } => ErrorKind::Io,
-            Error::Checkpoint { .. } | Error::MissingKey { .. } | Error::ShapeMismatch { .. } | Error::Config { .. } => {
-                ErrorKind::Model
-            }
+            Error::Checkpoint { .. }
+            | Error::MissingKey { .. }
+            | Error::ShapeMismatch { .. }
+            | Error::Config { .. } => ErrorKind::Model,
             Error::Audio(_) | Error::AudioFile { .. } => ErrorKind::Audio,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Device { .. } => ErrorKind::Device,
@@ -152,7 +162,10 @@ pub fn check_readable(path: &Path, what: &str) -> Result<()> {
     if meta.is_dir() {
         return Err(Error::io(
             path,
-            std::io::Error::new(std::io::ErrorKind::IsADirectory, format!("is a folder, expected a {what} file")),
+            std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                format!("is a folder, expected a {what} file"),
+            ),
         ));
     }
     Ok(())
@@ -197,7 +210,10 @@ mod tests {
 
     #[test]
     fn a_huge_device_string_gives_a_short_message() {
-        let e = Error::Device { requested: "z".repeat(1 << 20), reason: "unknown backend".into() };
+        let e = Error::Device {
+            requested: "z".repeat(1 << 20),
+            reason: "unknown backend".into(),
+        };
         let msg = e.to_string();
         assert!(msg.len() < 200, "{} bytes", msg.len());
         assert!(msg.contains("(1048576 bytes)"), "{msg}");
@@ -208,10 +224,22 @@ mod tests {
         let p = PathBuf::from("/".to_string() + &"d".repeat(1 << 20));
         let errs = [
             Error::io(&p, std::io::Error::other("x")),
-            Error::MissingFile { path: p.clone(), what: "x".into() },
-            Error::Checkpoint { path: p.clone(), reason: "x".into() },
-            Error::MissingKey { path: p.clone(), key: "k".into() },
-            Error::Config { path: p.clone(), reason: "x".into() },
+            Error::MissingFile {
+                path: p.clone(),
+                what: "x".into(),
+            },
+            Error::Checkpoint {
+                path: p.clone(),
+                reason: "x".into(),
+            },
+            Error::MissingKey {
+                path: p.clone(),
+                key: "k".into(),
+            },
+            Error::Config {
+                path: p.clone(),
+                reason: "x".into(),
+            },
         ];
         for e in errs {
             let msg = e.to_string();
@@ -236,10 +264,34 @@ mod tests {
     #[test]
     fn every_variant_has_the_kind_its_status_needs() {
         let p = PathBuf::from("f");
-        assert_eq!(Error::Checkpoint { path: p.clone(), reason: String::new() }.kind(), ErrorKind::Model);
-        assert_eq!(Error::Config { path: p, reason: String::new() }.kind(), ErrorKind::Model);
+        assert_eq!(
+            Error::Checkpoint {
+                path: p.clone(),
+                reason: String::new()
+            }
+            .kind(),
+            ErrorKind::Model
+        );
+        assert_eq!(
+            Error::Config {
+                path: p,
+                reason: String::new()
+            }
+            .kind(),
+            ErrorKind::Model
+        );
         assert_eq!(Error::Audio(String::new()).kind(), ErrorKind::Audio);
-        assert_eq!(Error::InvalidInput(String::new()).kind(), ErrorKind::InvalidInput);
-        assert_eq!(Error::Device { requested: String::new(), reason: String::new() }.kind(), ErrorKind::Device);
+        assert_eq!(
+            Error::InvalidInput(String::new()).kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            Error::Device {
+                requested: String::new(),
+                reason: String::new()
+            }
+            .kind(),
+            ErrorKind::Device
+        );
     }
 }

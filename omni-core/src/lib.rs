@@ -4,6 +4,11 @@
 //! - [`whisper`]: the Whisper encoder (speech encoder).
 //! - [`adaptor`]: the speech adaptor (`EncoderProjectorConcat`).
 //! - [`device`]: run-time device choice (`cpu`, `wgpu`, `cuda:N`).
+//! - [`session`]: the conversation engine (push audio or text, pull events).
+//!
+//! No `unsafe` here: SIMD kernels live in `omni-kernels`, the C ABI in `omni-ffi`.
+
+#![forbid(unsafe_code)]
 
 pub mod adaptor;
 pub mod audio;
@@ -23,9 +28,9 @@ pub mod weights;
 pub mod whisper;
 
 pub use bundle::{Omni, OmniOptions};
-pub use error::{AudioFileProblem, Error, ErrorKind, Result};
-pub use session::{Event, Session, SessionOptions};
-/// omni's CPU kernels (q8_0/q4_0 blocks, GEMV), re-exported for tests and benches.
-pub use omni_kernels as kernels;
 /// The burn version omni is built on, re-exported for callers handling tensors.
 pub use burn;
+pub use error::{AudioFileProblem, Error, ErrorKind, Result};
+/// omni's CPU kernels (q8_0/q4_0 blocks, GEMV), re-exported for tests and benches.
+pub use omni_kernels as kernels;
+pub use session::{Event, Session, SessionOptions};

@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 
 use crate::audio::{pad_or_trim, N_SAMPLES};
 use crate::bundle::Omni;
-use crate::llama::generate::{GenerationParams, Generation};
+use crate::llama::generate::{Generation, GenerationParams};
 use crate::llama::prompt::{tokenizer_speech_token, Conversation};
 use crate::{Error, Result};
 
@@ -41,8 +41,16 @@ pub fn speech_embeddings(omni: &Omni, audio16k: &[f32]) -> Result<SpeechEmbeddin
         blocks.push(ad.reshape([n, h]));
     }
     let windows = blocks.len();
-    let embeds = if windows == 1 { blocks.remove(0) } else { Tensor::cat(blocks, 0) };
-    Ok(SpeechEmbeddings { embeds, windows, elapsed_ms: t0.elapsed().as_secs_f64() * 1e3 })
+    let embeds = if windows == 1 {
+        blocks.remove(0)
+    } else {
+        Tensor::cat(blocks, 0)
+    };
+    Ok(SpeechEmbeddings {
+        embeds,
+        windows,
+        elapsed_ms: t0.elapsed().as_secs_f64() * 1e3,
+    })
 }
 
 /// What the reference's `infer.py` produces for one question.
@@ -61,7 +69,11 @@ impl Omni {
     /// text, then run the speech decoder over all hidden states at once and
     /// vocode all units in one call. The streaming session must give the
     /// same tokens and units.
-    pub fn answer_offline(&self, audio16k: &[f32], params: &GenerationParams) -> Result<OfflineAnswer> {
+    pub fn answer_offline(
+        &self,
+        audio16k: &[f32],
+        params: &GenerationParams,
+    ) -> Result<OfflineAnswer> {
         let speech = speech_embeddings(self, audio16k)?;
         let ids = tokenizer_speech_token(&self.tokenizer, &Conversation::single_turn().render())?;
         let prompt = self.llm.splice_speech(&ids, &[speech.embeds])?;
@@ -79,7 +91,16 @@ impl Omni {
         } else {
             self.speech_generator.predict(Tensor::cat(hidden, 0))?.1
         };
-        let audio = if units.is_empty() { Vec::new() } else { self.vocoder.synthesize(&units)? };
-        Ok(OfflineAnswer { tokens, text, units, audio })
+        let audio = if units.is_empty() {
+            Vec::new()
+        } else {
+            self.vocoder.synthesize(&units)?
+        };
+        Ok(OfflineAnswer {
+            tokens,
+            text,
+            units,
+            audio,
+        })
     }
 }

@@ -14,6 +14,10 @@ pub type ProgressFn<'a> = &'a mut dyn FnMut(&Progress);
 /// Calls `f` if present.
 pub(crate) fn report(f: &mut Option<ProgressFn<'_>>, stage: &str, done: usize, total: usize) {
     if let Some(f) = f.as_mut() {
-        f(&Progress { stage: stage.to_string(), done, total });
+        f(&Progress {
+            stage: stage.to_string(),
+            done,
+            total,
+        });
     }
 }

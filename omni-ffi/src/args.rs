@@ -12,8 +12,7 @@ pub(crate) const MAX_PUSH_SAMPLES: usize = 1 << 28;
 
 /// `&*p`, or `Null(name)`.
 ///
-/// # Safety
-/// `p` is NULL or points to a live `T` that stays valid (and is not mutably
+/// Safety: `p` is NULL or points to a live `T` that stays valid (and is not mutably
 /// aliased) for `'a`.
 pub(crate) unsafe fn obj<'a, T>(p: *const T, name: &'static str) -> FfiResult<&'a T> {
     // SAFETY: per this function's contract, a non-NULL `p` is a live `T`;
@@ -26,8 +25,7 @@ pub(crate) unsafe fn obj<'a, T>(p: *const T, name: &'static str) -> FfiResult<&'
 pub(crate) struct OutPtr<T>(*mut *mut T);
 
 impl<T> OutPtr<T> {
-    /// # Safety
-    /// `p` is NULL or valid for writing one pointer.
+    /// Safety: `p` is NULL or valid for writing one pointer.
     pub(crate) unsafe fn new(p: *mut *mut T, name: &'static str) -> FfiResult<Self> {
         if p.is_null() {
             return Err(FfiError::Null(name));
@@ -45,8 +43,7 @@ impl<T> OutPtr<T> {
 
 /// A writable scalar out-parameter.
 ///
-/// # Safety
-/// `p` is NULL or valid for writing one `T`.
+/// Safety: `p` is NULL or valid for writing one `T`.
 pub(crate) unsafe fn write_out<T>(p: *mut T, name: &'static str, v: T) -> FfiResult<()> {
     if p.is_null() {
         return Err(FfiError::Null(name));
@@ -58,8 +55,7 @@ pub(crate) unsafe fn write_out<T>(p: *mut T, name: &'static str, v: T) -> FfiRes
 
 /// A NUL-terminated UTF-8 string, `None` for NULL.
 ///
-/// # Safety
-/// `p` is NULL or a NUL-terminated string that outlives `'a`.
+/// Safety: `p` is NULL or a NUL-terminated string that outlives `'a`.
 pub(crate) unsafe fn opt_str<'a>(
     p: *const c_char,
     name: &'static str,
@@ -77,8 +73,7 @@ pub(crate) unsafe fn opt_str<'a>(
 /// A file-system path from a NUL-terminated string, `None` for NULL (bytes
 /// taken as they are on Unix, UTF-8 elsewhere).
 ///
-/// # Safety
-/// As [`opt_str`].
+/// Safety: As [`opt_str`].
 pub(crate) unsafe fn opt_path(p: *const c_char, name: &'static str) -> FfiResult<Option<PathBuf>> {
     if p.is_null() {
         return Ok(None);
@@ -103,8 +98,7 @@ pub(crate) unsafe fn opt_path(p: *const c_char, name: &'static str) -> FfiResult
 
 /// A required path.
 ///
-/// # Safety
-/// As [`opt_str`].
+/// Safety: As [`opt_str`].
 pub(crate) unsafe fn path(p: *const c_char, name: &'static str) -> FfiResult<PathBuf> {
     // SAFETY: forwarded contract.
     unsafe { opt_path(p, name) }?.ok_or(FfiError::Null(name))
@@ -113,8 +107,7 @@ pub(crate) unsafe fn path(p: *const c_char, name: &'static str) -> FfiResult<Pat
 /// `n` samples at `p`. `n == 0` is an empty slice whatever `p` is; otherwise
 /// `p` must be non-NULL and aligned, and `n` at most [`MAX_PUSH_SAMPLES`].
 ///
-/// # Safety
-/// When `p` is non-NULL and `n` passes the checks, `p` points to `n`
+/// Safety: When `p` is non-NULL and `n` passes the checks, `p` points to `n`
 /// initialised `T`s that stay valid and unmodified for `'a`.
 pub(crate) unsafe fn sample_slice<'a, T>(
     p: *const T,
@@ -152,8 +145,7 @@ pub(crate) unsafe fn sample_slice<'a, T>(
 /// the rest keep their defaults. Bytes past a version's last field (trailing
 /// padding in an older struct) are never read as a newer field.
 ///
-/// # Safety
-/// Implementors are `#[repr(C)]`, start with a `usize` `struct_size`, and
+/// Safety: Implementors are `#[repr(C)]`, start with a `usize` `struct_size`, and
 /// hold no type with invalid bit patterns (no `bool`, enum or reference);
 /// every entry of `VERSION_ENDS` is a field end within `size_of::<Self>()`.
 pub(crate) unsafe trait SizedStruct: Copy {
@@ -164,8 +156,7 @@ pub(crate) unsafe trait SizedStruct: Copy {
 /// How many leading bytes of the caller's struct to use: the end of the
 /// newest ABI version that fits in the `struct_size` the caller set.
 ///
-/// # Safety
-/// `p` is NULL or points to an aligned, readable `size_t`.
+/// Safety: `p` is NULL or points to an aligned, readable `size_t`.
 unsafe fn known_prefix<T: SizedStruct>(p: *const T) -> FfiResult<(usize, usize)> {
     if p.is_null() {
         return Err(FfiError::Null(T::NAME));
@@ -177,11 +168,20 @@ unsafe fn known_prefix<T: SizedStruct>(p: *const T) -> FfiResult<(usize, usize)>
     let n = if size >= full {
         full
     } else {
-        T::VERSION_ENDS.iter().copied().filter(|&e| e <= size).max().unwrap_or(0)
+        T::VERSION_ENDS
+            .iter()
+            .copied()
+            .filter(|&e| e <= size)
+            .max()
+            .unwrap_or(0)
     };
     if n == 0 {
         let need = T::VERSION_ENDS.first().copied().unwrap_or(full);
-        return Err(FfiError::StructSize { what: T::NAME, got: size, need });
+        return Err(FfiError::StructSize {
+            what: T::NAME,
+            got: size,
+            need,
+        });
     }
     Ok((size, n))
 }
@@ -190,8 +190,7 @@ unsafe fn known_prefix<T: SizedStruct>(p: *const T) -> FfiResult<(usize, usize)>
 /// ABI version has; the others are taken from `defaults` (bytes past this
 /// library's struct, from a newer header, are not read).
 ///
-/// # Safety
-/// `p` is NULL or points to at least `min((*p).struct_size, size_of::<T>())`
+/// Safety: `p` is NULL or points to at least `min((*p).struct_size, size_of::<T>())`
 /// readable, aligned bytes.
 pub(crate) unsafe fn read_sized<T: SizedStruct>(p: *const T, defaults: T) -> FfiResult<T> {
     // SAFETY: forwarded contract.
@@ -200,15 +199,16 @@ pub(crate) unsafe fn read_sized<T: SizedStruct>(p: *const T, defaults: T) -> Ffi
     // SAFETY: the caller declared at least `n` readable bytes (n ≤ its
     // struct_size, checked), `out` has size_of::<T>() ≥ n writable bytes, the
     // two do not overlap, and any bit pattern is a valid `T` (`SizedStruct`).
-    unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), std::ptr::addr_of_mut!(out).cast::<u8>(), n) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(p.cast::<u8>(), std::ptr::addr_of_mut!(out).cast::<u8>(), n)
+    };
     Ok(out)
 }
 
 /// Writes `value` into an options struct whose caller set `struct_size`
 /// (the fields of the caller's ABI version), keeping the caller's `struct_size`.
 ///
-/// # Safety
-/// As [`read_sized`], and the bytes are writable.
+/// Safety: As [`read_sized`], and the bytes are writable.
 pub(crate) unsafe fn write_sized<T: SizedStruct>(p: *mut T, value: T) -> FfiResult<()> {
     // SAFETY: forwarded contract.
     let (size, n) = unsafe { known_prefix(p.cast_const()) }?;

@@ -34,8 +34,7 @@ pub struct OmniAudio {
 ///
 /// Threads: any.
 ///
-/// # Safety
-/// `path` is NULL or NUL-terminated; `out` is NULL or writable.
+/// Safety: `path` is NULL or NUL-terminated; `out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn omni_audio_read(
     path: *const c_char,
@@ -62,8 +61,7 @@ pub unsafe extern "C" fn omni_audio_read(
 ///
 /// Threads: any, once.
 ///
-/// # Safety
-/// `audio` is NULL or a pointer from `omni_audio_read` not yet freed, whose
+/// Safety: `audio` is NULL or a pointer from `omni_audio_read` not yet freed, whose
 /// fields were not changed.
 #[no_mangle]
 pub unsafe extern "C" fn omni_audio_free(audio: *mut OmniAudio) {

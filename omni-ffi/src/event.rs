@@ -381,8 +381,7 @@ pub(crate) fn into_raw(e: Event) -> *mut OmniEvent {
 
 /// Frees an event made by [`into_raw`].
 ///
-/// # Safety
-/// `event` is a pointer from `into_raw` not yet freed.
+/// Safety: `event` is a pointer from `into_raw` not yet freed.
 pub(crate) unsafe fn free_raw(event: *mut OmniEvent) {
     // SAFETY: every `OmniEvent*` omni hands out is the first field of a
     // Box<EventBox> (`into_raw`), not yet freed (contract).

@@ -16,6 +16,10 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
+// Each exported function states its contract in a "Safety:" paragraph rather
+// than a `# Safety` heading: these doc comments become the C header, where a
+// Rust heading reads as noise.
+#![allow(clippy::missing_safety_doc)]
 
 mod args;
 mod audio;
@@ -40,7 +44,7 @@ pub use model::{
 pub use options::{OmniDType, OmniModelOptions, OmniSessionOptions};
 pub use session::{
     omni_event_free, omni_session_cancel, omni_session_end_turn, omni_session_free,
-    omni_session_is_busy, omni_session_new, omni_session_options_default, omni_session_poll,
-    omni_session_played, omni_session_push_f32, omni_session_push_i16, omni_session_push_text,
+    omni_session_is_busy, omni_session_new, omni_session_options_default, omni_session_played,
+    omni_session_poll, omni_session_push_f32, omni_session_push_i16, omni_session_push_text,
     omni_session_reset, OmniSession,
 };

@@ -27,7 +27,9 @@ pub enum OmniLogLevel {
 /// call only, and the `user_data` given to `omni_set_log_callback`. It may be
 /// called from any thread (omni's worker threads included), concurrently,
 /// and must not unwind or call `omni_set_log_callback`.
-pub type OmniLogFn = Option<unsafe extern "C" fn(level: OmniLogLevel, message: *const c_char, user_data: *mut c_void)>;
+pub type OmniLogFn = Option<
+    unsafe extern "C" fn(level: OmniLogLevel, message: *const c_char, user_data: *mut c_void),
+>;
 
 struct Sink {
     f: unsafe extern "C" fn(OmniLogLevel, *const c_char, *mut c_void),
@@ -62,7 +64,8 @@ impl log::Log for CallbackLogger {
             log::Level::Info => OmniLogLevel::OMNI_LOG_INFO,
             _ => OmniLogLevel::OMNI_LOG_DEBUG,
         };
-        let msg = CString::new(record.args().to_string().replace('\0', "\u{FFFD}")).unwrap_or_default();
+        let msg =
+            CString::new(record.args().to_string().replace('\0', "\u{FFFD}")).unwrap_or_default();
         // SAFETY: the callback was given by the app for exactly this use; the
         // message is a valid NUL-terminated string for the call's duration.
         unsafe { (s.f)(level, msg.as_ptr(), s.user) };
@@ -82,8 +85,7 @@ static LOGGER: CallbackLogger = CallbackLogger;
 /// logger of the Rust `log` crate was installed in this process first (a Rust
 /// host app): omni's messages then go to that one. Threads: any; not from inside a callback.
 ///
-/// # Safety
-/// `callback` is NULL or a function valid for as long as it is set, callable
+/// Safety: `callback` is NULL or a function valid for as long as it is set, callable
 /// from any thread with `user_data`.
 #[no_mangle]
 pub unsafe extern "C" fn omni_set_log_callback(
@@ -105,13 +107,19 @@ pub unsafe extern "C" fn omni_set_log_callback(
         };
         let ours: &dyn log::Log = &LOGGER;
         let installed = log::set_logger(&LOGGER).is_ok() || std::ptr::addr_eq(log::logger(), ours);
-        *SINK.write().unwrap_or_else(|p| p.into_inner()) = callback.map(|f| Sink { f, user: user_data });
+        *SINK.write().unwrap_or_else(|p| p.into_inner()) =
+            callback.map(|f| Sink { f, user: user_data });
         if !installed {
             return Err(crate::error::FfiError::Invalid(
-                "another `log` logger is installed in this process: omni's messages go to it".into(),
+                "another `log` logger is installed in this process: omni's messages go to it"
+                    .into(),
             ));
         }
-        log::set_max_level(if callback.is_some() { filter } else { log::LevelFilter::Off });
+        log::set_max_level(if callback.is_some() {
+            filter
+        } else {
+            log::LevelFilter::Off
+        });
         Ok(())
     })
 }

@@ -35,8 +35,7 @@ pub type OmniProgressFn = Option<
 /// Errors: `OMNI_ERR_NULL_ARGUMENT` (opts NULL), `OMNI_ERR_STRUCT_SIZE`.
 /// Ownership: `device` is set to a static string. Threads: any.
 ///
-/// # Safety
-/// `opts` is NULL or points to a writable `OmniModelOptions`.
+/// Safety: `opts` is NULL or points to a writable `OmniModelOptions`.
 #[no_mangle]
 pub unsafe extern "C" fn omni_model_options_default(opts: *mut OmniModelOptions) -> OmniStatus {
     guard(|| {
@@ -61,8 +60,7 @@ pub unsafe extern "C" fn omni_model_options_default(opts: *mut OmniModelOptions)
 /// `opts` may be NULL (all defaults); its strings are only read during
 /// this call. Threads: any; several models may load at once.
 ///
-/// # Safety
-/// `model_dir`, `vocoder_dir` are NULL or NUL-terminated; `opts` is NULL or
+/// Safety: `model_dir`, `vocoder_dir` are NULL or NUL-terminated; `opts` is NULL or
 /// a readable `OmniModelOptions` with `struct_size` set; `out` is NULL or
 /// writable.
 #[no_mangle]
@@ -121,8 +119,7 @@ pub unsafe extern "C" fn omni_model_load(
 /// Threads: any, once, when no other call is using this `OmniModel*`
 /// (`omni_session_new`, `omni_session_options_default`).
 ///
-/// # Safety
-/// `model` is NULL or a pointer from `omni_model_load` not yet freed.
+/// Safety: `model` is NULL or a pointer from `omni_model_load` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn omni_model_free(model: *mut OmniModel) {
     if model.is_null() {
@@ -137,8 +134,7 @@ pub unsafe extern "C" fn omni_model_free(model: *mut OmniModel) {
 
 /// The model behind a pointer.
 ///
-/// # Safety
-/// `model` is NULL or a live `OmniModel*`.
+/// Safety: `model` is NULL or a live `OmniModel*`.
 pub(crate) unsafe fn model_ref<'a>(
     model: *const OmniModel,
 ) -> crate::error::FfiResult<&'a OmniModel> {

@@ -66,8 +66,7 @@ impl OmniModelOptions {
         }
     }
 
-    /// # Safety
-    /// The strings are NULL or NUL-terminated and valid during the call.
+    /// Safety: The strings are NULL or NUL-terminated and valid during the call.
     pub(crate) unsafe fn to_core(self) -> FfiResult<OmniOptions> {
         // SAFETY: forwarded contract.
         let device = unsafe { opt_str(self.device, "device") }?
@@ -195,8 +194,7 @@ impl OmniSessionOptions {
 
     /// Validates and converts.
     ///
-    /// # Safety
-    /// The strings are NULL or NUL-terminated and valid during the call.
+    /// Safety: The strings are NULL or NUL-terminated and valid during the call.
     pub(crate) unsafe fn to_core(self, omni: &Omni) -> FfiResult<SessionOptions> {
         let bad = |what: String| Err(FfiError::Invalid(what));
         if self.max_new_tokens == 0 {

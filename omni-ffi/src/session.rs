@@ -43,8 +43,7 @@ impl OmniSession {
 /// Runs `f` on a live, not-failed session; a panic inside marks the session
 /// failed (every later call then returns `OMNI_ERR_SESSION_FAILED`).
 ///
-/// # Safety
-/// `s` is NULL or a live `OmniSession*` (not freed while this runs).
+/// Safety: `s` is NULL or a live `OmniSession*` (not freed while this runs).
 unsafe fn with_session(
     s: *mut OmniSession,
     f: impl FnOnce(&OmniSession) -> FfiResult<()>,
@@ -75,8 +74,7 @@ unsafe fn with_session(
 /// Ownership: nothing is allocated (string fields are set to NULL = default).
 /// Threads: any.
 ///
-/// # Safety
-/// `model` is NULL or a live `OmniModel*`; `opts` is NULL or a writable
+/// Safety: `model` is NULL or a live `OmniModel*`; `opts` is NULL or a writable
 /// `OmniSessionOptions`.
 #[no_mangle]
 pub unsafe extern "C" fn omni_session_options_default(
@@ -103,8 +101,7 @@ pub unsafe extern "C" fn omni_session_options_default(
 /// Threads: any; sessions of one model may be created and used on
 /// different threads at once.
 ///
-/// # Safety
-/// `model` is NULL or a live `OmniModel*`; `opts` is NULL or a readable
+/// Safety: `model` is NULL or a live `OmniModel*`; `opts` is NULL or a readable
 /// `OmniSessionOptions` with `struct_size` set and NULL-or-NUL-terminated
 /// strings; `out` is NULL or writable.
 #[no_mangle]
@@ -147,8 +144,7 @@ pub unsafe extern "C" fn omni_session_new(
 /// Does not block on generation (the endpointer runs inline: ~microseconds
 /// per 20 ms). Threads: any, e.g. an audio thread while another polls.
 ///
-/// # Safety
-/// `session` is NULL or live; `samples` is NULL or points to `n` readable floats.
+/// Safety: `session` is NULL or live; `samples` is NULL or points to `n` readable floats.
 #[no_mangle]
 pub unsafe extern "C" fn omni_session_push_f32(
     session: *mut OmniSession,
@@ -166,8 +162,7 @@ pub unsafe extern "C" fn omni_session_push_f32(
 
 /// As `omni_session_push_f32`, for 16-bit signed PCM (scaled by 1/32768).
 ///
-/// # Safety
-/// `session` is NULL or live; `samples` is NULL or points to `n` readable int16s.
+/// Safety: `session` is NULL or live; `samples` is NULL or points to `n` readable int16s.
 #[no_mangle]
 pub unsafe extern "C" fn omni_session_push_i16(
     session: *mut OmniSession,
@@ -199,8 +194,7 @@ pub unsafe extern "C" fn omni_session_push_i16(
 ///
 /// Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
 ///
-/// # Safety
-/// `session` is NULL or live.
+/// Safety: `session` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn omni_session_end_turn(session: *mut OmniSession) -> OmniStatus {
     // SAFETY: `session` is NULL or live (contract).
@@ -216,8 +210,7 @@ pub unsafe extern "C" fn omni_session_end_turn(session: *mut OmniSession) -> Omn
 /// `OMNI_ERR_INVALID_ARGUMENT` (not UTF-8, or empty), `OMNI_ERR_SESSION_FAILED`.
 /// Threads: any.
 ///
-/// # Safety
-/// `session` is NULL or live; `text` is NULL or NUL-terminated.
+/// Safety: `session` is NULL or live; `text` is NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn omni_session_push_text(
     session: *mut OmniSession,
@@ -243,8 +236,7 @@ pub unsafe extern "C" fn omni_session_push_text(
 ///
 /// Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
 ///
-/// # Safety
-/// `session` is NULL or live.
+/// Safety: `session` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn omni_session_played(
     session: *mut OmniSession,
@@ -271,8 +263,7 @@ pub unsafe extern "C" fn omni_session_played(
 ///
 /// Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
 ///
-/// # Safety
-/// `session` is NULL or live.
+/// Safety: `session` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn omni_session_cancel(session: *mut OmniSession) -> OmniStatus {
     guard(|| {
@@ -294,8 +285,7 @@ pub unsafe extern "C" fn omni_session_cancel(session: *mut OmniSession) -> OmniS
 ///
 /// Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
 ///
-/// # Safety
-/// `session` is NULL or live.
+/// Safety: `session` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn omni_session_reset(session: *mut OmniSession) -> OmniStatus {
     // SAFETY: `session` is NULL or live (contract).
@@ -314,8 +304,7 @@ pub unsafe extern "C" fn omni_session_reset(session: *mut OmniSession) -> OmniSt
 /// Poll often: generation pauses while `event_capacity` events wait.
 /// Threads: any (usually one consumer thread).
 ///
-/// # Safety
-/// `session` is NULL or live; `out` is NULL or writable.
+/// Safety: `session` is NULL or live; `out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn omni_session_poll(
     session: *mut OmniSession,
@@ -358,8 +347,7 @@ pub unsafe extern "C" fn omni_session_poll(
 ///
 /// Threads: any (events are independent of their session), once per event.
 ///
-/// # Safety
-/// `event` is NULL or a pointer from `omni_session_poll` not yet freed.
+/// Safety: `event` is NULL or a pointer from `omni_session_poll` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn omni_event_free(event: *mut OmniEvent) {
     if event.is_null() {
@@ -379,8 +367,7 @@ pub unsafe extern "C" fn omni_event_free(event: *mut OmniEvent) {
 /// Errors: `OMNI_ERR_NULL_ARGUMENT` (session or busy NULL),
 /// `OMNI_ERR_SESSION_FAILED`. Threads: any.
 ///
-/// # Safety
-/// `session` is NULL or live; `busy` is NULL or writable.
+/// Safety: `session` is NULL or live; `busy` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn omni_session_is_busy(
     session: *mut OmniSession,
@@ -399,8 +386,7 @@ pub unsafe extern "C" fn omni_session_is_busy(
 ///
 /// Threads: any, once, after every other call on this session returned.
 ///
-/// # Safety
-/// `session` is NULL or a pointer from `omni_session_new` not yet freed.
+/// Safety: `session` is NULL or a pointer from `omni_session_new` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn omni_session_free(session: *mut OmniSession) {
     if session.is_null() {

@@ -12,15 +12,26 @@ use omni_kernels::{Format, Isa, WeightMatrix};
 fn cpu_seconds() -> f64 {
     // utime + stime of this process, from /proc/self/stat (clock ticks, 100 Hz).
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let f: Vec<&str> = s.rsplit(") ").next().unwrap_or("").split_whitespace().collect();
+    let f: Vec<&str> = s
+        .rsplit(") ")
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (t(11) + t(12)) / 100.0
 }
 
 fn main() {
-    let n: usize = std::env::var("GEMV_N").ok().and_then(|v| v.parse().ok()).unwrap_or(14336);
+    let n: usize = std::env::var("GEMV_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(14336);
     let k = 4096usize;
-    let m: usize = std::env::var("GEMV_M").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let m: usize = std::env::var("GEMV_M")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let mut s = 7u64;
     let w: Vec<f32> = (0..n * k)
         .map(|_| {
@@ -32,14 +43,26 @@ fn main() {
         .collect();
     let x: Vec<f32> = (0..m * k).map(|i| ((i % 13) as f32 - 6.0) * 0.1).collect();
     println!("{}", omni_kernels::cpu_description());
-    println!("x[{m}, {k}] · W[{n}, {k}]ᵀ, threads {}", rayon::current_num_threads());
+    println!(
+        "x[{m}, {k}] · W[{n}, {k}]ᵀ, threads {}",
+        rayon::current_num_threads()
+    );
     for f in [Format::F16, Format::Q8_0, Format::Q4_0] {
         let wm = WeightMatrix::from_f32(f, n, k, &w);
         let only = std::env::var("GEMV_ISA").ok();
-        for isa in Isa::available().into_iter().filter(|i| only.as_deref().is_none_or(|o| o == i.name())) {
+        for isa in Isa::available()
+            .into_iter()
+            .filter(|i| only.as_deref().is_none_or(|o| o == i.name()))
+        {
             let mut y = vec![0.0f32; m * n];
             wm.matmul_with(isa, &x, m, &mut y);
-            let reps = if n < 2048 { 301 } else if m > 8 { 3 } else { 15 };
+            let reps = if n < 2048 {
+                301
+            } else if m > 8 {
+                3
+            } else {
+                15
+            };
             let mut t = Vec::new();
             let c0 = cpu_seconds();
             for _ in 0..reps {

@@ -60,7 +60,11 @@ impl BlockQ4_0 {
 
 /// Mirrors llama.cpp `quantize_row_q8_0_ref`. `x.len()` must be a multiple of 32.
 pub fn quantize_row_q8_0(x: &[f32]) -> Vec<BlockQ8_0> {
-    assert!(x.len().is_multiple_of(QK), "q8_0 rows must be a multiple of {QK} long, got {}", x.len());
+    assert!(
+        x.len().is_multiple_of(QK),
+        "q8_0 rows must be a multiple of {QK} long, got {}",
+        x.len()
+    );
     x.chunks_exact(QK)
         .map(|xb| {
             let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
@@ -71,14 +75,21 @@ pub fn quantize_row_q8_0(x: &[f32]) -> Vec<BlockQ8_0> {
                 // C roundf: half away from zero, as Rust's f32::round.
                 *q = (v * id).round() as i8;
             }
-            BlockQ8_0 { d: f16::from_f32(d).to_bits(), qs }
+            BlockQ8_0 {
+                d: f16::from_f32(d).to_bits(),
+                qs,
+            }
         })
         .collect()
 }
 
 /// Mirrors llama.cpp `quantize_row_q4_0_ref`. `x.len()` must be a multiple of 32.
 pub fn quantize_row_q4_0(x: &[f32]) -> Vec<BlockQ4_0> {
-    assert!(x.len().is_multiple_of(QK), "q4_0 rows must be a multiple of {QK} long, got {}", x.len());
+    assert!(
+        x.len().is_multiple_of(QK),
+        "q4_0 rows must be a multiple of {QK} long, got {}",
+        x.len()
+    );
     x.chunks_exact(QK)
         .map(|xb| {
             let (mut amax, mut max) = (0.0f32, 0.0f32);
@@ -100,7 +111,10 @@ pub fn quantize_row_q4_0(x: &[f32]) -> Vec<BlockQ4_0> {
                 let xi1 = ((x1 + 8.5) as i8).min(15) as u8;
                 *q = xi0 | (xi1 << 4);
             }
-            BlockQ4_0 { d: f16::from_f32(d).to_bits(), qs }
+            BlockQ4_0 {
+                d: f16::from_f32(d).to_bits(),
+                qs,
+            }
         })
         .collect()
 }
@@ -161,7 +175,11 @@ impl Q8Activations {
             let xb: &[f32; QK] = xb.try_into().expect("32 values");
             *s = crate::quantize_act_block(isa, xb, q);
         }
-        Q8Activations { qs, d, blocks_per_row: k / QK }
+        Q8Activations {
+            qs,
+            d,
+            blocks_per_row: k / QK,
+        }
     }
 
     /// The portable code of [`Q8Activations::quantize_with`], one block.
@@ -182,6 +200,10 @@ impl Q8Activations {
 
     /// The f32 values these codes stand for (row-major), for reference checks.
     pub fn dequantize(&self) -> Vec<f32> {
-        self.qs.iter().zip(&self.d).flat_map(|(q, &d)| q.iter().map(move |&v| v as f32 * d)).collect()
+        self.qs
+            .iter()
+            .zip(&self.d)
+            .flat_map(|(q, &d)| q.iter().map(move |&v| v as f32 * d))
+            .collect()
     }
 }

@@ -61,7 +61,9 @@ impl Isa {
             Isa::Portable => true,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => {
-                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c")
             }
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 => false,
@@ -70,7 +72,10 @@ impl Isa {
 
     /// Every variant this CPU can run, best last.
     pub fn available() -> Vec<Isa> {
-        [Isa::Portable, Isa::Avx2].into_iter().filter(|i| i.is_available()).collect()
+        [Isa::Portable, Isa::Avx2]
+            .into_iter()
+            .filter(|i| i.is_available())
+            .collect()
     }
 
     /// The best variant this CPU can run.
@@ -86,12 +91,19 @@ impl Isa {
             None | Some("") | Some("auto") => return Ok(Isa::detected()),
             Some("portable") | Some("scalar") => Isa::Portable,
             Some("avx2") => Isa::Avx2,
-            Some(other) => return Err(format!("{KERNELS_ENV}={other}: expected auto, portable or avx2")),
+            Some(other) => {
+                return Err(format!(
+                    "{KERNELS_ENV}={other}: expected auto, portable or avx2"
+                ))
+            }
         };
         if isa.is_available() {
             Ok(isa)
         } else {
-            Err(format!("{KERNELS_ENV}={}: this CPU lacks the instructions", isa.name()))
+            Err(format!(
+                "{KERNELS_ENV}={}: this CPU lacks the instructions",
+                isa.name()
+            ))
         }
     }
 
@@ -110,7 +122,11 @@ impl Isa {
 pub fn cpu_description() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     #[allow(unused_mut)]
     let mut flags: Vec<&str> = Vec::new();
@@ -119,9 +135,23 @@ pub fn cpu_description() -> String {
         macro_rules! f {
             ($($n:tt),*) => { $( if is_x86_feature_detected!($n) { flags.push($n); } )* };
         }
-        f!("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vnni", "avxvnni", "avx512fp16", "avx512bf16");
+        f!(
+            "avx2",
+            "fma",
+            "f16c",
+            "avx512f",
+            "avx512bw",
+            "avx512vnni",
+            "avxvnni",
+            "avx512fp16",
+            "avx512bf16"
+        );
     }
-    format!("{model} [{}]; kernels: {}", flags.join(" "), Isa::selected().name())
+    format!(
+        "{model} [{}]; kernels: {}",
+        flags.join(" "),
+        Isa::selected().name()
+    )
 }
 
 /// Storage format of a [`WeightMatrix`].
@@ -149,7 +179,13 @@ pub struct WeightMatrix {
 
 impl std::fmt::Debug for WeightMatrix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WeightMatrix({:?}, [{}, {}])", self.format(), self.rows, self.cols)
+        write!(
+            f,
+            "WeightMatrix({:?}, [{}, {}])",
+            self.format(),
+            self.rows,
+            self.cols
+        )
     }
 }
 
@@ -167,9 +203,18 @@ impl WeightMatrix {
     /// Quantizes (q8_0, q4_0) or rounds (f16) a row-major f32 `[rows, cols]` matrix.
     /// q8_0/q4_0 need `cols % 32 == 0`.
     pub fn from_f32(format: Format, rows: usize, cols: usize, w: &[f32]) -> Self {
-        assert_eq!(w.len(), rows * cols, "weight of {} values for [{rows}, {cols}]", w.len());
+        assert_eq!(
+            w.len(),
+            rows * cols,
+            "weight of {} values for [{rows}, {cols}]",
+            w.len()
+        );
         let data = match format {
-            Format::F16 => Data::F16(w.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect()),
+            Format::F16 => Data::F16(
+                w.iter()
+                    .map(|&v| half::f16::from_f32(v).to_bits())
+                    .collect(),
+            ),
             Format::Q8_0 => Data::Q8_0(blocks::quantize_row_q8_0(w)),
             Format::Q4_0 => Data::Q4_0(blocks::quantize_row_q4_0(w)),
         };
@@ -179,7 +224,11 @@ impl WeightMatrix {
     /// An f16 matrix from its bits, row-major `[rows, cols]`.
     pub fn from_f16_bits(rows: usize, cols: usize, bits: Vec<u16>) -> Self {
         assert_eq!(bits.len(), rows * cols);
-        WeightMatrix { rows, cols, data: Data::F16(bits) }
+        WeightMatrix {
+            rows,
+            cols,
+            data: Data::F16(bits),
+        }
     }
 
     /// Whether `format` can hold a matrix with `cols` columns.
@@ -233,19 +282,21 @@ impl WeightMatrix {
         if k == 0 {
             return;
         }
-        out.par_chunks_mut(k * ROWS_PER_TASK).enumerate().for_each(|(c, o)| {
-            let a = r0 + c * ROWS_PER_TASK;
-            let b = a + o.len() / k;
-            match &self.data {
-                Data::F16(v) => {
-                    for (o, &h) in o.iter_mut().zip(&v[a * k..b * k]) {
-                        *o = half::f16::from_bits(h).to_f32();
+        out.par_chunks_mut(k * ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(c, o)| {
+                let a = r0 + c * ROWS_PER_TASK;
+                let b = a + o.len() / k;
+                match &self.data {
+                    Data::F16(v) => {
+                        for (o, &h) in o.iter_mut().zip(&v[a * k..b * k]) {
+                            *o = half::f16::from_bits(h).to_f32();
+                        }
                     }
+                    Data::Q8_0(v) => blocks::dequantize_row_q8_0(&v[a * nb..b * nb], o),
+                    Data::Q4_0(v) => blocks::dequantize_row_q4_0(&v[a * nb..b * nb], o),
                 }
-                Data::Q8_0(v) => blocks::dequantize_row_q8_0(&v[a * nb..b * nb], o),
-                Data::Q4_0(v) => blocks::dequantize_row_q4_0(&v[a * nb..b * nb], o),
-            }
-        });
+            });
     }
 
     /// The whole matrix as f32, row-major `[rows, cols]`.
@@ -275,8 +326,16 @@ impl WeightMatrix {
     pub fn matmul_with(&self, isa: Isa, x: &[f32], m: usize, out: &mut [f32]) {
         let (n, k) = (self.rows, self.cols);
         assert_eq!(x.len(), m * k, "x has {} values, expected {m}×{k}", x.len());
-        assert_eq!(out.len(), m * n, "out has {} values, expected {m}×{n}", out.len());
-        assert!(isa.is_available(), "kernels {isa:?} are not available on this CPU");
+        assert_eq!(
+            out.len(),
+            m * n,
+            "out has {} values, expected {m}×{n}",
+            out.len()
+        );
+        assert!(
+            isa.is_available(),
+            "kernels {isa:?} are not available on this CPU"
+        );
         if m == 0 || n == 0 {
             return;
         }
@@ -287,12 +346,18 @@ impl WeightMatrix {
                     let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
                     rows_f16(isa, row, x, k, o)
                 }),
-                Data::Q8_0(w) => run_row_blocks(n, m, out, |r, o| rows_q8_0(isa, &w[r * nb..(r + 1) * nb], x, k, o)),
-                Data::Q4_0(w) => run_row_blocks(n, m, out, |r, o| rows_q4_0(isa, &w[r * nb..(r + 1) * nb], x, k, o)),
+                Data::Q8_0(w) => run_row_blocks(n, m, out, |r, o| {
+                    rows_q8_0(isa, &w[r * nb..(r + 1) * nb], x, k, o)
+                }),
+                Data::Q4_0(w) => run_row_blocks(n, m, out, |r, o| {
+                    rows_q4_0(isa, &w[r * nb..(r + 1) * nb], x, k, o)
+                }),
             };
         }
         match &self.data {
-            Data::F16(w) => run_rows(n, m, out, |r, i| dot_f16(isa, &w[r * k..(r + 1) * k], &x[i * k..(i + 1) * k])),
+            Data::F16(w) => run_rows(n, m, out, |r, i| {
+                dot_f16(isa, &w[r * k..(r + 1) * k], &x[i * k..(i + 1) * k])
+            }),
             Data::Q8_0(w) => {
                 let act = Q8Activations::quantize_with(isa, x, k);
                 let nb = k / QK;
@@ -316,25 +381,29 @@ impl WeightMatrix {
 /// Fills `out[m, n]` with `f(row, i)`, parallel over blocks of `ROWS_PER_TASK` rows.
 fn run_rows(n: usize, m: usize, out: &mut [f32], f: impl Fn(usize, usize) -> f32 + Sync) {
     if m == 1 {
-        out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(c, o)| {
-            for (j, y) in o.iter_mut().enumerate() {
-                *y = f(c * ROWS_PER_TASK + j, 0);
-            }
-        });
+        out.par_chunks_mut(ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(c, o)| {
+                for (j, y) in o.iter_mut().enumerate() {
+                    *y = f(c * ROWS_PER_TASK + j, 0);
+                }
+            });
         return;
     }
     // Row-block-major scratch [n, m]: a task owns whole weight rows and walks all
     // of x against them while they are in cache; then one transpose to [m, n].
     let mut t = vec![0.0f32; n * m];
-    t.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(c, o)| {
-        let r0 = c * ROWS_PER_TASK;
-        let rows = o.len() / m;
-        for i in 0..m {
-            for j in 0..rows {
-                o[j * m + i] = f(r0 + j, i);
+    t.par_chunks_mut(ROWS_PER_TASK * m)
+        .enumerate()
+        .for_each(|(c, o)| {
+            let r0 = c * ROWS_PER_TASK;
+            let rows = o.len() / m;
+            for i in 0..m {
+                for j in 0..rows {
+                    o[j * m + i] = f(r0 + j, i);
+                }
             }
-        }
-    });
+        });
     for (j, col) in t.chunks_exact(m).enumerate() {
         for (i, &v) in col.iter().enumerate() {
             out[i * n + j] = v;
@@ -346,11 +415,13 @@ fn run_rows(n: usize, m: usize, out: &mut [f32], f: impl Fn(usize, usize) -> f32
 /// parallel over blocks of `ROWS_PER_TASK` weight rows.
 fn run_row_blocks(n: usize, m: usize, out: &mut [f32], g: impl Fn(usize, &mut [f32]) + Sync) {
     let mut t = vec![0.0f32; n * m];
-    t.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(c, o)| {
-        for (j, oj) in o.chunks_exact_mut(m).enumerate() {
-            g(c * ROWS_PER_TASK + j, oj);
-        }
-    });
+    t.par_chunks_mut(ROWS_PER_TASK * m)
+        .enumerate()
+        .for_each(|(c, o)| {
+            for (j, oj) in o.chunks_exact_mut(m).enumerate() {
+                g(c * ROWS_PER_TASK + j, oj);
+            }
+        });
     for (j, col) in t.chunks_exact(m).enumerate() {
         for (i, &v) in col.iter().enumerate() {
             out[i * n + j] = v;
@@ -363,7 +434,13 @@ fn rows_q8_0(isa: Isa, w: &[BlockQ8_0], x: &[f32], k: usize, out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were detected.
         Isa::Avx2 => unsafe { x86::rows_q8_0(w, x, k, out) },
-        _ => portable::rows_dequantized(w.len(), |b, buf| blocks::dequantize_row_q8_0(&w[b..b + 1], buf), x, k, out),
+        _ => portable::rows_dequantized(
+            w.len(),
+            |b, buf| blocks::dequantize_row_q8_0(&w[b..b + 1], buf),
+            x,
+            k,
+            out,
+        ),
     }
 }
 
@@ -372,7 +449,13 @@ fn rows_q4_0(isa: Isa, w: &[BlockQ4_0], x: &[f32], k: usize, out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were detected.
         Isa::Avx2 => unsafe { x86::rows_q4_0(w, x, k, out) },
-        _ => portable::rows_dequantized(w.len(), |b, buf| blocks::dequantize_row_q4_0(&w[b..b + 1], buf), x, k, out),
+        _ => portable::rows_dequantized(
+            w.len(),
+            |b, buf| blocks::dequantize_row_q4_0(&w[b..b + 1], buf),
+            x,
+            k,
+            out,
+        ),
     }
 }
 
@@ -383,7 +466,11 @@ fn rows_f16(isa: Isa, w: &[[u16; QK]], x: &[f32], k: usize, out: &mut [f32]) {
         Isa::Avx2 => unsafe { x86::rows_f16(w, x, k, out) },
         _ => portable::rows_dequantized(
             w.len(),
-            |b, buf| buf.iter_mut().zip(&w[b]).for_each(|(o, &h)| *o = half::f16::from_bits(h).to_f32()),
+            |b, buf| {
+                buf.iter_mut()
+                    .zip(&w[b])
+                    .for_each(|(o, &h)| *o = half::f16::from_bits(h).to_f32())
+            },
             x,
             k,
             out,

@@ -55,7 +55,13 @@ pub(crate) fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
 /// Small-batch path: one weight row against `out.len()` rows of f32 `x` (row
 /// stride `k`); `deq(b, buf)` writes block `b` of the row as 32 f32. Mirrors
 /// "dequantize the row, then f32 dot products".
-pub(crate) fn rows_dequantized(nb: usize, deq: impl Fn(usize, &mut [f32; QK]), x: &[f32], k: usize, out: &mut [f32]) {
+pub(crate) fn rows_dequantized(
+    nb: usize,
+    deq: impl Fn(usize, &mut [f32; QK]),
+    x: &[f32],
+    k: usize,
+    out: &mut [f32],
+) {
     let mut acc = [0.0f32; crate::SMALL_M_MAX];
     let m = out.len();
     let mut buf = [0.0f32; QK];

@@ -115,12 +115,18 @@ pub(crate) fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
             // SAFETY: `a` (u16) and `b` (f32) hold 32 elements each; lane `l` < 4 reads
             // elements 8l..8l+8, inside both. `loadu` has no alignment requirement.
             let (wv, xv) = unsafe {
-                (_mm_loadu_si128(a.as_ptr().add(8 * l).cast()), _mm256_loadu_ps(b.as_ptr().add(8 * l)))
+                (
+                    _mm_loadu_si128(a.as_ptr().add(8 * l).cast()),
+                    _mm256_loadu_ps(b.as_ptr().add(8 * l)),
+                )
             };
             *acc = _mm256_fmadd_ps(_mm256_cvtph_ps(wv), xv, *acc);
         }
     }
-    let mut s = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    let mut s = hsum_ps(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    ));
     for (&a, &b) in wc.remainder().iter().zip(xc.remainder()) {
         s += f16_to_f32(a) * b;
     }
@@ -149,15 +155,24 @@ pub(crate) fn quantize_block_q8(x: &[f32; QK], q: &mut [i8; QK]) -> f32 {
     for vi in &v[1..] {
         amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, *vi));
     }
-    let m4 = _mm_max_ps(_mm256_extractf128_ps::<1>(amax), _mm256_castps256_ps128(amax));
+    let m4 = _mm_max_ps(
+        _mm256_extractf128_ps::<1>(amax),
+        _mm256_castps256_ps128(amax),
+    );
     let m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     let m1 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
     let max_scalar = _mm_cvtss_f32(m1);
     let d = max_scalar / 127.0;
-    let id = if max_scalar != 0.0 { 127.0 / max_scalar } else { 0.0 };
+    let id = if max_scalar != 0.0 {
+        127.0 / max_scalar
+    } else {
+        0.0
+    };
     let mul = _mm256_set1_ps(id);
     let r: [__m256i; 4] = std::array::from_fn(|i| {
-        _mm256_cvtps_epi32(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(v[i], mul)))
+        _mm256_cvtps_epi32(_mm256_round_ps::<
+            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+        >(_mm256_mul_ps(v[i], mul)))
     });
     // Pack 4×8 i32 → 32 i8; packs interleave 128-bit lanes, the permute restores order.
     let i01 = _mm256_packs_epi32(r[0], r[1]);
@@ -217,7 +232,12 @@ fn i8x32_to_f32(q: __m256i, d: f32) -> [__m256; 4] {
     let lo = _mm256_castsi256_si128(q);
     let hi = _mm256_extracti128_si256::<1>(q);
     let cv = |v: __m128i| _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), dv);
-    [cv(lo), cv(_mm_srli_si128::<8>(lo)), cv(hi), cv(_mm_srli_si128::<8>(hi))]
+    [
+        cv(lo),
+        cv(_mm_srli_si128::<8>(lo)),
+        cv(hi),
+        cv(_mm_srli_si128::<8>(hi)),
+    ]
 }
 
 small_m_kernel!(

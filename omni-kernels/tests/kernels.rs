@@ -3,7 +3,9 @@
 //! f64 matmul".
 
 use half::f16;
-use omni_kernels::blocks::{dequantize_row_q4_0, dequantize_row_q8_0, quantize_row_q4_0, quantize_row_q8_0};
+use omni_kernels::blocks::{
+    dequantize_row_q4_0, dequantize_row_q8_0, quantize_row_q4_0, quantize_row_q8_0,
+};
 use omni_kernels::{Format, Isa, Q8Activations, WeightMatrix, QK};
 
 /// Deterministic xorshift values in [-1, 1).
@@ -53,15 +55,15 @@ fn q4_0_block_follows_llama_cpp_formula_and_nibble_order() {
     // q = min(15, (int8)(x + 8.5)), truncation toward zero.
     let mut x = [0.0f32; 32];
     let vals: [(usize, f32, u8); 9] = [
-        (0, -8.0, 0),    // (int8)(0.5) = 0
-        (1, 7.0, 15),    // (int8)(15.5) = 15
-        (2, 7.6, 15),    // (int8)(16.1) = 16 → clamped to 15
-        (3, -0.5, 8),    // (int8)(8.0) = 8
-        (4, 0.49, 8),    // (int8)(8.99) = 8
-        (5, 0.5, 9),     // (int8)(9.0) = 9
-        (6, -7.6, 0),    // (int8)(0.9) = 0
-        (16, 3.0, 11),   // element 16: high nibble of byte 0
-        (31, -1.0, 7),   // element 31: high nibble of byte 15
+        (0, -8.0, 0),  // (int8)(0.5) = 0
+        (1, 7.0, 15),  // (int8)(15.5) = 15
+        (2, 7.6, 15),  // (int8)(16.1) = 16 → clamped to 15
+        (3, -0.5, 8),  // (int8)(8.0) = 8
+        (4, 0.49, 8),  // (int8)(8.99) = 8
+        (5, 0.5, 9),   // (int8)(9.0) = 9
+        (6, -7.6, 0),  // (int8)(0.9) = 0
+        (16, 3.0, 11), // element 16: high nibble of byte 0
+        (31, -1.0, 7), // element 31: high nibble of byte 15
     ];
     for &(j, v, _) in &vals {
         x[j] = v;
@@ -85,7 +87,11 @@ fn q4_0_scale_takes_the_first_signed_maximum_on_magnitude_ties() {
     let b = quantize_row_q4_0(&x);
     assert_eq!(f16::from_bits(b[0].d).to_f32(), -1.0, "d = 8 / -8");
     assert_eq!(b[0].code(0), 0, "8 · (1/-1) + 8.5 = 0.5 → 0");
-    assert_eq!(b[0].code(1), 15, "-8 · (1/-1) + 8.5 = 16.5 → 16 → clamped 15");
+    assert_eq!(
+        b[0].code(1),
+        15,
+        "-8 · (1/-1) + 8.5 = 16.5 → 16 → clamped 15"
+    );
     let mut out = [0.0f32; 32];
     dequantize_row_q4_0(&b, &mut out);
     assert_eq!(out[0], 8.0);
@@ -105,7 +111,9 @@ fn all_zero_blocks_get_scale_zero_and_the_zero_codes() {
     let q4 = quantize_row_q4_0(&x);
     // max = 0, d = 0 / -8 = -0.0 in IEEE arithmetic (f16 bits 0x8000, as llama.cpp
     // stores it); id = 0, so every code is (int8)(8.5) = 8: bytes 0x88.
-    assert!(q4.iter().all(|b| b.d == 0x8000 && b.qs.iter().all(|&q| q == 0x88)));
+    assert!(q4
+        .iter()
+        .all(|b| b.d == 0x8000 && b.qs.iter().all(|&q| q == 0x88)));
     let mut out = [1.0f32; 64];
     dequantize_row_q4_0(&q4, &mut out);
     assert!(out.iter().all(|&v| v == 0.0));
@@ -115,7 +123,11 @@ fn all_zero_blocks_get_scale_zero_and_the_zero_codes() {
 
 #[test]
 fn round_trip_error_is_within_half_a_step_for_q8_0_and_one_step_for_q4_0() {
-    let x: Vec<f32> = rand_vec(32 * 64, 1).iter().enumerate().map(|(i, v)| v * (1 + i % 7) as f32).collect();
+    let x: Vec<f32> = rand_vec(32 * 64, 1)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * (1 + i % 7) as f32)
+        .collect();
     let mut y = vec![0.0f32; x.len()];
     // q8_0: |x - q·d16| ≤ d/2 (rounding) + 127·|d - d16| (f16 scale, rel. error ≤ 2^-11).
     let b = quantize_row_q8_0(&x);
@@ -124,7 +136,10 @@ fn round_trip_error_is_within_half_a_step_for_q8_0_and_one_step_for_q4_0() {
         let d = b[blk].scale().abs();
         let bound = d * (0.5 + 127.0 / 2048.0) * 1.0001;
         for (a, c) in xb.iter().zip(yb) {
-            assert!((a - c).abs() <= bound, "q8_0 block {blk}: {a} vs {c}, bound {bound}");
+            assert!(
+                (a - c).abs() <= bound,
+                "q8_0 block {blk}: {a} vs {c}, bound {bound}"
+            );
         }
     }
     // q4_0: within half a step, except the clamped side (x/d up to +8 → code 15): one step;
@@ -135,7 +150,10 @@ fn round_trip_error_is_within_half_a_step_for_q8_0_and_one_step_for_q4_0() {
         let d = b[blk].scale().abs();
         let bound = d * (1.0 + 8.0 / 2048.0) * 1.0001;
         for (a, c) in xb.iter().zip(yb) {
-            assert!((a - c).abs() <= bound, "q4_0 block {blk}: {a} vs {c}, bound {bound}");
+            assert!(
+                (a - c).abs() <= bound,
+                "q4_0 block {blk}: {a} vs {c}, bound {bound}"
+            );
         }
     }
 }
@@ -153,9 +171,16 @@ fn weight_matrix_dequantizes_rows_in_row_major_order() {
         // Row-wise equal to quantizing that row alone.
         let mut row = vec![0.0; cols];
         match f {
-            Format::Q8_0 => dequantize_row_q8_0(&quantize_row_q8_0(&w[3 * cols..4 * cols]), &mut row),
-            Format::Q4_0 => dequantize_row_q4_0(&quantize_row_q4_0(&w[3 * cols..4 * cols]), &mut row),
-            Format::F16 => row.iter_mut().zip(&w[3 * cols..]).for_each(|(r, v)| *r = f16::from_f32(*v).to_f32()),
+            Format::Q8_0 => {
+                dequantize_row_q8_0(&quantize_row_q8_0(&w[3 * cols..4 * cols]), &mut row)
+            }
+            Format::Q4_0 => {
+                dequantize_row_q4_0(&quantize_row_q4_0(&w[3 * cols..4 * cols]), &mut row)
+            }
+            Format::F16 => row
+                .iter_mut()
+                .zip(&w[3 * cols..])
+                .for_each(|(r, v)| *r = f16::from_f32(*v).to_f32()),
         }
         assert_eq!(&all[3 * cols..4 * cols], &row[..], "{f:?}");
     }
@@ -187,17 +212,29 @@ fn every_available_kernel_matches_dequantize_then_matmul() {
     let isas = Isa::available();
     assert!(isas.contains(&Isa::Portable));
     eprintln!("kernel variants on this CPU: {isas:?}");
-    for &(n, k, m) in
-        &[(37usize, 96usize, 1usize), (37, 96, 3), (64, 4096, 1), (19, 2048, 20), (300, 160, 2), (21, 64, 8), (9, 128, 9), (9, 128, 33)]
-    {
+    for &(n, k, m) in &[
+        (37usize, 96usize, 1usize),
+        (37, 96, 3),
+        (64, 4096, 1),
+        (19, 2048, 20),
+        (300, 160, 2),
+        (21, 64, 8),
+        (9, 128, 9),
+        (9, 128, 33),
+    ] {
         let w = rand_vec(n * k, (n * k + m) as u64);
-        let x: Vec<f32> = rand_vec(m * k, 99 + k as u64).iter().map(|v| v * 3.0).collect();
+        let x: Vec<f32> = rand_vec(m * k, 99 + k as u64)
+            .iter()
+            .map(|v| v * 3.0)
+            .collect();
         for f in [Format::F16, Format::Q8_0, Format::Q4_0] {
             let wm = WeightMatrix::from_f32(f, n, k, &w);
             // The small-batch path (2..=8 rows) computes with f32 x; the others
             // quantize x to 8 bits for q8_0/q4_0.
             let xd = match f {
-                Format::Q8_0 | Format::Q4_0 if !wm.small_batch(m) => Q8Activations::quantize(&x, k).dequantize(),
+                Format::Q8_0 | Format::Q4_0 if !wm.small_batch(m) => {
+                    Q8Activations::quantize(&x, k).dequantize()
+                }
                 _ => x.clone(),
             };
             let (yr, mag) = reference(&wm.dequantize(), &xd, n, k, m);
@@ -228,7 +265,10 @@ fn f16_kernel_handles_lengths_that_are_not_a_multiple_of_the_vector_width() {
             let mut y = vec![0.0; m * n];
             wm.matmul_with(isa, &x, m, &mut y);
             for ((a, b), g) in y.iter().zip(&yr).zip(&mag) {
-                assert!(((*a as f64) - b).abs() <= 1e-5 * g + 1e-6, "{isa:?} k={k}: {a} vs {b}");
+                assert!(
+                    ((*a as f64) - b).abs() <= 1e-5 * g + 1e-6,
+                    "{isa:?} k={k}: {a} vs {b}"
+                );
             }
         }
     }
@@ -277,7 +317,10 @@ fn kernel_choice_follows_omni_kernels_and_refuses_unknown_names() {
     }
     // What this process runs: OMNI_KERNELS if set (CI sets `portable` in one job).
     let env = std::env::var("OMNI_KERNELS").ok();
-    assert_eq!(Isa::selected(), Isa::from_env_value(env.as_deref()).unwrap());
+    assert_eq!(
+        Isa::selected(),
+        Isa::from_env_value(env.as_deref()).unwrap()
+    );
 }
 
 #[test]

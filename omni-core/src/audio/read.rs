@@ -33,7 +33,10 @@ use crate::{Error, Result};
 /// truncated (fewer frames than the header declares, or a cut Ogg stream),
 /// corrupt, or no samples.
 pub fn read_audio(path: &Path) -> Result<(Vec<f32>, u32)> {
-    let problem = |problem: AudioFileProblem| Error::AudioFile { path: path.to_path_buf(), problem };
+    let problem = |problem: AudioFileProblem| Error::AudioFile {
+        path: path.to_path_buf(),
+        problem,
+    };
     let mut file = File::open(path).map_err(|e| Error::file(path, "audio file", e))?;
     let mut head = [0u8; 12];
     let n = read_up_to(&mut file, &mut head).map_err(|e| Error::io(path, e))?;
@@ -102,9 +105,14 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 fn decode(path: &Path, file: File) -> Result<(Vec<f32>, u32)> {
-    let problem = |problem: AudioFileProblem| Error::AudioFile { path: path.to_path_buf(), problem };
+    let problem = |problem: AudioFileProblem| Error::AudioFile {
+        path: path.to_path_buf(),
+        problem,
+    };
     let corrupt = |e: SymError| match e {
-        SymError::IoError(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => Error::io(path, io),
+        SymError::IoError(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
+            Error::io(path, io)
+        }
         other => problem(AudioFileProblem::Corrupt(other.to_string())),
     };
 
@@ -115,7 +123,10 @@ fn decode(path: &Path, file: File) -> Result<(Vec<f32>, u32)> {
     }
     // Gapless: trim encoder delay and padding (MP3's LAME tag, Vorbis granules),
     // so the samples line up with the source as ffmpeg's do.
-    let fmt_opts = FormatOptions { enable_gapless: true, ..FormatOptions::default() };
+    let fmt_opts = FormatOptions {
+        enable_gapless: true,
+        ..FormatOptions::default()
+    };
     let probed = symphonia::default::get_probe()
         .format(&hint, mss, &fmt_opts, &MetadataOptions::default())
         .map_err(|e| match e {
@@ -136,7 +147,9 @@ fn decode(path: &Path, file: File) -> Result<(Vec<f32>, u32)> {
     let mut decoder = symphonia::default::get_codecs()
         .make(&params, &DecoderOptions::default())
         .map_err(|e| match e {
-            SymError::Unsupported(_) => problem(AudioFileProblem::UnsupportedCodec(codec_name(&params))),
+            SymError::Unsupported(_) => {
+                problem(AudioFileProblem::UnsupportedCodec(codec_name(&params)))
+            }
             other => corrupt(other),
         })?;
 
@@ -158,17 +171,23 @@ fn decode(path: &Path, file: File) -> Result<(Vec<f32>, u32)> {
         let spec = *decoded.spec();
         let channels = spec.channels.count();
         if channels == 0 {
-            return Err(problem(AudioFileProblem::Corrupt("a packet with 0 channels".into())));
+            return Err(problem(AudioFileProblem::Corrupt(
+                "a packet with 0 channels".into(),
+            )));
         }
         rate = spec.rate;
         let frames = decoded.frames();
         if frames == 0 {
             continue;
         }
-        if buf.as_ref().is_some_and(|b| b.capacity() < frames * channels) {
+        if buf
+            .as_ref()
+            .is_some_and(|b| b.capacity() < frames * channels)
+        {
             buf = None;
         }
-        let b = buf.get_or_insert_with(|| SampleBuffer::<f32>::new(decoded.capacity() as u64, spec));
+        let b =
+            buf.get_or_insert_with(|| SampleBuffer::<f32>::new(decoded.capacity() as u64, spec));
         b.copy_interleaved_ref(decoded);
         let s = &b.samples()[..frames * channels];
         if channels == 1 {
@@ -185,7 +204,9 @@ fn decode(path: &Path, file: File) -> Result<(Vec<f32>, u32)> {
     if let Some(expected) = params.n_frames {
         // The header's length counts the encoder's delay and padding, which
         // gapless decoding removes.
-        let trimmed = expected.saturating_sub(u64::from(params.delay.unwrap_or(0)) + u64::from(params.padding.unwrap_or(0)));
+        let trimmed = expected.saturating_sub(
+            u64::from(params.delay.unwrap_or(0)) + u64::from(params.padding.unwrap_or(0)),
+        );
         let decoded = mono.len() as u64;
         if decoded < trimmed {
             return Err(problem(AudioFileProblem::Truncated(format!(

@@ -43,7 +43,9 @@ pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>> {
     let g = gcd(from_hz as u64, to_hz as u64);
     let (min_in, min_out) = ((from_hz as u64 / g) as usize, (to_hz as u64 / g) as usize);
     // An even number of minimal blocks: the filter is then centred on a whole output sample.
-    let mut k = TARGET_BLOCK_IN.div_ceil(min_in).min((MAX_BLOCK_OUT / min_out).max(1));
+    let mut k = TARGET_BLOCK_IN
+        .div_ceil(min_in)
+        .min((MAX_BLOCK_OUT / min_out).max(1));
     k += k % 2;
     let block_in = k * min_in;
 

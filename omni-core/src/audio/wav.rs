@@ -22,10 +22,16 @@ pub fn read_wav(path: &Path) -> Result<(Vec<f32>, u32)> {
     let spec = reader.spec();
     let channels = spec.channels as usize;
     if channels == 0 {
-        return Err(Error::Audio(format!("{}: WAV header has 0 channels", path.display())));
+        return Err(Error::Audio(format!(
+            "{}: WAV header has 0 channels",
+            path.display()
+        )));
     }
     if spec.sample_rate == 0 {
-        return Err(Error::Audio(format!("{}: WAV header has sample rate 0", path.display())));
+        return Err(Error::Audio(format!(
+            "{}: WAV header has sample rate 0",
+            path.display()
+        )));
     }
 
     let interleaved: Vec<f32> = match spec.sample_format {
@@ -75,7 +81,10 @@ pub fn read_wav(path: &Path) -> Result<(Vec<f32>, u32)> {
 /// `k / 32768` is written as `k`, so [`read_wav`] gives it back exactly).
 pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
     if sample_rate == 0 {
-        return Err(Error::Audio(format!("{}: cannot write sample rate 0", path.display())));
+        return Err(Error::Audio(format!(
+            "{}: cannot write sample rate 0",
+            path.display()
+        )));
     }
     check_finite(samples).map_err(|e| Error::Audio(format!("{}: {e}", path.display())))?;
     let spec = hound::WavSpec {
@@ -89,7 +98,11 @@ pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
         .map_err(|e| wav_err(path, "cannot write WAV", e))?;
     for &x in samples {
         let v = super::pcm::f32_to_i16(x);
-        writer.write_sample(v).map_err(|e| wav_err(path, "cannot write WAV", e))?;
+        writer
+            .write_sample(v)
+            .map_err(|e| wav_err(path, "cannot write WAV", e))?;
     }
-    writer.finalize().map_err(|e| wav_err(path, "cannot write WAV", e))
+    writer
+        .finalize()
+        .map_err(|e| wav_err(path, "cannot write WAV", e))
 }

@@ -1,7 +1,7 @@
 //! Grouped-query self-attention with RoPE and a KV cache.
 
-use burn::module::Module;
 use crate::nn::proj::Proj;
+use burn::module::Module;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
@@ -34,14 +34,48 @@ pub struct Attention {
 
 impl Attention {
     /// Loads `{prefix}.q_proj` … `{prefix}.o_proj`.
-    pub fn load(store: &WeightStore, prefix: &str, d: AttentionDims, dtype: RunDType, device: &Device) -> Result<Self> {
+    pub fn load(
+        store: &WeightStore,
+        prefix: &str,
+        d: AttentionDims,
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Self> {
         let q = d.n_heads * d.head_dim;
         let kv = d.n_kv_heads * d.head_dim;
         Ok(Attention {
-            q_proj: store.proj(&format!("{prefix}.q_proj"), d.hidden, q, false, dtype, device)?,
-            k_proj: store.proj(&format!("{prefix}.k_proj"), d.hidden, kv, false, dtype, device)?,
-            v_proj: store.proj(&format!("{prefix}.v_proj"), d.hidden, kv, false, dtype, device)?,
-            o_proj: store.proj(&format!("{prefix}.o_proj"), q, d.hidden, false, dtype, device)?,
+            q_proj: store.proj(
+                &format!("{prefix}.q_proj"),
+                d.hidden,
+                q,
+                false,
+                dtype,
+                device,
+            )?,
+            k_proj: store.proj(
+                &format!("{prefix}.k_proj"),
+                d.hidden,
+                kv,
+                false,
+                dtype,
+                device,
+            )?,
+            v_proj: store.proj(
+                &format!("{prefix}.v_proj"),
+                d.hidden,
+                kv,
+                false,
+                dtype,
+                device,
+            )?,
+            o_proj: store.proj(
+                &format!("{prefix}.o_proj"),
+                q,
+                d.hidden,
+                false,
+                dtype,
+                device,
+            )?,
             n_heads: d.n_heads,
             n_kv_heads: d.n_kv_heads,
             head_dim: d.head_dim,
@@ -50,12 +84,30 @@ impl Attention {
 
     /// `x`: `[1, s, hidden]` at positions `cache.len()..`; causal over the cache
     /// and the new positions.
-    pub fn forward(&self, x: Tensor<3>, cos: &Tensor<4>, sin: &Tensor<4>, cache: &mut LayerCache) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        cache: &mut LayerCache,
+    ) -> Tensor<3> {
         let [b, s, _] = x.dims();
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let q = self.q_proj.forward(x.clone()).reshape([b, s, h, hd]).swap_dims(1, 2);
-        let k = self.k_proj.forward(x.clone()).reshape([b, s, kvh, hd]).swap_dims(1, 2);
-        let v = self.v_proj.forward(x).reshape([b, s, kvh, hd]).swap_dims(1, 2);
+        let q = self
+            .q_proj
+            .forward(x.clone())
+            .reshape([b, s, h, hd])
+            .swap_dims(1, 2);
+        let k = self
+            .k_proj
+            .forward(x.clone())
+            .reshape([b, s, kvh, hd])
+            .swap_dims(1, 2);
+        let v = self
+            .v_proj
+            .forward(x)
+            .reshape([b, s, kvh, hd])
+            .swap_dims(1, 2);
         let q = rope::apply(q, cos, sin);
         let k = rope::apply(k, cos, sin);
         let (k, v) = cache.append(k, v);
@@ -70,14 +122,22 @@ impl Attention {
             o.reshape([b, h, 1, hd])
         } else {
             let (k, v) = if rep > 1 {
-                let expand = |x: Tensor<4>| x.unsqueeze_dim::<5>(2).expand([b, kvh, rep, t, hd]).reshape([b, h, t, hd]);
+                let expand = |x: Tensor<4>| {
+                    x.unsqueeze_dim::<5>(2)
+                        .expand([b, kvh, rep, t, hd])
+                        .reshape([b, h, t, hd])
+                };
                 (expand(k), expand(v))
             } else {
                 (k, v)
             };
-            let opts = AttentionModuleOptions { is_causal: true, ..Default::default() };
+            let opts = AttentionModuleOptions {
+                is_causal: true,
+                ..Default::default()
+            };
             attention(q, k, v, None, None, opts)
         };
-        self.o_proj.forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
+        self.o_proj
+            .forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
     }
 }

@@ -34,7 +34,10 @@ impl LayerCache {
         let dtype: DType = like.dtype();
         let fresh = Tensor::<4>::zeros([b, h, new_cap, d], &device).cast(dtype);
         match buf {
-            Some(old) if len > 0 => fresh.slice_assign([0..b, 0..h, 0..len, 0..d], old.slice([0..b, 0..h, 0..len, 0..d])),
+            Some(old) if len > 0 => fresh.slice_assign(
+                [0..b, 0..h, 0..len, 0..d],
+                old.slice([0..b, 0..h, 0..len, 0..d]),
+            ),
             _ => fresh,
         }
     }
@@ -78,7 +81,9 @@ pub struct KvCache {
 
 impl KvCache {
     pub fn new(n_layers: usize) -> Self {
-        KvCache { layers: vec![LayerCache::default(); n_layers] }
+        KvCache {
+            layers: vec![LayerCache::default(); n_layers],
+        }
     }
 
     /// Cached positions (the same in every layer).

@@ -103,19 +103,34 @@ impl LlamaConfig {
 
     /// Width of one head.
     pub fn head_dim(&self) -> usize {
-        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
     /// Token ids that end generation.
     pub fn eos_ids(&self) -> Vec<u32> {
-        self.eos_token_id.as_ref().map(|e| e.to_vec()).unwrap_or_default()
+        self.eos_token_id
+            .as_ref()
+            .map(|e| e.to_vec())
+            .unwrap_or_default()
     }
 
     /// Checks the fields omni supports.
     pub fn validate(self, path: &Path) -> Result<Self> {
-        let bad = |reason: String| Err(Error::Config { path: path.to_path_buf(), reason });
-        if !matches!(self.model_type.as_str(), "" | "llama" | "omni_speech2s_llama" | "omni_speech_llama") {
-            return bad(format!("model_type `{}` is not a Llama model", self.model_type));
+        let bad = |reason: String| {
+            Err(Error::Config {
+                path: path.to_path_buf(),
+                reason,
+            })
+        };
+        if !matches!(
+            self.model_type.as_str(),
+            "" | "llama" | "omni_speech2s_llama" | "omni_speech_llama"
+        ) {
+            return bad(format!(
+                "model_type `{}` is not a Llama model",
+                self.model_type
+            ));
         }
         // Sizes that cannot build a network (a zero dimension, a context of no
         // position): refused at load, naming the field, instead of failing later.
@@ -144,17 +159,29 @@ impl LlamaConfig {
             ));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
-            return bad(format!("rms_norm_eps {} must be a finite number > 0", self.rms_norm_eps));
+            return bad(format!(
+                "rms_norm_eps {} must be a finite number > 0",
+                self.rms_norm_eps
+            ));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
-            return bad(format!("rope_theta {} must be a finite number > 0", self.rope_theta));
+            return bad(format!(
+                "rope_theta {} must be a finite number > 0",
+                self.rope_theta
+            ));
         }
         if let Some(bos) = self.bos_token_id {
             if bos as usize >= self.vocab_size {
-                return bad(format!("bos_token_id {bos} is not below vocab_size {}", self.vocab_size));
+                return bad(format!(
+                    "bos_token_id {bos} is not below vocab_size {}",
+                    self.vocab_size
+                ));
             }
         }
-        if self.num_attention_heads == 0 || self.kv_heads() == 0 || self.num_attention_heads % self.kv_heads() != 0 {
+        if self.num_attention_heads == 0
+            || self.kv_heads() == 0
+            || self.num_attention_heads % self.kv_heads() != 0
+        {
             return bad(format!(
                 "num_attention_heads {} must be a positive multiple of num_key_value_heads {}",
                 self.num_attention_heads,
@@ -162,19 +189,27 @@ impl LlamaConfig {
             ));
         }
         if self.head_dim() % 2 != 0 {
-            return bad(format!("head_dim {} must be even for RoPE", self.head_dim()));
+            return bad(format!(
+                "head_dim {} must be even for RoPE",
+                self.head_dim()
+            ));
         }
         if self.attention_bias || self.mlp_bias {
             return bad("attention_bias / mlp_bias are not supported (Llama 3.1 has none)".into());
         }
         if let Some(act) = &self.hidden_act {
             if act != "silu" {
-                return bad(format!("hidden_act `{act}` is not supported (Llama uses silu)"));
+                return bad(format!(
+                    "hidden_act `{act}` is not supported (Llama uses silu)"
+                ));
             }
         }
         if let Some(rs) = &self.rope_scaling {
             if rs.rope_type != "llama3" && rs.rope_type != "default" {
-                return bad(format!("rope_scaling type `{}` is not supported (llama3 is)", rs.rope_type));
+                return bad(format!(
+                    "rope_scaling type `{}` is not supported (llama3 is)",
+                    rs.rope_type
+                ));
             }
             if rs.rope_type == "llama3" {
                 for (field, v) in [
@@ -194,7 +229,10 @@ impl LlamaConfig {
                     ));
                 }
                 if rs.original_max_position_embeddings == 0 {
-                    return bad("rope_scaling.original_max_position_embeddings is 0; it must be at least 1".into());
+                    return bad(
+                        "rope_scaling.original_max_position_embeddings is 0; it must be at least 1"
+                            .into(),
+                    );
                 }
             }
         }
@@ -234,13 +272,18 @@ impl OmniConfig {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::MissingFile { path: path.to_path_buf(), what: "model config.json".into() }
+                Error::MissingFile {
+                    path: path.to_path_buf(),
+                    what: "model config.json".into(),
+                }
             } else {
                 Error::io(path, e)
             }
         })?;
-        let cfg: OmniConfig = serde_json::from_str(&text)
-            .map_err(|e| Error::Config { path: path.to_path_buf(), reason: e.to_string() })?;
+        let cfg: OmniConfig = serde_json::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         let llm = cfg.llm.clone().validate(path)?;
         OmniConfig { llm, ..cfg }.validate(path)
     }
@@ -251,10 +294,18 @@ impl OmniConfig {
     /// [`crate::speech_decoder::CtcDecoderConfig::from_omni`] and the adaptor,
     /// done here before any weight is read.
     pub fn validate(self, path: &Path) -> Result<Self> {
-        let bad = |reason: String| Err(Error::Config { path: path.to_path_buf(), reason });
+        let bad = |reason: String| {
+            Err(Error::Config {
+                path: path.to_path_buf(),
+                reason,
+            })
+        };
         for (field, v) in [
             ("speech_encoder_ds_rate", self.speech_encoder_ds_rate),
-            ("speech_encoder_hidden_size", self.speech_encoder_hidden_size),
+            (
+                "speech_encoder_hidden_size",
+                self.speech_encoder_hidden_size,
+            ),
             ("ctc_upsample_factor", self.ctc_upsample_factor),
             ("unit_vocab_size", self.unit_vocab_size),
         ] {

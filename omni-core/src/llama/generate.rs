@@ -56,7 +56,12 @@ pub fn host_logits(model: &Llama, hidden: &Tensor<2>) -> Result<Vec<f32>> {
 impl<'a> Generation<'a> {
     /// Prefills `prompt` (`[1, n, hidden]` embeddings, speech already spliced)
     /// after whatever `cache` holds.
-    pub fn start(model: &'a Llama, cache: &'a mut KvCache, prompt: Tensor<3>, params: GenerationParams) -> Result<Self> {
+    pub fn start(
+        model: &'a Llama,
+        cache: &'a mut KvCache,
+        prompt: Tensor<3>,
+        params: GenerationParams,
+    ) -> Result<Self> {
         let last = Self::prefill(model, cache, prompt)?;
         Ok(Self::from_prefill(model, cache, last, params))
     }
@@ -71,7 +76,12 @@ impl<'a> Generation<'a> {
 
     /// Continues after [`Generation::prefill`] (`last`: its result, the cache
     /// as the prefill left it).
-    pub fn from_prefill(model: &'a Llama, cache: &'a mut KvCache, last: Tensor<2>, params: GenerationParams) -> Self {
+    pub fn from_prefill(
+        model: &'a Llama,
+        cache: &'a mut KvCache,
+        last: Tensor<2>,
+        params: GenerationParams,
+    ) -> Self {
         Generation {
             model,
             cache,
@@ -115,7 +125,12 @@ impl<'a> Generation<'a> {
         let logits = host_logits(self.model, &hidden)?;
         let token = self.sampler.sample(&logits);
         let is_stop = self.params.stop_ids.contains(&token);
-        let step = Step { index: self.produced, token, is_stop, hidden };
+        let step = Step {
+            index: self.produced,
+            token,
+            is_stop,
+            hidden,
+        };
         self.produced += 1;
         if is_stop {
             self.done = true;

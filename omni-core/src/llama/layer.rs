@@ -29,11 +29,30 @@ pub struct DecoderLayer {
 
 impl DecoderLayer {
     /// Loads the HF keys under `{prefix}` (e.g. `model.layers.3`).
-    pub fn load(store: &WeightStore, prefix: &str, d: &LayerDims, dtype: RunDType, device: &Device) -> Result<Self> {
+    pub fn load(
+        store: &WeightStore,
+        prefix: &str,
+        d: &LayerDims,
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Self> {
         let h = d.attn.hidden;
         Ok(DecoderLayer {
-            input_layernorm: RmsNorm::load(store, &format!("{prefix}.input_layernorm.weight"), h, d.eps, dtype, device)?,
-            self_attn: Attention::load(store, &format!("{prefix}.self_attn"), d.attn, dtype, device)?,
+            input_layernorm: RmsNorm::load(
+                store,
+                &format!("{prefix}.input_layernorm.weight"),
+                h,
+                d.eps,
+                dtype,
+                device,
+            )?,
+            self_attn: Attention::load(
+                store,
+                &format!("{prefix}.self_attn"),
+                d.attn,
+                dtype,
+                device,
+            )?,
             post_attention_layernorm: RmsNorm::load(
                 store,
                 &format!("{prefix}.post_attention_layernorm.weight"),
@@ -46,8 +65,17 @@ impl DecoderLayer {
         })
     }
 
-    pub fn forward(&self, x: Tensor<3>, cos: &Tensor<4>, sin: &Tensor<4>, cache: &mut LayerCache) -> Tensor<3> {
-        let x = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), cos, sin, cache);
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        cache: &mut LayerCache,
+    ) -> Tensor<3> {
+        let x = x.clone()
+            + self
+                .self_attn
+                .forward(self.input_layernorm.forward(x), cos, sin, cache);
         x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
     }
 }

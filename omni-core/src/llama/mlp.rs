@@ -1,7 +1,7 @@
 //! SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
 
-use burn::module::Module;
 use crate::nn::proj::Proj;
+use burn::module::Module;
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
@@ -17,15 +17,44 @@ pub struct Mlp {
 
 impl Mlp {
     /// Loads `{prefix}.gate_proj|up_proj|down_proj`.
-    pub fn load(store: &WeightStore, prefix: &str, hidden: usize, ffn: usize, dtype: RunDType, device: &Device) -> Result<Self> {
+    pub fn load(
+        store: &WeightStore,
+        prefix: &str,
+        hidden: usize,
+        ffn: usize,
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Self> {
         Ok(Mlp {
-            gate_proj: store.proj(&format!("{prefix}.gate_proj"), hidden, ffn, false, dtype, device)?,
-            up_proj: store.proj(&format!("{prefix}.up_proj"), hidden, ffn, false, dtype, device)?,
-            down_proj: store.proj(&format!("{prefix}.down_proj"), ffn, hidden, false, dtype, device)?,
+            gate_proj: store.proj(
+                &format!("{prefix}.gate_proj"),
+                hidden,
+                ffn,
+                false,
+                dtype,
+                device,
+            )?,
+            up_proj: store.proj(
+                &format!("{prefix}.up_proj"),
+                hidden,
+                ffn,
+                false,
+                dtype,
+                device,
+            )?,
+            down_proj: store.proj(
+                &format!("{prefix}.down_proj"),
+                ffn,
+                hidden,
+                false,
+                dtype,
+                device,
+            )?,
         })
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+        self.down_proj
+            .forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
     }
 }

@@ -1,8 +1,8 @@
 //! The Llama 3.1 decoder: token embeddings, N decoder layers, final RMSNorm,
 //! `lm_head` (tied to the embeddings or not, per config).
 
-use burn::module::{Module, Param};
 use crate::nn::proj::Proj;
+use burn::module::{Module, Param};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use super::attention::AttentionDims;
@@ -63,19 +63,45 @@ impl Llama {
         let total = c.num_hidden_layers + 2;
         // Quantized runs keep the embedding table in f16 (half the memory of f32;
         // the selected rows are cast to f32 in `embed`).
-        let embed_dtype = if dtype.quantized().is_some() && device.supports_dtype(DType::F16) { RunDType::F16 } else { dtype };
-        let embed = store.tensor("model.embed_tokens.weight", [c.vocab_size, c.hidden_size], embed_dtype, device)?;
+        let embed_dtype = if dtype.quantized().is_some() && device.supports_dtype(DType::F16) {
+            RunDType::F16
+        } else {
+            dtype
+        };
+        let embed = store.tensor(
+            "model.embed_tokens.weight",
+            [c.vocab_size, c.hidden_size],
+            embed_dtype,
+            device,
+        )?;
         report(&mut progress, "llm", 1, total);
         let dims = Self::layer_dims(c);
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
-            layers.push(DecoderLayer::load(store, &format!("model.layers.{i}"), &dims, dtype, device)?);
+            layers.push(DecoderLayer::load(
+                store,
+                &format!("model.layers.{i}"),
+                &dims,
+                dtype,
+                device,
+            )?);
             report(&mut progress, "llm", i + 2, total);
         }
-        let norm = RmsNorm::load(store, "model.norm.weight", c.hidden_size, c.rms_norm_eps, dtype, device)?;
+        let norm = RmsNorm::load(
+            store,
+            "model.norm.weight",
+            c.hidden_size,
+            c.rms_norm_eps,
+            dtype,
+            device,
+        )?;
         // A tied head reads the embedding matrix ([vocab, hidden], i.e. [out, in])
         // as a linear layer: one contiguous transposed copy instead of a strided view.
-        let head_key = if c.tie_word_embeddings && !store.contains("lm_head.weight") { "model.embed_tokens" } else { "lm_head" };
+        let head_key = if c.tie_word_embeddings && !store.contains("lm_head.weight") {
+            "model.embed_tokens"
+        } else {
+            "lm_head"
+        };
         let lm_head = store.proj(head_key, c.hidden_size, c.vocab_size, false, dtype, device)?;
         report(&mut progress, "llm", total, total);
         Ok(Llama {
@@ -102,11 +128,22 @@ impl Llama {
     /// Embeddings `[1, n, hidden]` of token ids. Ids ≥ vocab are an error.
     pub fn embed(&self, ids: &[u32]) -> Result<Tensor<3>> {
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.config.vocab_size) {
-            return Err(Error::InvalidInput(format!("token id {bad} ≥ vocab size {}", self.config.vocab_size)));
+            return Err(Error::InvalidInput(format!(
+                "token id {bad} ≥ vocab size {}",
+                self.config.vocab_size
+            )));
         }
-        let data = TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [ids.len()]);
+        let data = TensorData::new(
+            ids.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+            [ids.len()],
+        );
         let idx = Tensor::<1, Int>::from_data(data, &self.device());
-        Ok(self.embed_tokens.val().select(0, idx).cast(self.dtype.burn()).unsqueeze::<3>())
+        Ok(self
+            .embed_tokens
+            .val()
+            .select(0, idx)
+            .cast(self.dtype.burn())
+            .unsqueeze::<3>())
     }
 
     /// Prompt embeddings `[1, n, hidden]` from ids where each `-200` (the
@@ -141,7 +178,9 @@ impl Llama {
             if !text.is_empty() {
                 let ids: Vec<u32> = text
                     .iter()
-                    .map(|&i| u32::try_from(i).map_err(|_| Error::InvalidInput(format!("token id {i}"))))
+                    .map(|&i| {
+                        u32::try_from(i).map_err(|_| Error::InvalidInput(format!("token id {i}")))
+                    })
                     .collect::<Result<_>>()?;
                 parts.push(self.embed(&ids)?);
             }
@@ -167,10 +206,14 @@ impl Llama {
             )));
         }
         if cache.layers.len() != self.layers.len() {
-            return Err(Error::InvalidInput("KV cache belongs to another model".into()));
+            return Err(Error::InvalidInput(
+                "KV cache belongs to another model".into(),
+            ));
         }
         let start = cache.len();
-        let (cos, sin) = self.rope.tables(start, n, self.dtype.burn(), &self.device());
+        let (cos, sin) = self
+            .rope
+            .tables(start, n, self.dtype.burn(), &self.device());
         let mut x = x.cast(self.dtype.burn());
         for (layer, lc) in self.layers.iter().zip(cache.layers.iter_mut()) {
             x = layer.forward(x, &cos, &sin, lc);

@@ -73,12 +73,18 @@ impl Default for Conversation {
 impl Conversation {
     /// The reference's `conv_llama_3`: the default system text, no messages.
     pub fn llama_3() -> Self {
-        Conversation { system: DEFAULT_SYSTEM_PROMPT.to_string(), messages: Vec::new() }
+        Conversation {
+            system: DEFAULT_SYSTEM_PROMPT.to_string(),
+            messages: Vec::new(),
+        }
     }
 
     /// A conversation with another system text (empty: no system block).
     pub fn with_system(system: impl Into<String>) -> Self {
-        Conversation { system: system.into(), messages: Vec::new() }
+        Conversation {
+            system: system.into(),
+            messages: Vec::new(),
+        }
     }
 
     /// The reference's one-turn inference prompt: default system text, the default user
@@ -154,7 +160,8 @@ pub fn tokenizer_speech_token(tok: &Tokenizer, prompt: &str) -> Result<Vec<i64>>
         .collect::<Result<Vec<_>>>()?;
     let mut ids: Vec<i64> = Vec::new();
     let mut skip = 0;
-    if let (Some(&first), Some(bos)) = (chunks.first().and_then(|c| c.first()), tok.bos_token_id()) {
+    if let (Some(&first), Some(bos)) = (chunks.first().and_then(|c| c.first()), tok.bos_token_id())
+    {
         if first == bos {
             skip = 1;
             ids.push(i64::from(first));
@@ -223,7 +230,10 @@ impl PromptIds {
 
     /// Number of speech placeholders.
     pub fn speech_count(&self) -> usize {
-        self.ids.iter().filter(|&&id| id == SPEECH_TOKEN_INDEX).count()
+        self.ids
+            .iter()
+            .filter(|&&id| id == SPEECH_TOKEN_INDEX)
+            .count()
     }
 
     /// Positions of the placeholders in [`ids`](Self::ids).
@@ -300,7 +310,12 @@ mod tests {
         assert_eq!(p.text_chunks(), vec![vec![1, 1, 5], vec![7], vec![]]);
         assert_eq!(
             p.segments(),
-            vec![Segment::Text(vec![1, 1, 5]), Segment::Speech, Segment::Text(vec![7]), Segment::Speech]
+            vec![
+                Segment::Text(vec![1, 1, 5]),
+                Segment::Speech,
+                Segment::Text(vec![7]),
+                Segment::Speech
+            ]
         );
         assert_eq!(p.spliced_len(&[300, 10]).unwrap(), 4 + 310);
         assert!(p.spliced_len(&[300]).is_err());

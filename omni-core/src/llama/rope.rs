@@ -29,7 +29,8 @@ pub fn inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> V
             } else if wavelen > low_wavelen {
                 (f64v / s.factor) as f32
             } else {
-                let smooth = (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+                let smooth =
+                    (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
                 ((1.0 - smooth) * f64v / s.factor + smooth * f64v) as f32
             }
         })
@@ -45,12 +46,21 @@ pub struct Rope {
 
 impl Rope {
     pub fn new(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> Self {
-        Rope { inv_freq: inv_freq(head_dim, theta, scaling), head_dim }
+        Rope {
+            inv_freq: inv_freq(head_dim, theta, scaling),
+            head_dim,
+        }
     }
 
     /// `(cos, sin)`, each `[1, 1, n, head_dim]` for positions `start..start+n`
     /// (f32 angles as HF computes them), in `dtype`.
-    pub fn tables(&self, start: usize, n: usize, dtype: burn::tensor::DType, device: &Device) -> (Tensor<4>, Tensor<4>) {
+    pub fn tables(
+        &self,
+        start: usize,
+        n: usize,
+        dtype: burn::tensor::DType,
+        device: &Device,
+    ) -> (Tensor<4>, Tensor<4>) {
         let d = self.head_dim;
         let half = d / 2;
         let mut cos = vec![0f32; n * d];

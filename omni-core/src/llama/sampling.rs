@@ -15,7 +15,11 @@ pub struct SamplingParams {
 impl Default for SamplingParams {
     /// Greedy, as the reference runs (`temperature=0`).
     fn default() -> Self {
-        SamplingParams { temperature: 0.0, top_p: 1.0, seed: 0 }
+        SamplingParams {
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+        }
     }
 }
 
@@ -64,7 +68,10 @@ pub fn argmax(x: &[f32]) -> usize {
 
 impl Sampler {
     pub fn new(params: SamplingParams) -> Self {
-        Sampler { params, rng: Rng(params.seed) }
+        Sampler {
+            params,
+            rng: Rng(params.seed),
+        }
     }
 
     /// Picks a token from logits.
@@ -74,8 +81,11 @@ impl Sampler {
         }
         let t = self.params.temperature as f64;
         let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
-        let mut probs: Vec<(usize, f64)> =
-            logits.iter().enumerate().map(|(i, &x)| (i, ((x as f64 - max) / t).exp())).collect();
+        let mut probs: Vec<(usize, f64)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (i, ((x as f64 - max) / t).exp()))
+            .collect();
         let z: f64 = probs.iter().map(|p| p.1).sum();
         probs.iter_mut().for_each(|p| p.1 /= z);
         let top_p = self.params.top_p.clamp(0.0, 1.0) as f64;

@@ -70,10 +70,15 @@ impl TokenizerConfig {
     }
 
     fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
-        let bad = |reason: String| Error::Config { path: path.to_path_buf(), reason };
+        let bad = |reason: String| Error::Config {
+            path: path.to_path_buf(),
+            reason,
+        };
         let v: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| bad("not a JSON object".into()))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("not a JSON object".into()))?;
         // A special token is written either as a string or as an AddedToken dict.
         let token = |key: &str| -> Result<Option<String>> {
             match obj.get(key) {
@@ -83,17 +88,25 @@ impl TokenizerConfig {
                     Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
                     _ => Err(bad(format!("`{key}` has no string `content`"))),
                 },
-                Some(other) => Err(bad(format!("`{key}` is neither a string nor a token: {other}"))),
+                Some(other) => Err(bad(format!(
+                    "`{key}` is neither a string nor a token: {other}"
+                ))),
             }
         };
         let clean_up = match obj.get("clean_up_tokenization_spaces") {
             None | Some(serde_json::Value::Null) => true,
             Some(serde_json::Value::Bool(b)) => *b,
             Some(other) => {
-                return Err(bad(format!("`clean_up_tokenization_spaces` is not a bool: {other}")))
+                return Err(bad(format!(
+                    "`clean_up_tokenization_spaces` is not a bool: {other}"
+                )))
             }
         };
-        Ok(TokenizerConfig { bos_token: token("bos_token")?, eos_token: token("eos_token")?, clean_up })
+        Ok(TokenizerConfig {
+            bos_token: token("bos_token")?,
+            eos_token: token("eos_token")?,
+            clean_up,
+        })
     }
 }
 
@@ -129,7 +142,9 @@ impl Tokenizer {
             reason: format!("not a valid HF tokenizer.json: {e}"),
         })?;
         let config = match config_json {
-            Some(bytes) => TokenizerConfig::parse(bytes, &path.with_file_name("tokenizer_config.json"))?,
+            Some(bytes) => {
+                TokenizerConfig::parse(bytes, &path.with_file_name("tokenizer_config.json"))?
+            }
             None => TokenizerConfig::llama3_default(),
         };
         let lookup = |name: &Option<String>, what: &str| -> Result<Option<u32>> {
@@ -142,7 +157,10 @@ impl Tokenizer {
                     None if config_json.is_none() => Ok(None),
                     None => Err(Error::Config {
                         path: path.with_file_name("tokenizer_config.json"),
-                        reason: format!("{what} `{n}` is not in the vocabulary of {}", path.display()),
+                        reason: format!(
+                            "{what} `{n}` is not in the vocabulary of {}",
+                            path.display()
+                        ),
                     }),
                 },
             }
@@ -177,7 +195,12 @@ impl Tokenizer {
         let enc = self
             .inner
             .encode_fast(text, add_special_tokens)
-            .map_err(|e| Error::InvalidInput(format!("cannot tokenize text with {}: {e}", self.path.display())))?;
+            .map_err(|e| {
+                Error::InvalidInput(format!(
+                    "cannot tokenize text with {}: {e}",
+                    self.path.display()
+                ))
+            })?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -185,15 +208,22 @@ impl Tokenizer {
     /// tokenization spaces as the config says). Ids outside the vocabulary are dropped, as HF does.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
         let text = self.decode_raw(ids, skip_special_tokens)?;
-        Ok(if self.clean_up { clean_up_tokenization(&text) } else { text })
+        Ok(if self.clean_up {
+            clean_up_tokenization(&text)
+        } else {
+            text
+        })
     }
 
     /// [`decode`](Self::decode) without the clean-up of tokenization spaces
     /// (`clean_up_tokenization_spaces=False`).
     pub fn decode_raw(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        self.inner
-            .decode(ids, skip_special_tokens)
-            .map_err(|e| Error::InvalidInput(format!("cannot decode ids with {}: {e}", self.path.display())))
+        self.inner.decode(ids, skip_special_tokens).map_err(|e| {
+            Error::InvalidInput(format!(
+                "cannot decode ids with {}: {e}",
+                self.path.display()
+            ))
+        })
     }
 
     /// The id of a token given by its text (`<|eot_id|>`, `<|start_header_id|>`...).
@@ -252,7 +282,10 @@ impl Tokenizer {
 fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::MissingFile { path: path.to_path_buf(), what: what.to_string() }
+            Error::MissingFile {
+                path: path.to_path_buf(),
+                what: what.to_string(),
+            }
         } else {
             Error::io(path, e)
         }
@@ -292,7 +325,10 @@ fn clean_up_safe_len(text: &str) -> usize {
             .take(3)
             .filter(|&(i, c)| {
                 let after = &head[i + c.len_utf8()..];
-                c == ' ' && CLEAN_UP_TAILS.iter().any(|t| t.len() > after.len() && t.starts_with(after))
+                c == ' '
+                    && CLEAN_UP_TAILS
+                        .iter()
+                        .any(|t| t.len() > after.len() && t.starts_with(after))
             })
             .map(|(i, _)| i)
             .last();
@@ -325,7 +361,13 @@ pub struct TextStream {
 impl TextStream {
     /// A stream over `tok`; `skip_special_tokens` drops `<|eot_id|>` and the like.
     pub fn new(tok: Tokenizer, skip_special_tokens: bool) -> Self {
-        TextStream { tok, skip_special: skip_special_tokens, ids: Vec::new(), prefix: String::new(), pending: String::new() }
+        TextStream {
+            tok,
+            skip_special: skip_special_tokens,
+            ids: Vec::new(),
+            prefix: String::new(),
+            pending: String::new(),
+        }
     }
 
     /// Adds one token id; returns the text that is now final (possibly empty).
@@ -357,7 +399,11 @@ impl TextStream {
         self.pending.push_str(&delta);
         let rest = std::mem::take(&mut self.pending);
         self.reset();
-        Ok(if self.tok.clean_up { clean_up_tokenization(&rest) } else { rest })
+        Ok(if self.tok.clean_up {
+            clean_up_tokenization(&rest)
+        } else {
+            rest
+        })
     }
 
     /// Forgets everything pushed (the held-back text too).
@@ -414,7 +460,8 @@ mod tests {
                 for split in 0..=t.len() {
                     let (a, b) = t.split_at(split);
                     let cut = clean_up_safe_len(a);
-                    let joined = clean_up_tokenization(&a[..cut]) + &clean_up_tokenization(&(a[cut..].to_string() + b));
+                    let joined = clean_up_tokenization(&a[..cut])
+                        + &clean_up_tokenization(&(a[cut..].to_string() + b));
                     assert_eq!(joined, whole, "{t:?} split at {split}");
                 }
                 let mut pending = String::new();

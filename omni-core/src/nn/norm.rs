@@ -4,7 +4,12 @@
 use burn::tensor::{DType, Tensor};
 
 /// LayerNorm over the last axis: `(x - mean) / sqrt(var + eps) * gamma + beta`.
-pub fn layer_norm<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, beta: Tensor<1>, eps: f64) -> Tensor<D> {
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f64,
+) -> Tensor<D> {
     let dtype = x.dtype();
     if dtype == DType::F32 {
         burn::tensor::module::layer_norm(x, gamma, Some(beta), eps)
@@ -36,10 +41,27 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     /// Loads `{prefix}.weight` and `{prefix}.bias`, both `[dim]`.
-    pub fn load(store: &WeightStore, prefix: &str, dim: usize, eps: f64, dtype: RunDType, device: &Device) -> Result<Self> {
+    pub fn load(
+        store: &WeightStore,
+        prefix: &str,
+        dim: usize,
+        eps: f64,
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Self> {
         Ok(LayerNorm {
-            weight: Param::from_tensor(store.vector(&format!("{prefix}.weight"), dim, dtype, device)?),
-            bias: Param::from_tensor(store.vector(&format!("{prefix}.bias"), dim, dtype, device)?),
+            weight: Param::from_tensor(store.vector(
+                &format!("{prefix}.weight"),
+                dim,
+                dtype,
+                device,
+            )?),
+            bias: Param::from_tensor(store.vector(
+                &format!("{prefix}.bias"),
+                dim,
+                dtype,
+                device,
+            )?),
             eps,
         })
     }

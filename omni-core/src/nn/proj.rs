@@ -47,12 +47,20 @@ pub struct Proj {
 impl Proj {
     /// A layer computed by burn.
     pub fn dense(linear: Linear) -> Self {
-        Proj { dense: Some(linear), bias: None, packed: None }
+        Proj {
+            dense: Some(linear),
+            bias: None,
+            packed: None,
+        }
     }
 
     /// A layer computed by omni-kernels (CPU backend only).
     pub fn packed(w: WeightMatrix, bias: Option<Tensor<1>>) -> Self {
-        Proj { dense: None, bias: bias.map(Param::from_tensor), packed: Some(Packed(Arc::new(w))) }
+        Proj {
+            dense: None,
+            bias: bias.map(Param::from_tensor),
+            packed: Some(Packed(Arc::new(w))),
+        }
     }
 
     /// The packed weight, if any.
@@ -87,12 +95,21 @@ impl Proj {
         }
     }
 
-    fn forward_packed<const D: usize>(&self, w: &WeightMatrix, x: Tensor<D>, kernels: Option<bool>) -> Tensor<D> {
+    fn forward_packed<const D: usize>(
+        &self,
+        w: &WeightMatrix,
+        x: Tensor<D>,
+        kernels: Option<bool>,
+    ) -> Tensor<D> {
         let dims = x.dims();
         let in_dtype = x.dtype();
         let device = x.device();
         let [n, k] = w.shape();
-        assert_eq!(dims[D - 1], k, "linear layer of input width {k} got {dims:?}");
+        assert_eq!(
+            dims[D - 1],
+            k,
+            "linear layer of input width {k} got {dims:?}"
+        );
         let m: usize = dims[..D - 1].iter().product();
         let mut out_dims = dims;
         out_dims[D - 1] = n;

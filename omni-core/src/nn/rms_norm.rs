@@ -16,16 +16,34 @@ pub struct RmsNorm {
 
 impl RmsNorm {
     /// Loads `{key}` (`[dim]`).
-    pub fn load(store: &WeightStore, key: &str, dim: usize, eps: f64, dtype: RunDType, device: &Device) -> Result<Self> {
-        Ok(RmsNorm { weight: Param::from_tensor(store.vector(key, dim, dtype, device)?), eps })
+    pub fn load(
+        store: &WeightStore,
+        key: &str,
+        dim: usize,
+        eps: f64,
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Self> {
+        Ok(RmsNorm {
+            weight: Param::from_tensor(store.vector(key, dim, dtype, device)?),
+            eps,
+        })
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let dtype = x.dtype();
-        let xf = if dtype == DType::F32 { x } else { x.cast(DType::F32) };
+        let xf = if dtype == DType::F32 {
+            x
+        } else {
+            x.cast(DType::F32)
+        };
         let var = xf.clone().powi_scalar(2).mean_dim(D - 1);
         let normed = xf * (var + self.eps).sqrt().recip();
-        let normed = if dtype == DType::F32 { normed } else { normed.cast(dtype) };
+        let normed = if dtype == DType::F32 {
+            normed
+        } else {
+            normed.cast(dtype)
+        };
         normed * self.weight.val().unsqueeze::<D>()
     }
 }

@@ -118,7 +118,8 @@ pub(crate) struct Dialogue {
 
 /// Token count of a prompt once speech placeholders are expanded.
 fn positions(ids: &[i64], speech: &[Tensor<2>]) -> usize {
-    ids.iter().filter(|&&i| i != SPEECH_TOKEN_INDEX).count() + speech.iter().map(|s| s.dims()[0]).sum::<usize>()
+    ids.iter().filter(|&&i| i != SPEECH_TOKEN_INDEX).count()
+        + speech.iter().map(|s| s.dims()[0]).sum::<usize>()
 }
 
 impl Dialogue {
@@ -136,7 +137,9 @@ impl Dialogue {
             .token_id("<|eot_id|>")
             .ok_or_else(|| Error::InvalidInput("tokenizer has no <|eot_id|>".into()))?;
         if user_message.matches("<speech>").count() != 1 {
-            return Err(Error::InvalidInput("the user message must contain <speech> exactly once".into()));
+            return Err(Error::InvalidInput(
+                "the user message must contain <speech> exactly once".into(),
+            ));
         }
         let system_ids = tokenizer_speech_token(tok, &Conversation::with_system(system).render())?;
         let user_template = Self::user_block(system, user_message)?;
@@ -166,7 +169,9 @@ impl Dialogue {
         let full = conv.render();
         let sys = Conversation::with_system(system).render();
         full.strip_prefix(&sys).map(str::to_string).ok_or_else(|| {
-            Error::InvalidInput("the conversation template does not start with its system block".into())
+            Error::InvalidInput(
+                "the conversation template does not start with its system block".into(),
+            )
         })
     }
 
@@ -190,13 +195,25 @@ impl Dialogue {
 
     fn record(&self, tok: &Tokenizer, user: UserTurn) -> Result<TurnRecord> {
         Ok(match user {
-            UserTurn::Speech(s) => {
-                TurnRecord { user_ids: self.speech_user_ids(tok)?, speech: Some(s), text: None, answer: Vec::new() }
-            }
+            UserTurn::Speech(s) => TurnRecord {
+                user_ids: self.speech_user_ids(tok)?,
+                speech: Some(s),
+                text: None,
+                answer: Vec::new(),
+            },
             UserTurn::Text(t) => {
                 let block = Self::user_block(&self.system, &t)?;
-                let user_ids = tok.encode(&block, false)?.into_iter().map(|i| i as i64).collect();
-                TurnRecord { user_ids, speech: None, text: Some(t), answer: Vec::new() }
+                let user_ids = tok
+                    .encode(&block, false)?
+                    .into_iter()
+                    .map(|i| i as i64)
+                    .collect();
+                TurnRecord {
+                    user_ids,
+                    speech: None,
+                    text: Some(t),
+                    answer: Vec::new(),
+                }
             }
         })
     }
@@ -234,7 +251,12 @@ impl Dialogue {
 
     /// Builds the next turn's prompt, rebuilding the cache when the context
     /// would overflow.
-    pub fn next_prompt(&mut self, tok: &Tokenizer, user: UserTurn, max_new_tokens: usize) -> Result<NextPrompt> {
+    pub fn next_prompt(
+        &mut self,
+        tok: &Tokenizer,
+        user: UserTurn,
+        max_new_tokens: usize,
+    ) -> Result<NextPrompt> {
         let rec = self.record(tok, user)?;
         let new_user = positions(&rec.user_ids, rec.speech_slice());
         let new_len = new_user + self.pending.len();
@@ -258,7 +280,12 @@ impl Dialogue {
             self.turns.push(rec);
             self.prompted = true;
             self.publish();
-            return Ok(NextPrompt { ids, speech, rebuilt: false, dropped_turns: 0 });
+            return Ok(NextPrompt {
+                ids,
+                speech,
+                rebuilt: false,
+                dropped_turns: 0,
+            });
         }
         if !self.needs_rebuild && self.cache.len() + new_len + max_new_tokens <= self.max_context {
             let mut ids: Vec<i64> = self.pending.drain(..).map(|t| t as i64).collect();
@@ -267,14 +294,22 @@ impl Dialogue {
             self.turns.push(rec);
             self.prompted = true;
             self.publish();
-            return Ok(NextPrompt { ids, speech, rebuilt: false, dropped_turns: 0 });
+            return Ok(NextPrompt {
+                ids,
+                speech,
+                rebuilt: false,
+                dropped_turns: 0,
+            });
         }
         // Rebuild: drop the oldest turns until the history fits.
         self.pending.clear();
         let mut dropped = 0;
         loop {
-            let hist: usize =
-                self.turns.iter().map(|t| positions(&t.user_ids, t.speech_slice()) + t.answer.len()).sum();
+            let hist: usize = self
+                .turns
+                .iter()
+                .map(|t| positions(&t.user_ids, t.speech_slice()) + t.answer.len())
+                .sum();
             if system_len + hist + new_user + max_new_tokens <= self.max_context {
                 break;
             }
@@ -300,7 +335,12 @@ impl Dialogue {
         self.prompted = true;
         self.rebuilt = true;
         self.publish();
-        Ok(NextPrompt { ids, speech: blocks, rebuilt: true, dropped_turns: dropped })
+        Ok(NextPrompt {
+            ids,
+            speech: blocks,
+            rebuilt: true,
+            dropped_turns: dropped,
+        })
     }
 
     /// Records the answer of the current turn. `start` is the cache length
@@ -310,7 +350,9 @@ impl Dialogue {
         self.pending.clear();
         self.prompted = false;
         self.rebuilt = false;
-        let fed = answer.len() - usize::from(unfed.is_some()) - usize::from(answer.last() == Some(&self.eot));
+        let fed = answer.len()
+            - usize::from(unfed.is_some())
+            - usize::from(answer.last() == Some(&self.eot));
         if let Some(u) = unfed {
             self.pending.push(u);
         }
@@ -332,7 +374,9 @@ impl Dialogue {
     /// heard), closed with `<|eot_id|>`: the next prompt continues from there.
     pub fn truncate_answer(&mut self, keep: usize) {
         let Some(la) = self.last_answer else { return };
-        let Some(t) = self.turns.last_mut() else { return };
+        let Some(t) = self.turns.last_mut() else {
+            return;
+        };
         let content = t.answer.len().saturating_sub(1);
         if keep >= content {
             return;
@@ -343,7 +387,10 @@ impl Dialogue {
             self.cache.truncate(la.start + keep);
         }
         self.pending = vec![self.eot];
-        self.last_answer = Some(LastAnswer { start: la.start, fed: keep.min(la.fed) });
+        self.last_answer = Some(LastAnswer {
+            start: la.start,
+            fed: keep.min(la.fed),
+        });
         self.publish();
     }
 

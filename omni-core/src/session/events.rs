@@ -118,14 +118,26 @@ pub enum Event {
         sample_rate: u32,
     },
     /// The answer is complete.
-    TurnDone { turn: u32, text: String, timings: Timings },
+    TurnDone {
+        turn: u32,
+        text: String,
+        timings: Timings,
+    },
     /// The answer was stopped early. The history keeps the part of the answer
     /// whose audio was played (see `Session::played`).
-    Interrupted { turn: u32, reason: InterruptReason, text: String },
+    Interrupted {
+        turn: u32,
+        reason: InterruptReason,
+        text: String,
+    },
     /// Something the user should know that did not stop the turn.
     Warning { message: String },
     /// A failure; `recoverable` says whether the session can go on.
-    Error { code: ErrorCode, message: String, recoverable: bool },
+    Error {
+        code: ErrorCode,
+        message: String,
+        recoverable: bool,
+    },
 }
 
 impl Event {

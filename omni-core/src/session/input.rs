@@ -85,7 +85,11 @@ pub(crate) enum InputAction {
     /// Live mode: the endpoint fired. `audio` is the turn's audio, or None if
     /// it is exactly the last `Paused` audio. `speech_end` is when the last
     /// voiced frame was heard.
-    Endpoint { at_ms: u64, audio: Option<Vec<f32>>, speech_end: Instant },
+    Endpoint {
+        at_ms: u64,
+        audio: Option<Vec<f32>>,
+        speech_end: Instant,
+    },
 }
 
 const FRAME: usize = 256; // 16 ms at 16 kHz, earshot's frame
@@ -95,9 +99,15 @@ const IDLE_KEEP_S: u64 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum VadState {
-    Idle { voiced_ms: u32, run_start: u64 },
+    Idle {
+        voiced_ms: u32,
+        run_start: u64,
+    },
     /// `speech_end`: timeline position where the current silence run started.
-    Speech { silence_ms: u32, speech_end: Option<u64> },
+    Speech {
+        silence_ms: u32,
+        speech_end: Option<u64>,
+    },
 }
 
 /// The last endpoint, while its question may still continue.
@@ -138,10 +148,15 @@ pub(crate) struct Input {
 /// Rejects NaN/inf samples and unusable rates.
 pub(crate) fn validate(samples: &[f32], sample_rate: u32) -> Result<()> {
     if !(1000..=384_000).contains(&sample_rate) {
-        return Err(Error::Audio(format!("sample rate {sample_rate} Hz is outside 1000..=384000 Hz")));
+        return Err(Error::Audio(format!(
+            "sample rate {sample_rate} Hz is outside 1000..=384000 Hz"
+        )));
     }
     if let Some(i) = samples.iter().position(|x| !x.is_finite()) {
-        return Err(Error::Audio(format!("sample {i} is not finite ({})", samples[i])));
+        return Err(Error::Audio(format!(
+            "sample {i} is not finite ({})",
+            samples[i]
+        )));
     }
     Ok(())
 }
@@ -167,7 +182,10 @@ impl Input {
             vad_buf: Vec::new(),
             fed: 0,
             timeline: 0,
-            state: VadState::Idle { voiced_ms: 0, run_start: 0 },
+            state: VadState::Idle {
+                voiced_ms: 0,
+                run_start: 0,
+            },
             speech_end_at: None,
             paused_sent: false,
             resumable: None,
@@ -211,7 +229,10 @@ impl Input {
         self.vad_buf.clear();
         self.timeline = self.fed;
         self.detector.reset();
-        self.state = VadState::Idle { voiced_ms: 0, run_start: self.timeline };
+        self.state = VadState::Idle {
+            voiced_ms: 0,
+            run_start: self.timeline,
+        };
         self.heard_speech = false;
         self.paused_sent = false;
         self.resumable = None;
@@ -285,7 +306,11 @@ impl Input {
         while self.lin_pos < n - 1.0 + 1e-9 {
             let i = self.lin_pos.floor();
             let frac = (self.lin_pos - i) as f32;
-            let a = if i < 0.0 { self.lin_prev } else { samples[i as usize] };
+            let a = if i < 0.0 {
+                self.lin_prev
+            } else {
+                samples[i as usize]
+            };
             let b = samples[((i + 1.0).max(0.0) as usize).min(samples.len() - 1)];
             self.vad_buf.push(a + (b - a) * frac);
             self.lin_pos += step;
@@ -294,24 +319,48 @@ impl Input {
         self.lin_prev = samples[samples.len() - 1];
     }
 
-    fn step(&mut self, voiced: bool, sink: &mut dyn FnMut(InputAction) -> Result<bool>) -> Result<()> {
+    fn step(
+        &mut self,
+        voiced: bool,
+        sink: &mut dyn FnMut(InputAction) -> Result<bool>,
+    ) -> Result<()> {
         let frame_start = self.timeline - FRAME as u64;
         match self.state {
-            VadState::Idle { voiced_ms, run_start } => {
+            VadState::Idle {
+                voiced_ms,
+                run_start,
+            } => {
                 if !voiced {
-                    self.state = VadState::Idle { voiced_ms: 0, run_start: self.timeline };
+                    self.state = VadState::Idle {
+                        voiced_ms: 0,
+                        run_start: self.timeline,
+                    };
                     return Ok(());
                 }
-                let start = if voiced_ms == 0 { frame_start } else { run_start };
+                let start = if voiced_ms == 0 {
+                    frame_start
+                } else {
+                    run_start
+                };
                 let v = voiced_ms + FRAME_MS;
                 if v < self.opts.min_speech_ms {
-                    self.state = VadState::Idle { voiced_ms: v, run_start: start };
+                    self.state = VadState::Idle {
+                        voiced_ms: v,
+                        run_start: start,
+                    };
                     return Ok(());
                 }
-                self.state = VadState::Speech { silence_ms: 0, speech_end: None };
+                self.state = VadState::Speech {
+                    silence_ms: 0,
+                    speech_end: None,
+                };
                 self.heard_speech = true;
-                let resumable = self.opts.enabled && self.resumable.is_some_and(|r| start <= r.until);
-                let resumed = sink(InputAction::SpeechStarted { at_ms: ms(start), resumable })?;
+                let resumable =
+                    self.opts.enabled && self.resumable.is_some_and(|r| start <= r.until);
+                let resumed = sink(InputAction::SpeechStarted {
+                    at_ms: ms(start),
+                    resumable,
+                })?;
                 if resumable && resumed {
                     // The question goes on: the turn keeps all of its audio.
                     self.resumable = None;
@@ -321,14 +370,20 @@ impl Input {
                     self.drop_before(start.saturating_sub(samples16k(self.opts.pre_roll_ms)));
                 }
             }
-            VadState::Speech { silence_ms, speech_end } => {
+            VadState::Speech {
+                silence_ms,
+                speech_end,
+            } => {
                 if voiced {
                     if self.paused_sent {
                         self.paused_sent = false;
                         sink(InputAction::Unpaused)?;
                     }
                     self.speech_end_at = None;
-                    self.state = VadState::Speech { silence_ms: 0, speech_end: None };
+                    self.state = VadState::Speech {
+                        silence_ms: 0,
+                        speech_end: None,
+                    };
                     return Ok(());
                 }
                 let end = speech_end.unwrap_or(frame_start);
@@ -344,15 +399,25 @@ impl Input {
                 }
                 let s = silence_ms + FRAME_MS;
                 if s < self.opts.trailing_silence_ms {
-                    self.state = VadState::Speech { silence_ms: s, speech_end: Some(end) };
+                    self.state = VadState::Speech {
+                        silence_ms: s,
+                        speech_end: Some(end),
+                    };
                     return Ok(());
                 }
-                self.state = VadState::Idle { voiced_ms: 0, run_start: self.timeline };
+                self.state = VadState::Idle {
+                    voiced_ms: 0,
+                    run_start: self.timeline,
+                };
                 if !self.opts.enabled {
                     // Explicit mode: speech ended, the caller ends the turn.
                     return Ok(());
                 }
-                let audio = if self.paused_sent { None } else { Some(self.audio.extract(self.turn_start, end)?) };
+                let audio = if self.paused_sent {
+                    None
+                } else {
+                    Some(self.audio.extract(self.turn_start, end)?)
+                };
                 self.paused_sent = false;
                 self.heard_speech = false;
                 let speech_end = self.speech_end_at.take().unwrap_or_else(Instant::now);
@@ -363,7 +428,11 @@ impl Input {
                 if self.opts.resume_grace_ms == 0 {
                     self.close_resumable();
                 }
-                sink(InputAction::Endpoint { at_ms: ms(end), audio, speech_end })?;
+                sink(InputAction::Endpoint {
+                    at_ms: ms(end),
+                    audio,
+                    speech_end,
+                })?;
             }
         }
         Ok(())

@@ -124,10 +124,16 @@ impl SessionOptions {
             return bad("max_new_tokens must be at least 1".into());
         }
         if self.max_context == 0 || self.max_context > model_max {
-            return bad(format!("max_context {} must be in 1..={model_max} (the model's context)", self.max_context));
+            return bad(format!(
+                "max_context {} must be in 1..={model_max} (the model's context)",
+                self.max_context
+            ));
         }
         if self.event_capacity == 0 || self.event_capacity > 1 << 20 {
-            return bad(format!("event_capacity {} must be in 1..=1048576", self.event_capacity));
+            return bad(format!(
+                "event_capacity {} must be in 1..=1048576",
+                self.event_capacity
+            ));
         }
         if self.system_prompt.contains("<speech>") {
             return bad("system_prompt must not contain <speech>".into());
@@ -139,7 +145,10 @@ impl SessionOptions {
             return bad("max_turn_s must be at least 1".into());
         }
         if !(0.0..=1.0).contains(&self.endpoint.threshold) {
-            return bad(format!("vad_threshold {} must be in [0, 1]", self.endpoint.threshold));
+            return bad(format!(
+                "vad_threshold {} must be in [0, 1]",
+                self.endpoint.threshold
+            ));
         }
         Ok(())
     }
@@ -189,7 +198,8 @@ impl Session {
         )?;
         // The smallest spoken turn (one 30 s window) must fit with its answer.
         let window = omni.encoder.config.n_audio_ctx / omni.adaptor.k.max(1);
-        let need = dialogue.fixed_positions(&omni.tokenizer)? + window + opts.generation.max_new_tokens;
+        let need =
+            dialogue.fixed_positions(&omni.tokenizer)? + window + opts.generation.max_new_tokens;
         if need > opts.max_context {
             return Err(Error::InvalidInput(format!(
                 "max_new_tokens {} plus a prompt of {} positions (system prompt, user message, one 30 s speech \
@@ -203,7 +213,15 @@ impl Session {
         let barge_in = opts.barge_in;
         let endpoint = opts.endpoint;
         let max_new_tokens = opts.generation.max_new_tokens;
-        let worker = Worker { omni, opts, out: Emitter { queue: queue.clone(), shared: shared.clone() }, dialogue };
+        let worker = Worker {
+            omni,
+            opts,
+            out: Emitter {
+                queue: queue.clone(),
+                shared: shared.clone(),
+            },
+            dialogue,
+        };
         let wshared = shared.clone();
         let wqueue = queue.clone();
         let handle = std::thread::Builder::new()
@@ -212,7 +230,9 @@ impl Session {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(rx)));
                 if r.is_err() {
                     log::error!("the session worker panicked; the session is failed");
-                    wshared.failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    wshared
+                        .failed
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
                     wqueue.push_now(Event::Error {
                         code: ErrorCode::Internal,
                         message: "the session worker panicked; create a new session".into(),
@@ -222,7 +242,10 @@ impl Session {
             })
             .map_err(|e| Error::SessionFailed(format!("cannot start the session thread: {e}")))?;
         Ok(Session {
-            input: Mutex::new(InputSide { input: Input::new(endpoint), resumable_turn: None }),
+            input: Mutex::new(InputSide {
+                input: Input::new(endpoint),
+                resumable_turn: None,
+            }),
             tx: Mutex::new(Some(tx)),
             out: queue,
             shared,
@@ -235,7 +258,9 @@ impl Session {
 
     fn check_alive(&self) -> Result<()> {
         if self.shared.failed.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(Error::SessionFailed("the session worker panicked; create a new session".into()));
+            return Err(Error::SessionFailed(
+                "the session worker panicked; create a new session".into(),
+            ));
         }
         Ok(())
     }
@@ -243,7 +268,9 @@ impl Session {
     fn send(&self, cmd: Command) -> Result<()> {
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
         match tx.as_ref() {
-            Some(tx) => tx.send(cmd).map_err(|_| Error::SessionFailed("the session worker has stopped".into())),
+            Some(tx) => tx
+                .send(cmd)
+                .map_err(|_| Error::SessionFailed("the session worker has stopped".into())),
             None => Err(Error::SessionFailed("the session is closed".into())),
         }
     }
@@ -274,14 +301,21 @@ impl Session {
                     Ok(false)
                 }
                 InputAction::Paused { audio } => {
-                    self.send(Command::Prepare { audio, speech_end: Instant::now() })?;
+                    self.send(Command::Prepare {
+                        audio,
+                        speech_end: Instant::now(),
+                    })?;
                     Ok(false)
                 }
                 InputAction::Unpaused => {
                     self.send(Command::Discard)?;
                     Ok(false)
                 }
-                InputAction::Endpoint { at_ms, audio, speech_end } => {
+                InputAction::Endpoint {
+                    at_ms,
+                    audio,
+                    speech_end,
+                } => {
                     self.out.push_input(Event::SpeechEnded { at_ms });
                     let turn = self.shared.commit();
                     *resumable_turn = Some(turn);
@@ -330,7 +364,10 @@ impl Session {
 
     /// Pushes 16-bit PCM (scaled by 1/32768, as the reference loads audio).
     pub fn push_audio_i16(&self, samples: &[i16], sample_rate: u32) -> Result<()> {
-        let f: Vec<f32> = samples.iter().map(|&s| crate::audio::i16_to_f32(s)).collect();
+        let f: Vec<f32> = samples
+            .iter()
+            .map(|&s| crate::audio::i16_to_f32(s))
+            .collect();
         self.push_audio(&f, sample_rate)
     }
 
@@ -361,7 +398,12 @@ impl Session {
         }
         let turn = self.shared.commit();
         let now = Instant::now();
-        self.send(Command::Turn { turn, input: UserInput::Speech(audio), speech_end: now, committed_at: now })
+        self.send(Command::Turn {
+            turn,
+            input: UserInput::Speech(audio),
+            speech_end: now,
+            committed_at: now,
+        })
     }
 
     /// A typed user turn: answered with text and speech like a spoken one, in
@@ -372,10 +414,18 @@ impl Session {
         if text.trim().is_empty() {
             return Err(Error::InvalidInput("push_text: the text is empty".into()));
         }
-        self.input.lock().unwrap_or_else(|p| p.into_inner()).resumable_turn = None;
+        self.input
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .resumable_turn = None;
         let turn = self.shared.commit();
         let now = Instant::now();
-        self.send(Command::Turn { turn, input: UserInput::Text(text.to_string()), speech_end: now, committed_at: now })
+        self.send(Command::Turn {
+            turn,
+            input: UserInput::Text(text.to_string()),
+            speech_end: now,
+            committed_at: now,
+        })
     }
 
     /// Tells the session that the app has played the first `samples` samples
@@ -414,7 +464,10 @@ impl Session {
     /// What the model's context holds now: the turns (answers as kept) and
     /// the prompt ids.
     pub fn history(&self) -> History {
-        self.history.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The most tokens one answer may have.

@@ -33,7 +33,12 @@ pub(crate) struct EventQueue {
 impl EventQueue {
     pub fn new(capacity: usize) -> Self {
         EventQueue {
-            inner: Mutex::new(Inner { events: VecDeque::new(), missed: 0, discarded: Vec::new(), pulled_turn: 0 }),
+            inner: Mutex::new(Inner {
+                events: VecDeque::new(),
+                missed: 0,
+                discarded: Vec::new(),
+                pulled_turn: 0,
+            }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
             capacity: capacity.max(1),
@@ -80,7 +85,11 @@ impl EventQueue {
             if give_up() {
                 return false;
             }
-            q = self.not_full.wait_timeout(q, Duration::from_millis(20)).map(|r| r.0).unwrap_or_else(|p| p.into_inner().0);
+            q = self
+                .not_full
+                .wait_timeout(q, Duration::from_millis(20))
+                .map(|r| r.0)
+                .unwrap_or_else(|p| p.into_inner().0);
         }
         if Self::dropped(&q, &e) {
             return true;
@@ -116,7 +125,11 @@ impl EventQueue {
             if now >= deadline {
                 return None;
             }
-            q = self.not_empty.wait_timeout(q, deadline - now).map(|r| r.0).unwrap_or_else(|p| p.into_inner().0);
+            q = self
+                .not_empty
+                .wait_timeout(q, deadline - now)
+                .map(|r| r.0)
+                .unwrap_or_else(|p| p.into_inner().0);
         }
     }
 

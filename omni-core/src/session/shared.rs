@@ -87,7 +87,9 @@ impl Shared {
     /// Why `turn` was cancelled.
     pub fn reason(&self, turn: u32) -> InterruptReason {
         let r = self.reasons.lock().unwrap_or_else(|e| e.into_inner());
-        r.iter().find(|&&(u, _)| turn <= u).map_or(InterruptReason::Cancel, |&(_, why)| why)
+        r.iter()
+            .find(|&&(u, _)| turn <= u)
+            .map_or(InterruptReason::Cancel, |&(_, why)| why)
     }
 
     /// The worker sent audio of `turn`.
@@ -113,6 +115,10 @@ impl Shared {
 
     /// What the app reported as played of `turn` (None: no report).
     pub fn played(&self, turn: u32) -> Option<u64> {
-        self.played.lock().unwrap_or_else(|e| e.into_inner()).get(&turn).copied()
+        self.played
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&turn)
+            .copied()
     }
 }

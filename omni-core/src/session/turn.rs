@@ -77,18 +77,29 @@ impl AnswerTrace {
     /// longest prefix of tokens whose units have all been played (none when
     /// nothing was played).
     pub fn tokens_heard(&self, played: u64) -> usize {
-        let units = self.unit_ends.iter().take_while(|&&e| e as u64 <= played).count();
+        let units = self
+            .unit_ends
+            .iter()
+            .take_while(|&&e| e as u64 <= played)
+            .count();
         if units == 0 {
             return 0;
         }
-        self.units_after_token.iter().take_while(|&&u| u <= units).count()
+        self.units_after_token
+            .iter()
+            .take_while(|&&u| u <= units)
+            .count()
     }
 
     /// Cuts the history's copy of this answer to what the app played: its
     /// `played()` report, or without one every sample sent.
     pub fn apply_played(&self, shared: &Shared, dialogue: &mut Dialogue) {
-        let played = shared.played(self.turn).unwrap_or(self.samples_sent).min(self.samples_sent);
-        let all_vocoded = self.units_after_token.last().copied().unwrap_or(0) <= self.unit_ends.len();
+        let played = shared
+            .played(self.turn)
+            .unwrap_or(self.samples_sent)
+            .min(self.samples_sent);
+        let all_vocoded =
+            self.units_after_token.last().copied().unwrap_or(0) <= self.unit_ends.len();
         if played >= self.samples_sent && all_vocoded {
             return;
         }
@@ -111,7 +122,14 @@ impl<'a> TurnRun<'a> {
     /// A committed turn cancelled before it started: its only event.
     pub fn not_started(&mut self, turn: u32) {
         let reason = self.out.reason(turn);
-        self.out.finish(turn, Event::Interrupted { turn, reason, text: String::new() });
+        self.out.finish(
+            turn,
+            Event::Interrupted {
+                turn,
+                reason,
+                text: String::new(),
+            },
+        );
     }
 
     /// Speech embeddings, prompt and prefill.
@@ -136,7 +154,10 @@ impl<'a> TurnRun<'a> {
                     ));
                 }
                 let audio_ms = (audio.len() as u64 * 1000) / SAMPLE_RATE as u64;
-                (UserTurn::Speech(speech_embeddings(omni, &audio)?.embeds), audio_ms)
+                (
+                    UserTurn::Speech(speech_embeddings(omni, &audio)?.embeds),
+                    audio_ms,
+                )
             }
             UserInput::Text(text) => (UserTurn::Text(text), 0),
         };
@@ -229,16 +250,33 @@ impl<'a> TurnRun<'a> {
             prefill_ms: p.prefill_ms,
             ..Timings::default()
         };
-        out.emit(turn, Event::TurnStarted { turn, audio_ms: p.audio_ms });
+        out.emit(
+            turn,
+            Event::TurnStarted {
+                turn,
+                audio_ms: p.audio_ms,
+            },
+        );
         for message in p.warnings {
             log::warn!("turn {turn}: {message}");
             out.emit(turn, Event::Warning { message });
         }
         let rate = omni.vocoder.sample_rate();
-        let mut gen = Generation::from_prefill(&omni.llm, &mut dialogue.cache, p.last, self.opts.generation.clone());
+        let mut gen = Generation::from_prefill(
+            &omni.llm,
+            &mut dialogue.cache,
+            p.last,
+            self.opts.generation.clone(),
+        );
         let mut text_stream = omni.tokenizer.text_stream(true);
         let mut units = UnitStream::new(&omni.speech_generator);
-        let mut voc = VocoderStream::new(&omni.vocoder, StreamConfig { chunk_units: 1, ..self.opts.vocoder })?;
+        let mut voc = VocoderStream::new(
+            &omni.vocoder,
+            StreamConfig {
+                chunk_units: 1,
+                ..self.opts.vocoder
+            },
+        )?;
         let mut unvoiced: Vec<u32> = Vec::new();
         let mut chunk_target = self.opts.first_chunk_units.max(1);
         let mut seq = 0u32;
@@ -259,7 +297,12 @@ impl<'a> TurnRun<'a> {
             }
             *sent += pcm.len() as u64;
             out.shared.mark_audio(turn);
-            let e = Event::Audio { turn, seq: *seq, pcm, sample_rate: rate };
+            let e = Event::Audio {
+                turn,
+                seq: *seq,
+                pcm,
+                sample_rate: rate,
+            };
             *seq += 1;
             out.emit(turn, e);
         };
@@ -280,7 +323,14 @@ impl<'a> TurnRun<'a> {
                 timings.first_text_ms = Some(ms(ended));
             }
             text.push_str(&delta);
-            out.emit(turn, Event::TextDelta { turn, text: delta, token: step.token });
+            out.emit(
+                turn,
+                Event::TextDelta {
+                    turn,
+                    text: delta,
+                    token: step.token,
+                },
+            );
             let t = Stopwatch::start();
             let new_units = units.push(&omni.speech_generator, step.hidden)?;
             timings.speech_decoder_ms += t.ms();
@@ -288,7 +338,13 @@ impl<'a> TurnRun<'a> {
             units_after_token.push(timings.units);
             if !new_units.is_empty() {
                 unvoiced.extend(&new_units);
-                out.emit(turn, Event::Units { turn, units: new_units });
+                out.emit(
+                    turn,
+                    Event::Units {
+                        turn,
+                        units: new_units,
+                    },
+                );
             }
             if unvoiced.len() >= chunk_target && !out.cancelled(turn) {
                 let t = Stopwatch::start();
@@ -311,28 +367,50 @@ impl<'a> TurnRun<'a> {
         let rest = text_stream.finish()?;
         if !rest.is_empty() {
             text.push_str(&rest);
-            out.emit(turn, Event::TextDelta { turn, text: rest, token: NO_TOKEN });
+            out.emit(
+                turn,
+                Event::TextDelta {
+                    turn,
+                    text: rest,
+                    token: NO_TOKEN,
+                },
+            );
         }
         let unfed = gen.unfed_token();
         let produced = gen.produced();
         drop(gen);
         timings.tokens = produced;
         let decode_s = t_decode.elapsed().as_secs_f64();
-        timings.tokens_per_s = if decode_s > 0.0 { produced as f64 / decode_s } else { 0.0 };
+        timings.tokens_per_s = if decode_s > 0.0 {
+            produced as f64 / decode_s
+        } else {
+            0.0
+        };
 
         let last = match interrupted {
             Some(reason) => Event::Interrupted { turn, reason, text },
             None => {
                 let t = Stopwatch::start();
-                let mut pcm = if unvoiced.is_empty() { Vec::new() } else { voc.push(&unvoiced)? };
+                let mut pcm = if unvoiced.is_empty() {
+                    Vec::new()
+                } else {
+                    voc.push(&unvoiced)?
+                };
                 pcm.extend(voc.flush()?);
                 timings.vocoder_ms += t.ms();
                 send_audio(pcm, &mut seq, &mut timings, &mut samples_sent);
                 timings.total_ms = ms(ended);
                 timings.audio_s = samples_sent as f64 / rate as f64;
-                timings.real_time_factor =
-                    if timings.audio_s > 0.0 { timings.total_ms / 1e3 / timings.audio_s } else { 0.0 };
-                Event::TurnDone { turn, text, timings }
+                timings.real_time_factor = if timings.audio_s > 0.0 {
+                    timings.total_ms / 1e3 / timings.audio_s
+                } else {
+                    0.0
+                };
+                Event::TurnDone {
+                    turn,
+                    text,
+                    timings,
+                }
             }
         };
         if interrupted == Some(InterruptReason::Resumed) {
@@ -342,7 +420,12 @@ impl<'a> TurnRun<'a> {
             return Ok(None);
         }
         dialogue.finish_turn(tokens, unfed, p.answer_start);
-        let trace = AnswerTrace { turn, units_after_token, unit_ends: voc.unit_ends().to_vec(), samples_sent };
+        let trace = AnswerTrace {
+            turn,
+            units_after_token,
+            unit_ends: voc.unit_ends().to_vec(),
+            samples_sent,
+        };
         out.finish(turn, last);
         Ok(Some(trace))
     }
@@ -354,7 +437,12 @@ mod tests {
 
     fn trace() -> AnswerTrace {
         // Tokens 0..4 produce 0, 2, 0, 1 units; units end at 100, 250, 300.
-        AnswerTrace { turn: 1, units_after_token: vec![0, 2, 2, 3], unit_ends: vec![100, 250, 300], samples_sent: 300 }
+        AnswerTrace {
+            turn: 1,
+            units_after_token: vec![0, 2, 2, 3],
+            unit_ends: vec![100, 250, 300],
+            samples_sent: 300,
+        }
     }
 
     #[test]

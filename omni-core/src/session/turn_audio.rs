@@ -38,7 +38,11 @@ impl TurnAudio {
     pub fn push(&mut self, rate: u32, at: u64, samples: &[f32]) {
         match self.segs.last_mut() {
             Some(s) if s.rate == rate => s.samples.extend_from_slice(samples),
-            _ => self.segs.push(Segment { rate, start: at, samples: samples.to_vec() }),
+            _ => self.segs.push(Segment {
+                rate,
+                start: at,
+                samples: samples.to_vec(),
+            }),
         }
     }
 
@@ -53,7 +57,11 @@ impl TurnAudio {
         let mut out = Vec::new();
         for (k, s) in self.segs.iter().enumerate() {
             let i0 = s.index(from);
-            let i1 = if to == u64::MAX { s.samples.len() } else { s.index(to) };
+            let i1 = if to == u64::MAX {
+                s.samples.len()
+            } else {
+                s.index(to)
+            };
             // A later segment starts where this one's audio ends.
             let i1 = match self.segs.get(k + 1) {
                 Some(next) if to != u64::MAX && to > next.start => s.samples.len(),

@@ -22,13 +22,21 @@ use crate::bundle::Omni;
 pub(crate) enum Command {
     /// Speculative start: encode and prefill this audio; a `Commit` or a
     /// `Discard` follows.
-    Prepare { audio: Vec<f32>, speech_end: Instant },
+    Prepare {
+        audio: Vec<f32>,
+        speech_end: Instant,
+    },
     /// The last `Prepare` is turn `turn`.
     Commit { turn: u32, committed_at: Instant },
     /// The last `Prepare` is withdrawn.
     Discard,
     /// Answer this turn.
-    Turn { turn: u32, input: UserInput, speech_end: Instant, committed_at: Instant },
+    Turn {
+        turn: u32,
+        input: UserInput,
+        speech_end: Instant,
+        committed_at: Instant,
+    },
     /// Forget the conversation.
     Reset,
 }
@@ -81,7 +89,10 @@ impl Inbox {
         while let Ok(c) = self.rx.try_recv() {
             self.front.push_back(c);
         }
-        matches!(self.front.front(), Some(Command::Discard | Command::Prepare { .. } | Command::Reset))
+        matches!(
+            self.front.front(),
+            Some(Command::Discard | Command::Prepare { .. } | Command::Reset)
+        )
     }
 }
 
@@ -94,7 +105,10 @@ pub(crate) struct Worker {
 
 impl Worker {
     pub fn run(mut self, rx: Receiver<Command>) {
-        let mut inbox = Inbox { rx, front: VecDeque::new() };
+        let mut inbox = Inbox {
+            rx,
+            front: VecDeque::new(),
+        };
         // The last answer, for cutting the history to what was played.
         let mut last: Option<super::turn::AnswerTrace> = None;
         while let Some(cmd) = inbox.next() {
@@ -113,10 +127,16 @@ impl Worker {
                     }
                     let mut run = TurnRun::new(&self.omni, &self.opts, &self.out);
                     let snap = self.dialogue.snapshot();
-                    let prepared = run.prepare(&mut self.dialogue, UserInput::Speech(audio), speech_end, true);
+                    let prepared = run.prepare(
+                        &mut self.dialogue,
+                        UserInput::Speech(audio),
+                        speech_end,
+                        true,
+                    );
                     match inbox.next() {
                         Some(Command::Commit { turn, committed_at }) => {
-                            last = run.answer(&mut self.dialogue, snap, turn, prepared, committed_at);
+                            last =
+                                run.answer(&mut self.dialogue, snap, turn, prepared, committed_at);
                         }
                         other => {
                             drop(prepared);
@@ -127,7 +147,12 @@ impl Worker {
                         }
                     }
                 }
-                Command::Turn { turn, input, speech_end, committed_at } => {
+                Command::Turn {
+                    turn,
+                    input,
+                    speech_end,
+                    committed_at,
+                } => {
                     if let Some(t) = last.take() {
                         t.apply_played(&self.out.shared, &mut self.dialogue);
                     }
@@ -149,5 +174,12 @@ impl Worker {
 /// Reports a failed turn.
 pub(crate) fn turn_error(out: &Emitter, turn: u32, code: ErrorCode, message: String) {
     log::warn!("turn {turn} failed ({code:?}): {message}");
-    out.finish(turn, Event::Error { code, message, recoverable: true });
+    out.finish(
+        turn,
+        Event::Error {
+            code,
+            message,
+            recoverable: true,
+        },
+    );
 }

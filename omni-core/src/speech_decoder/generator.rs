@@ -2,8 +2,8 @@
 //! LLM's RoPE theta and llama3 scaling, MHA, no final norm) → `output_proj`
 //! (units + blank), greedy per frame.
 
-use burn::module::Module;
 use crate::nn::proj::Proj;
+use burn::module::Module;
 use burn::tensor::{DType, Device, Tensor};
 
 use super::config::CtcDecoderConfig;
@@ -12,8 +12,8 @@ use crate::llama::attention::AttentionDims;
 use crate::llama::cache::KvCache;
 use crate::llama::layer::{DecoderLayer, LayerDims};
 use crate::llama::rope::Rope;
-use crate::llama::LlamaConfig;
 use crate::llama::sampling::argmax;
+use crate::llama::LlamaConfig;
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};
 
@@ -48,17 +48,38 @@ impl SpeechGenerator {
     ) -> Result<Self> {
         let head_dim = cfg.dim / cfg.n_heads;
         let dims = LayerDims {
-            attn: AttentionDims { hidden: cfg.dim, n_heads: cfg.n_heads, n_kv_heads: cfg.n_heads, head_dim },
+            attn: AttentionDims {
+                hidden: cfg.dim,
+                n_heads: cfg.n_heads,
+                n_kv_heads: cfg.n_heads,
+                head_dim,
+            },
             ffn: cfg.ffn,
             eps: llm.rms_norm_eps,
         };
         let layers = (0..cfg.n_layers)
-            .map(|i| DecoderLayer::load(store, &format!("{prefix}layers.{i}"), &dims, dtype, device))
+            .map(|i| {
+                DecoderLayer::load(store, &format!("{prefix}layers.{i}"), &dims, dtype, device)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(SpeechGenerator {
-            input_proj: store.proj(&format!("{prefix}input_proj"), llm.hidden_size, cfg.dim, true, dtype, device)?,
+            input_proj: store.proj(
+                &format!("{prefix}input_proj"),
+                llm.hidden_size,
+                cfg.dim,
+                true,
+                dtype,
+                device,
+            )?,
             layers,
-            output_proj: store.proj(&format!("{prefix}output_proj"), cfg.dim, cfg.unit_vocab_size + 1, true, dtype, device)?,
+            output_proj: store.proj(
+                &format!("{prefix}output_proj"),
+                cfg.dim,
+                cfg.unit_vocab_size + 1,
+                true,
+                dtype,
+                device,
+            )?,
             config: *cfg,
             llm_hidden: llm.hidden_size,
             rope: Rope::new(head_dim, llm.rope_theta, llm.rope_scaling.as_ref()),
@@ -88,7 +109,10 @@ impl SpeechGenerator {
         }
         let lambda = self.config.upsample_factor;
         // Uniform assignment with an integer ratio: frame t reads state ⌊t/λ⌋.
-        let x = reps.unsqueeze_dim::<3>(1).expand([n, lambda, h]).reshape([1, n * lambda, h]);
+        let x = reps
+            .unsqueeze_dim::<3>(1)
+            .expand([n, lambda, h])
+            .reshape([1, n * lambda, h]);
         let logits = self.forward_frames(x, cache);
         Ok(logits.reshape([n * lambda, self.config.unit_vocab_size + 1]))
     }
@@ -100,7 +124,9 @@ impl SpeechGenerator {
     pub fn forward_frames(&self, x: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
         let frames = x.dims()[1];
         let mut x = self.input_proj.forward(x.cast(self.dtype.burn()));
-        let (cos, sin) = self.rope.tables(cache.len(), frames, self.dtype.burn(), &self.device());
+        let (cos, sin) = self
+            .rope
+            .tables(cache.len(), frames, self.dtype.burn(), &self.device());
         for (layer, lc) in self.layers.iter().zip(cache.layers.iter_mut()) {
             x = layer.forward(x, &cos, &sin, lc);
         }
@@ -115,7 +141,9 @@ impl SpeechGenerator {
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| Error::InvalidInput(format!("logits readback: {e:?}")))?;
-        Ok((0..frames).map(|f| argmax(&v[f * classes..(f + 1) * classes]) as u32).collect())
+        Ok((0..frames)
+            .map(|f| argmax(&v[f * classes..(f + 1) * classes]) as u32)
+            .collect())
     }
 
     /// The reference's `predict` + `ctc_postprocess`: the whole sequence of
@@ -140,7 +168,11 @@ pub struct UnitStream {
 
 impl UnitStream {
     pub fn new(generator: &SpeechGenerator) -> Self {
-        UnitStream { cache: generator.new_cache(), ctc: CtcCollapser::new(generator.config.blank()), states: 0 }
+        UnitStream {
+            cache: generator.new_cache(),
+            ctc: CtcCollapser::new(generator.config.blank()),
+            states: 0,
+        }
     }
 
     /// Hidden states consumed so far.

@@ -29,11 +29,21 @@ impl Example {
     /// (`tokenizer_speech_token`, BOS included), `answer` the rest of the
     /// conversation (answer text + `<|eot_id|>`). Every prompt position is
     /// [`IGNORE_INDEX`], every answer position is a target.
-    pub fn from_prompt_answer(prompt: &[i64], answer: &[u32], speech: Tensor<2>, units: Vec<u32>) -> Self {
+    pub fn from_prompt_answer(
+        prompt: &[i64],
+        answer: &[u32],
+        speech: Tensor<2>,
+        units: Vec<u32>,
+    ) -> Self {
         let mut ids = prompt.to_vec();
         ids.extend(answer.iter().map(|&t| t as i64));
         let mut labels = vec![IGNORE_INDEX; prompt.len()];
         labels.extend(answer.iter().map(|&t| t as i64));
-        Example { ids, labels, speech, units }
+        Example {
+            ids,
+            labels,
+            speech,
+            units,
+        }
     }
 }

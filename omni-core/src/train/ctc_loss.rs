@@ -47,7 +47,9 @@ pub fn ctc_feasible(units: &[u32], frames: usize) -> bool {
 /// reads, `(t / (frames / n)).long()` with torch's f32 arithmetic.
 pub fn uniform_assignment(n: usize, frames: usize) -> Vec<usize> {
     let ratio = frames as f32 / n as f32;
-    (0..frames).map(|t| ((t as f32 / ratio) as usize).min(n.saturating_sub(1))).collect()
+    (0..frames)
+        .map(|t| ((t as f32 / ratio) as usize).min(n.saturating_sub(1)))
+        .collect()
 }
 
 /// `SpeechGeneratorCTC.forward`: `hidden` `[batch, len, llm_hidden]` (the LLM's
@@ -61,23 +63,39 @@ pub fn speech_decoder_loss(
 ) -> Result<CtcLoss> {
     let [b, len, h] = hidden.dims();
     if labels.len() != b || units.len() != b || labels.iter().any(|l| l.len() != len) {
-        return Err(Error::InvalidInput(format!("labels/units do not match hidden states [{b}, {len}, {h}]")));
+        return Err(Error::InvalidInput(format!(
+            "labels/units do not match hidden states [{b}, {len}, {h}]"
+        )));
     }
     let cfg = generator.config;
     let blank = cfg.unit_vocab_size;
     if let Some(bad) = units.iter().flatten().find(|&&u| u as usize >= blank) {
-        return Err(Error::InvalidInput(format!("unit {bad} ≥ unit_vocab_size {blank}")));
+        return Err(Error::InvalidInput(format!(
+            "unit {bad} ≥ unit_vocab_size {blank}"
+        )));
     }
     // Frame → row of the flattened hidden states, per example.
     let mut rows = Vec::with_capacity(b);
     let mut frames = Vec::with_capacity(b);
     for (i, (lab, u)) in labels.iter().zip(units).enumerate() {
-        let pos: Vec<usize> = lab.iter().enumerate().filter(|(_, &l)| l != IGNORE_INDEX).map(|(p, _)| p).collect();
+        let pos: Vec<usize> = lab
+            .iter()
+            .enumerate()
+            .filter(|(_, &l)| l != IGNORE_INDEX)
+            .map(|(p, _)| p)
+            .collect();
         if pos.is_empty() {
-            return Err(Error::InvalidInput(format!("example {i} has no answer position")));
+            return Err(Error::InvalidInput(format!(
+                "example {i} has no answer position"
+            )));
         }
         let n_frames = (pos.len() * cfg.upsample_factor).max(u.len());
-        rows.push(uniform_assignment(pos.len(), n_frames).into_iter().map(|s| (i * len + pos[s]) as i64).collect::<Vec<_>>());
+        rows.push(
+            uniform_assignment(pos.len(), n_frames)
+                .into_iter()
+                .map(|s| (i * len + pos[s]) as i64)
+                .collect::<Vec<_>>(),
+        );
         frames.push(n_frames);
     }
     let max_frames = frames.iter().copied().max().unwrap_or(0);
@@ -101,7 +119,11 @@ pub fn speech_decoder_loss(
     let classes = logits.dims()[2];
     let lprobs = log_softmax(logits.cast(DType::F32), 2);
 
-    let feasible: Vec<bool> = units.iter().zip(&frames).map(|(u, &f)| ctc_feasible(u, f)).collect();
+    let feasible: Vec<bool> = units
+        .iter()
+        .zip(&frames)
+        .map(|(u, &f)| ctc_feasible(u, f))
+        .collect();
     let keep: Vec<usize> = (0..b).filter(|&i| feasible[i]).collect();
     let total_units: usize = units.iter().map(|u| u.len()).sum();
     let loss = if keep.is_empty() {
@@ -109,14 +131,20 @@ pub fn speech_decoder_loss(
         lprobs.sum().mul_scalar(0.0)
     } else {
         let kb = keep.len();
-        let max_units = keep.iter().map(|&i| units[i].len()).max().unwrap_or(0).max(1);
+        let max_units = keep
+            .iter()
+            .map(|&i| units[i].len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut targets = vec![0i64; kb * max_units];
         for (j, &i) in keep.iter().enumerate() {
             for (s, &u) in units[i].iter().enumerate() {
                 targets[j * max_units + s] = u as i64;
             }
         }
-        let int = |v: Vec<i64>, n: usize| Tensor::<1, Int>::from_data(TensorData::new(v, [n]), &device);
+        let int =
+            |v: Vec<i64>, n: usize| Tensor::<1, Int>::from_data(TensorData::new(v, [n]), &device);
         let sel = int(keep.iter().map(|&i| i as i64).collect(), kb);
         // [batch, frames, classes] → [frames, kept, classes], as F.ctc_loss reads it.
         // The forward recursion runs in f64 where the device has it: in f32 its
@@ -124,7 +152,11 @@ pub fn speech_decoder_loss(
         // the gradients ~2e-4 off the exact ones (the reference's f32 CTC is off
         // by as much); in f64 they are exact to ~1e-6 (tests/training.rs).
         let lp = lprobs.select(0, sel).swap_dims(0, 1);
-        let lp = if device.supports_dtype(DType::F64) { lp.cast(DType::F64) } else { lp };
+        let lp = if device.supports_dtype(DType::F64) {
+            lp.cast(DType::F64)
+        } else {
+            lp
+        };
         debug_assert_eq!(lp.dims()[2], classes);
         let per = ctc_loss(
             lp,
@@ -135,6 +167,14 @@ pub fn speech_decoder_loss(
         );
         per.sum().cast(DType::F32)
     };
-    let loss = if total_units > 0 { loss.div_scalar(total_units as f32) } else { loss };
-    Ok(CtcLoss { loss, frames, feasible })
+    let loss = if total_units > 0 {
+        loss.div_scalar(total_units as f32)
+    } else {
+        loss
+    };
+    Ok(CtcLoss {
+        loss,
+        frames,
+        feasible,
+    })
 }

@@ -39,7 +39,11 @@ pub fn llm_inputs(adaptor: &SpeechAdaptor, llm: &Llama, batch: &[Example]) -> Re
     let mut labels = Vec::with_capacity(batch.len());
     for (i, ex) in batch.iter().enumerate() {
         if ex.ids.len() != ex.labels.len() {
-            return Err(Error::InvalidInput(format!("example {i}: {} ids but {} labels", ex.ids.len(), ex.labels.len())));
+            return Err(Error::InvalidInput(format!(
+                "example {i}: {} ids but {} labels",
+                ex.ids.len(),
+                ex.labels.len()
+            )));
         }
         let speech = adaptor.forward(ex.speech.clone().unsqueeze::<3>())?;
         let [_, n, h] = speech.dims();
@@ -65,7 +69,8 @@ pub fn llm_inputs(adaptor: &SpeechAdaptor, llm: &Llama, batch: &[Example]) -> Re
             if len == max_len {
                 e
             } else {
-                let pad = Tensor::<3>::zeros([1, max_len - len, hidden], &e.device()).cast(e.dtype());
+                let pad =
+                    Tensor::<3>::zeros([1, max_len - len, hidden], &e.device()).cast(e.dtype());
                 Tensor::cat(vec![e, pad], 1)
             }
         })
@@ -73,7 +78,11 @@ pub fn llm_inputs(adaptor: &SpeechAdaptor, llm: &Llama, batch: &[Example]) -> Re
     for l in &mut labels {
         l.resize(max_len, IGNORE_INDEX);
     }
-    Ok(LlmInputs { embeds: Tensor::cat(padded, 0), labels, lengths })
+    Ok(LlmInputs {
+        embeds: Tensor::cat(padded, 0),
+        labels,
+        lengths,
+    })
 }
 
 /// `LlamaForCausalLM`'s loss on normed hidden states `[batch, len, hidden]`:
@@ -83,7 +92,9 @@ pub fn lm_loss(llm: &Llama, hidden: Tensor<3>, labels: &[Vec<i64>]) -> Result<Te
     let [b, len, _] = hidden.dims();
     let vocab = llm.config.vocab_size;
     if labels.len() != b || labels.iter().any(|l| l.len() != len) || len < 2 {
-        return Err(Error::InvalidInput(format!("labels do not match hidden states [{b}, {len}, _]")));
+        return Err(Error::InvalidInput(format!(
+            "labels do not match hidden states [{b}, {len}, _]"
+        )));
     }
     let mut targets = Vec::with_capacity(b * (len - 1));
     let mut weights = Vec::with_capacity(b * (len - 1));
@@ -93,7 +104,9 @@ pub fn lm_loss(llm: &Llama, hidden: Tensor<3>, labels: &[Vec<i64>]) -> Result<Te
                 targets.push(0i64);
                 weights.push(0f32);
             } else if l < 0 || l as usize >= vocab {
-                return Err(Error::InvalidInput(format!("label {l} outside the vocabulary of {vocab}")));
+                return Err(Error::InvalidInput(format!(
+                    "label {l} outside the vocabulary of {vocab}"
+                )));
             } else {
                 targets.push(l);
                 weights.push(1f32);
@@ -104,7 +117,9 @@ pub fn lm_loss(llm: &Llama, hidden: Tensor<3>, labels: &[Vec<i64>]) -> Result<Te
     if count == 0 {
         return Err(Error::InvalidInput("no target label in the batch".into()));
     }
-    let logits = llm.logits(hidden.slice([0..b, 0..len - 1])).cast(DType::F32);
+    let logits = llm
+        .logits(hidden.slice([0..b, 0..len - 1]))
+        .cast(DType::F32);
     let device = logits.device();
     let lp = log_softmax(logits, 2);
     let idx = Tensor::<3, Int>::from_data(TensorData::new(targets, [b, len - 1, 1]), &device);

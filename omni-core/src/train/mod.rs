@@ -31,7 +31,7 @@ pub mod step;
 pub use batch::{Example, IGNORE_INDEX};
 pub use ctc_loss::{ctc_feasible, speech_decoder_loss, uniform_assignment, CtcLoss};
 pub use lm_loss::{llm_inputs, lm_loss, LlmInputs};
-pub use params::{named_grads, named_values, NamedTensor};
 pub use optim::{AdamW, AdamWConfig, GradAccumulator};
+pub use params::{named_grads, named_values, NamedTensor};
 pub use schedule::{CosineSchedule, StageDefaults, STAGE1_DEFAULTS, STAGE2_DEFAULTS};
 pub use step::{stage1_step, stage2_step, StepConfig, StepStats};

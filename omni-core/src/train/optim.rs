@@ -30,7 +30,12 @@ pub struct AdamWConfig {
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        AdamWConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+        AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -56,7 +61,9 @@ impl ModuleVisitor for AddGrads<'_> {
         self.paths.exit();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let Some(g) = param.val().grad(self.grads) else { return };
+        let Some(g) = param.val().grad(self.grads) else {
+            return;
+        };
         let n = g.shape().num_elements();
         let g = g.reshape([n]).mul_scalar(self.scale);
         let name = self.paths.name(self.prefix);
@@ -84,13 +91,17 @@ impl ModuleVisitor for FromNamed<'_> {
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let name = self.paths.name(self.prefix);
-        let Some(t) = self.named.iter().find(|t| t.name == name) else { return };
+        let Some(t) = self.named.iter().find(|t| t.name == name) else {
+            return;
+        };
         let device = param.val().device().inner();
         let n = t.data.len();
         let flat = Tensor::<1>::from_data(TensorData::new(t.data.clone(), [n]), &device);
         let flat = if self.paths.is_linear_weight(D) {
             // PyTorch [out, in] → omni's [in, out].
-            flat.reshape([t.shape[0], t.shape[1]]).swap_dims(0, 1).reshape([n])
+            flat.reshape([t.shape[0], t.shape[1]])
+                .swap_dims(0, 1)
+                .reshape([n])
         } else {
             flat
         };
@@ -107,7 +118,12 @@ impl GradAccumulator {
     /// the parameters of `module` they name.
     pub fn from_named<M: Module>(module: &M, prefix: &str, named: &[NamedTensor]) -> Self {
         let mut acc = GradAccumulator::new();
-        let mut v = FromNamed { prefix, paths: KeyPath::default(), named, acc: &mut acc };
+        let mut v = FromNamed {
+            prefix,
+            paths: KeyPath::default(),
+            named,
+            acc: &mut acc,
+        };
         module.visit(&mut v);
         acc
     }
@@ -115,7 +131,13 @@ impl GradAccumulator {
     /// Adds `scale` × the gradients `grads` holds for the parameters of `module`
     /// (named `prefix` + path; frozen parameters have none).
     pub fn add<M: Module>(&mut self, module: &M, prefix: &str, grads: &Gradients, scale: f64) {
-        let mut v = AddGrads { prefix, paths: KeyPath::default(), grads, scale, acc: self };
+        let mut v = AddGrads {
+            prefix,
+            paths: KeyPath::default(),
+            grads,
+            scale,
+            acc: self,
+        };
         module.visit(&mut v);
     }
 
@@ -177,7 +199,9 @@ impl ModuleMapper for Update<'_> {
     }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let name = self.paths.name(self.prefix);
-        let Some(g) = self.grads.sums.get(&name) else { return param };
+        let Some(g) = self.grads.sums.get(&name) else {
+            return param;
+        };
         let (lr, c, t) = (self.lr, self.opt.config, self.opt.step as i32);
         let m = match self.opt.exp_avg.remove(&name) {
             Some(m) => m.mul_scalar(c.beta1) + g.clone().mul_scalar(1.0 - c.beta1),
@@ -198,7 +222,11 @@ impl ModuleMapper for Update<'_> {
             let tracked = p.is_autodiff();
             let shape = p.shape();
             let flat = p.without_autodiff().reshape([shape.num_elements()]);
-            let flat = if c.weight_decay != 0.0 { flat.mul_scalar(1.0 - lr * c.weight_decay) } else { flat };
+            let flat = if c.weight_decay != 0.0 {
+                flat.mul_scalar(1.0 - lr * c.weight_decay)
+            } else {
+                flat
+            };
             let new: Tensor<D> = (flat - delta).reshape(shape);
             if tracked {
                 new.autodiff().require_grad()
@@ -211,7 +239,12 @@ impl ModuleMapper for Update<'_> {
 
 impl AdamW {
     pub fn new(config: AdamWConfig) -> Self {
-        AdamW { config, step: 0, exp_avg: BTreeMap::new(), exp_avg_sq: BTreeMap::new() }
+        AdamW {
+            config,
+            step: 0,
+            exp_avg: BTreeMap::new(),
+            exp_avg_sq: BTreeMap::new(),
+        }
     }
 
     /// Counts one optimizer step; call once before [`AdamW::apply`] on each of the
@@ -222,9 +255,21 @@ impl AdamW {
 
     /// Updates the parameters of `module` (named `prefix` + path) that have an
     /// accumulated gradient, at learning rate `lr`; the others are left as they are.
-    pub fn apply<M: Module>(&mut self, module: M, prefix: &str, grads: &GradAccumulator, lr: f64) -> M {
+    pub fn apply<M: Module>(
+        &mut self,
+        module: M,
+        prefix: &str,
+        grads: &GradAccumulator,
+        lr: f64,
+    ) -> M {
         assert!(self.step > 0, "AdamW::begin_step before apply");
-        let mut u = Update { prefix, paths: KeyPath::default(), grads, lr, opt: self };
+        let mut u = Update {
+            prefix,
+            paths: KeyPath::default(),
+            grads,
+            lr,
+            opt: self,
+        };
         module.map(&mut u)
     }
 }

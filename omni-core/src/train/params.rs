@@ -42,7 +42,9 @@ impl KeyPath {
     pub(crate) fn name(&self, prefix: &str) -> String {
         let in_llama = self.parents.first().map(String::as_str) == Some("Struct:Llama");
         match self.path.first().map(String::as_str) {
-            Some("embed_tokens") if in_llama && self.path.len() == 1 => format!("{prefix}embed_tokens.weight"),
+            Some("embed_tokens") if in_llama && self.path.len() == 1 => {
+                format!("{prefix}embed_tokens.weight")
+            }
             Some("lm_head") if in_llama => self.path.join("."),
             _ => format!("{prefix}{}", self.path.join(".")),
         }
@@ -81,16 +83,33 @@ impl ModuleVisitor for Collect<'_> {
                 None => return,
             },
         };
-        let t = if self.key.is_linear_weight(D) { t.swap_dims(0, 1) } else { t };
+        let t = if self.key.is_linear_weight(D) {
+            t.swap_dims(0, 1)
+        } else {
+            t
+        };
         let shape = t.dims().to_vec();
-        let data = t.cast(DType::F32).into_data().try_to_vec::<f32>().unwrap_or_default();
-        self.out.push(NamedTensor { name: self.key.name(self.prefix), shape, data });
+        let data = t
+            .cast(DType::F32)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        self.out.push(NamedTensor {
+            name: self.key.name(self.prefix),
+            shape,
+            data,
+        });
     }
 }
 
 /// Every float parameter of `module`, named `prefix` + path, in PyTorch layout.
 pub fn named_values<M: Module>(module: &M, prefix: &str) -> Vec<NamedTensor> {
-    let mut v = Collect { prefix, key: KeyPath::default(), grads: None, out: Vec::new() };
+    let mut v = Collect {
+        prefix,
+        key: KeyPath::default(),
+        grads: None,
+        out: Vec::new(),
+    };
     module.visit(&mut v);
     v.out
 }
@@ -98,7 +117,12 @@ pub fn named_values<M: Module>(module: &M, prefix: &str) -> Vec<NamedTensor> {
 /// The gradient of every parameter of `module` that has one in `grads`
 /// (frozen parameters have none), named and laid out as [`named_values`].
 pub fn named_grads<M: Module>(module: &M, prefix: &str, grads: &Gradients) -> Vec<NamedTensor> {
-    let mut v = Collect { prefix, key: KeyPath::default(), grads: Some(grads), out: Vec::new() };
+    let mut v = Collect {
+        prefix,
+        key: KeyPath::default(),
+        grads: Some(grads),
+        out: Vec::new(),
+    };
     module.visit(&mut v);
     v.out
 }

@@ -15,7 +15,11 @@ impl CosineSchedule {
     /// HF `TrainingArguments.get_warmup_steps` does).
     pub fn with_warmup_ratio(peak_lr: f64, warmup_ratio: f64, total_steps: u64) -> Self {
         let warmup_steps = (total_steps as f64 * warmup_ratio).ceil() as u64;
-        CosineSchedule { peak_lr, warmup_steps, total_steps }
+        CosineSchedule {
+            peak_lr,
+            warmup_steps,
+            total_steps,
+        }
     }
 
     /// The learning rate of optimizer step `step` (0-based: the first step uses
@@ -24,7 +28,8 @@ impl CosineSchedule {
         if step < self.warmup_steps {
             return self.peak_lr * step as f64 / self.warmup_steps.max(1) as f64;
         }
-        let progress = (step - self.warmup_steps) as f64 / self.total_steps.saturating_sub(self.warmup_steps).max(1) as f64;
+        let progress = (step - self.warmup_steps) as f64
+            / self.total_steps.saturating_sub(self.warmup_steps).max(1) as f64;
         self.peak_lr * (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
     }
 }
@@ -42,5 +47,15 @@ pub struct StageDefaults {
     pub batch_size: usize,
 }
 
-pub const STAGE1_DEFAULTS: StageDefaults = StageDefaults { peak_lr: 2e-5, warmup_ratio: 0.03, epochs: 3, batch_size: 32 };
-pub const STAGE2_DEFAULTS: StageDefaults = StageDefaults { peak_lr: 2e-4, warmup_ratio: 0.03, epochs: 3, batch_size: 32 };
+pub const STAGE1_DEFAULTS: StageDefaults = StageDefaults {
+    peak_lr: 2e-5,
+    warmup_ratio: 0.03,
+    epochs: 3,
+    batch_size: 32,
+};
+pub const STAGE2_DEFAULTS: StageDefaults = StageDefaults {
+    peak_lr: 2e-4,
+    warmup_ratio: 0.03,
+    epochs: 3,
+    batch_size: 32,
+};

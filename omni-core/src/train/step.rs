@@ -39,7 +39,10 @@ pub struct StepStats {
 }
 
 fn scalar(t: burn::tensor::Tensor<1>) -> f32 {
-    t.into_data().try_to_vec::<f32>().map(|v| v[0]).unwrap_or(f32::NAN)
+    t.into_data()
+        .try_to_vec::<f32>()
+        .map(|v| v[0])
+        .unwrap_or(f32::NAN)
 }
 
 fn finish(acc: &mut GradAccumulator, opt: &mut AdamW, cfg: &StepConfig) -> f64 {
@@ -77,7 +80,14 @@ pub fn stage1_step(
     let grad_norm = finish(&mut acc, opt, cfg);
     let adaptor = opt.apply(adaptor, "model.speech_projector.", &acc, cfg.lr);
     let llm = opt.apply(llm, "model.", &acc, cfg.lr);
-    Ok((adaptor, llm, StepStats { loss: loss_sum * scale as f32, grad_norm }))
+    Ok((
+        adaptor,
+        llm,
+        StepStats {
+            loss: loss_sum * scale as f32,
+            grad_norm,
+        },
+    ))
 }
 
 /// Stage 2: CTC of the speech decoder on the frozen LLM's hidden states.
@@ -107,5 +117,11 @@ pub fn stage2_step(
     }
     let grad_norm = finish(&mut acc, opt, cfg);
     let generator = opt.apply(generator, "speech_generator.", &acc, cfg.lr);
-    Ok((generator, StepStats { loss: loss_sum * scale as f32, grad_norm }))
+    Ok((
+        generator,
+        StepStats {
+            loss: loss_sum * scale as f32,
+            grad_norm,
+        },
+    ))
 }

@@ -41,7 +41,12 @@ fn find_checkpoint(dir: &Path) -> Result<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("g_")))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("g_"))
+        })
         .collect();
     if found.len() == 1 {
         if let Some(only) = found.pop() {
@@ -53,7 +58,10 @@ fn find_checkpoint(dir: &Path) -> Result<PathBuf> {
         what: if found.is_empty() {
             "vocoder checkpoint (fairseq unit HiFi-GAN `g_*` file)".into()
         } else {
-            format!("vocoder checkpoint: {} `g_*` files found, name one explicitly", found.len())
+            format!(
+                "vocoder checkpoint: {} `g_*` files found, name one explicitly",
+                found.len()
+            )
         },
     })
 }
@@ -97,7 +105,12 @@ impl CodeHiFiGan {
             None => None,
         };
         let generator = HifiGanGenerator::load(store, &config, device)?;
-        Ok(CodeHiFiGan { dict: Param::from_tensor(dict), dur_predictor, generator, config })
+        Ok(CodeHiFiGan {
+            dict: Param::from_tensor(dict),
+            dur_predictor,
+            generator,
+            config,
+        })
     }
 
     /// Device of the weights.
@@ -117,9 +130,15 @@ impl CodeHiFiGan {
 
     fn check_units(&self, units: &[u32]) -> Result<()> {
         if units.is_empty() {
-            return Err(Error::InvalidInput("the vocoder got an empty unit sequence".into()));
+            return Err(Error::InvalidInput(
+                "the vocoder got an empty unit sequence".into(),
+            ));
         }
-        if let Some((i, bad)) = units.iter().enumerate().find(|(_, &u)| u as usize >= self.config.num_embeddings) {
+        if let Some((i, bad)) = units
+            .iter()
+            .enumerate()
+            .find(|(_, &u)| u as usize >= self.config.num_embeddings)
+        {
             return Err(Error::InvalidInput(format!(
                 "unit {bad} at position {i} is out of range: the vocoder has {} units (0..={})",
                 self.config.num_embeddings,
@@ -153,7 +172,9 @@ impl CodeHiFiGan {
     pub fn log_durations(&self, units: &[u32]) -> Result<Vec<f32>> {
         self.check_units(units)?;
         let Some(dp) = &self.dur_predictor else {
-            return Err(Error::InvalidInput("this vocoder has no duration predictor".into()));
+            return Err(Error::InvalidInput(
+                "this vocoder has no duration predictor".into(),
+            ));
         };
         dp.forward(self.embed(units))
             .into_data()
@@ -174,9 +195,17 @@ impl CodeHiFiGan {
     }
 
     /// Synthesizes `units` with the given per-unit durations (frames, each ≥ 1).
-    pub fn synthesize_with_durations(&self, units: &[u32], durations: &[usize]) -> Result<Vec<f32>> {
+    pub fn synthesize_with_durations(
+        &self,
+        units: &[u32],
+        durations: &[usize],
+    ) -> Result<Vec<f32>> {
         if durations.len() != units.len() {
-            return Err(Error::InvalidInput(format!("{} durations for {} units", durations.len(), units.len())));
+            return Err(Error::InvalidInput(format!(
+                "{} durations for {} units",
+                durations.len(),
+                units.len()
+            )));
         }
         self.synthesize_parts(units, durations).map(|(wav, _)| wav)
     }
@@ -184,7 +213,11 @@ impl CodeHiFiGan {
     /// Synthesizes `units`; the first `forced.len()` units take the durations in
     /// `forced`, the others the predicted ones (predicted over the whole sequence).
     /// Returns the PCM and the durations used.
-    pub fn synthesize_parts(&self, units: &[u32], forced: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
+    pub fn synthesize_parts(
+        &self,
+        units: &[u32],
+        forced: &[usize],
+    ) -> Result<(Vec<f32>, Vec<usize>)> {
         self.check_units(units)?;
         if forced.len() > units.len() || forced.contains(&0) {
             return Err(Error::InvalidInput(format!(
@@ -194,10 +227,18 @@ impl CodeHiFiGan {
             )));
         }
         let x = self.embed(units);
-        let mut dur = if forced.len() == units.len() { forced.to_vec() } else { self.predict(&x)? };
+        let mut dur = if forced.len() == units.len() {
+            forced.to_vec()
+        } else {
+            self.predict(&x)?
+        };
         dur[..forced.len()].copy_from_slice(forced);
         // repeat_interleave along time: select the columns of the embeddings.
-        let frames: Vec<i64> = dur.iter().enumerate().flat_map(|(i, &d)| std::iter::repeat_n(i as i64, d)).collect();
+        let frames: Vec<i64> = dur
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &d)| std::iter::repeat_n(i as i64, d))
+            .collect();
         let n = frames.len();
         let idx = Tensor::<1, Int>::from_data(TensorData::new(frames, [n]), &self.device());
         let x = x.select(2, idx);

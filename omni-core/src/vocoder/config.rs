@@ -92,7 +92,10 @@ impl VocoderConfig {
     /// Reads and checks a `config.json`.
     pub fn from_json_file(path: &Path) -> Result<Self> {
         if !path.exists() {
-            return Err(Error::MissingFile { path: path.to_path_buf(), what: "vocoder config.json".into() });
+            return Err(Error::MissingFile {
+                path: path.to_path_buf(),
+                what: "vocoder config.json".into(),
+            });
         }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::from_json_str(&text, path)
@@ -100,8 +103,10 @@ impl VocoderConfig {
 
     /// Parses and checks config JSON text; `path` is only used in error messages.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
-        let cfg: VocoderConfig = serde_json::from_str(text)
-            .map_err(|e| Error::Config { path: path.to_path_buf(), reason: e.to_string() })?;
+        let cfg: VocoderConfig = serde_json::from_str(text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         cfg.validate(path)
     }
 
@@ -128,7 +133,12 @@ impl VocoderConfig {
 
     /// Checks that the config describes a network omni can build (and fairseq can run).
     pub fn validate(self, path: &Path) -> Result<Self> {
-        let bad = |reason: String| Err(Error::Config { path: path.to_path_buf(), reason });
+        let bad = |reason: String| {
+            Err(Error::Config {
+                path: path.to_path_buf(),
+                reason,
+            })
+        };
         match &self.resblock {
             None => {}
             Some(Value::String(s)) if s == "1" => {}
@@ -140,7 +150,10 @@ impl VocoderConfig {
             }
         }
         if truthy(&self.f0) {
-            return bad("f0 conditioning (`f0`: true) is not supported; LLaMA-Omni's vocoder has none".into());
+            return bad(
+                "f0 conditioning (`f0`: true) is not supported; LLaMA-Omni's vocoder has none"
+                    .into(),
+            );
         }
         if truthy(&self.multispkr) {
             return bad(
@@ -157,12 +170,24 @@ impl VocoderConfig {
                 self.upsample_kernel_sizes.len()
             ));
         }
-        for (i, (&u, &k)) in self.upsample_rates.iter().zip(&self.upsample_kernel_sizes).enumerate() {
+        for (i, (&u, &k)) in self
+            .upsample_rates
+            .iter()
+            .zip(&self.upsample_kernel_sizes)
+            .enumerate()
+        {
             if u == 0 || k < u {
-                return bad(format!("upsampling stage {i}: rate {u} and kernel {k} need 1 <= rate <= kernel"));
+                return bad(format!(
+                    "upsampling stage {i}: rate {u} and kernel {k} need 1 <= rate <= kernel"
+                ));
             }
         }
-        if self.upsample_initial_channel.checked_shr(n as u32).unwrap_or(0) == 0 {
+        if self
+            .upsample_initial_channel
+            .checked_shr(n as u32)
+            .unwrap_or(0)
+            == 0
+        {
             return bad(format!(
                 "upsample_initial_channel {} cannot be halved {n} times",
                 self.upsample_initial_channel
@@ -175,12 +200,20 @@ impl VocoderConfig {
                 self.resblock_dilation_sizes.len()
             ));
         }
-        for (&k, d) in self.resblock_kernel_sizes.iter().zip(&self.resblock_dilation_sizes) {
+        for (&k, d) in self
+            .resblock_kernel_sizes
+            .iter()
+            .zip(&self.resblock_dilation_sizes)
+        {
             if k % 2 == 0 {
-                return bad(format!("resblock kernel {k} must be odd (the residual needs a length-preserving conv)"));
+                return bad(format!(
+                    "resblock kernel {k} must be odd (the residual needs a length-preserving conv)"
+                ));
             }
             if d.len() != 3 || d.contains(&0) {
-                return bad(format!("ResBlock1 takes three non-zero dilations, got {d:?}"));
+                return bad(format!(
+                    "ResBlock1 takes three non-zero dilations, got {d:?}"
+                ));
             }
         }
         if self.num_embeddings == 0 || self.embedding_dim == 0 {

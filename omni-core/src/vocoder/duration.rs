@@ -36,7 +36,12 @@ pub struct DurationPredictor {
     pub kernel: usize,
 }
 
-fn f32_tensor<const D: usize>(store: &WeightStore, key: &str, shape: [usize; D], device: &Device) -> Result<Tensor<D>> {
+fn f32_tensor<const D: usize>(
+    store: &WeightStore,
+    key: &str,
+    shape: [usize; D],
+    device: &Device,
+) -> Result<Tensor<D>> {
     let v = store.read_f32(key, &shape)?;
     Ok(Tensor::from_data(TensorData::new(v, shape), device))
 }
@@ -44,14 +49,38 @@ fn f32_tensor<const D: usize>(store: &WeightStore, key: &str, shape: [usize; D],
 impl DurationPredictor {
     /// Loads `dur_predictor.{conv1.0, ln1, conv2.0, ln2, proj}`.
     pub fn load(store: &WeightStore, p: &DurPredictorParams, device: &Device) -> Result<Self> {
-        let (e, h, k) = (p.encoder_embed_dim, p.var_pred_hidden_dim, p.var_pred_kernel_size);
+        let (e, h, k) = (
+            p.encoder_embed_dim,
+            p.var_pred_hidden_dim,
+            p.var_pred_kernel_size,
+        );
         let pre = "dur_predictor";
         Ok(DurationPredictor {
-            conv1_weight: Param::from_tensor(f32_tensor(store, &format!("{pre}.conv1.0.weight"), [h, e, k], device)?),
-            conv1_bias: Param::from_tensor(f32_tensor(store, &format!("{pre}.conv1.0.bias"), [h], device)?),
+            conv1_weight: Param::from_tensor(f32_tensor(
+                store,
+                &format!("{pre}.conv1.0.weight"),
+                [h, e, k],
+                device,
+            )?),
+            conv1_bias: Param::from_tensor(f32_tensor(
+                store,
+                &format!("{pre}.conv1.0.bias"),
+                [h],
+                device,
+            )?),
             ln1: LayerNorm::load(store, &format!("{pre}.ln1"), h, 1e-5, RunDType::F32, device)?,
-            conv2_weight: Param::from_tensor(f32_tensor(store, &format!("{pre}.conv2.0.weight"), [h, h, k], device)?),
-            conv2_bias: Param::from_tensor(f32_tensor(store, &format!("{pre}.conv2.0.bias"), [h], device)?),
+            conv2_weight: Param::from_tensor(f32_tensor(
+                store,
+                &format!("{pre}.conv2.0.weight"),
+                [h, h, k],
+                device,
+            )?),
+            conv2_bias: Param::from_tensor(f32_tensor(
+                store,
+                &format!("{pre}.conv2.0.bias"),
+                [h],
+                device,
+            )?),
             ln2: LayerNorm::load(store, &format!("{pre}.ln2"), h, 1e-5, RunDType::F32, device)?,
             proj: store.linear(&format!("{pre}.proj"), h, 1, true, RunDType::F32, device)?,
             kernel: k,
@@ -68,8 +97,12 @@ impl DurationPredictor {
             ConvOptions::new([1], [(self.kernel - 1) / 2], [1], 1),
         ));
         let x = self.ln1.forward(x.swap_dims(1, 2)).swap_dims(1, 2);
-        let x =
-            relu(conv1d(x, self.conv2_weight.val(), Some(self.conv2_bias.val()), ConvOptions::new([1], [1], [1], 1)));
+        let x = relu(conv1d(
+            x,
+            self.conv2_weight.val(),
+            Some(self.conv2_bias.val()),
+            ConvOptions::new([1], [1], [1], 1),
+        ));
         let x = self.ln2.forward(x.swap_dims(1, 2)); // [1, T, H]
         let y = self.proj.forward(x); // [1, T, 1]
         let [b, t, _] = y.dims();

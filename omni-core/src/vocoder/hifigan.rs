@@ -56,7 +56,12 @@ impl Conv1dLayer {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        conv1d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1], [self.padding], [self.dilation], 1))
+        conv1d(
+            x,
+            self.weight.val(),
+            Some(self.bias.val()),
+            ConvOptions::new([1], [self.padding], [self.dilation], 1),
+        )
     }
 }
 
@@ -154,7 +159,12 @@ impl HifiGanGenerator {
         let conv_pre = Conv1dLayer::load(store, "conv_pre", cfg.model_in_dim, c0, 7, 1, 3, device)?;
         let mut ups = Vec::with_capacity(cfg.num_upsamples());
         let mut resblocks = Vec::new();
-        for (i, (&u, &k)) in cfg.upsample_rates.iter().zip(&cfg.upsample_kernel_sizes).enumerate() {
+        for (i, (&u, &k)) in cfg
+            .upsample_rates
+            .iter()
+            .zip(&cfg.upsample_kernel_sizes)
+            .enumerate()
+        {
             let (cin, cout) = (c0 >> i, cfg.stage_channels(i));
             let prefix = format!("ups.{i}");
             ups.push(ConvTranspose1dLayer {
@@ -163,14 +173,32 @@ impl HifiGanGenerator {
                 stride: u,
                 padding: (k - u) / 2,
             });
-            for (j, (&rk, rd)) in cfg.resblock_kernel_sizes.iter().zip(&cfg.resblock_dilation_sizes).enumerate() {
+            for (j, (&rk, rd)) in cfg
+                .resblock_kernel_sizes
+                .iter()
+                .zip(&cfg.resblock_dilation_sizes)
+                .enumerate()
+            {
                 let idx = i * cfg.resblock_kernel_sizes.len() + j;
-                resblocks.push(ResBlock1::load(store, &format!("resblocks.{idx}"), cout, rk, rd, device)?);
+                resblocks.push(ResBlock1::load(
+                    store,
+                    &format!("resblocks.{idx}"),
+                    cout,
+                    rk,
+                    rd,
+                    device,
+                )?);
             }
         }
         let ch = cfg.stage_channels(cfg.num_upsamples() - 1);
         let conv_post = Conv1dLayer::load(store, "conv_post", ch, 1, 7, 1, 3, device)?;
-        Ok(HifiGanGenerator { conv_pre, ups, resblocks, conv_post, num_kernels: cfg.resblock_kernel_sizes.len() })
+        Ok(HifiGanGenerator {
+            conv_pre,
+            ups,
+            resblocks,
+            conv_post,
+            num_kernels: cfg.resblock_kernel_sizes.len(),
+        })
     }
 
     /// `[1, model_in_dim, frames]` → `[1, 1, samples]`, values in (-1, 1).

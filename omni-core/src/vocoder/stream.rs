@@ -76,7 +76,12 @@ impl Default for OverlapParams {
     /// `X = 320` samples (20 ms). About 40 dB SNR against whole-utterance synthesis in
     /// `tests/vocoder.rs`; each chunk returns 2 units + 120 ms less audio than it could.
     fn default() -> Self {
-        OverlapParams { left_context_units: 12, lookahead_units: 2, holdback_samples: 1920, crossfade_samples: 320 }
+        OverlapParams {
+            left_context_units: 12,
+            lookahead_units: 2,
+            holdback_samples: 1920,
+            crossfade_samples: 320,
+        }
     }
 }
 
@@ -85,14 +90,24 @@ impl OverlapParams {
     /// `H = X = 320` samples (20 ms). Audible seams are gone, but the samples near
     /// each seam are computed with little right context (about 18-25 dB SNR).
     pub fn low_latency() -> Self {
-        OverlapParams { left_context_units: 8, lookahead_units: 2, holdback_samples: 320, crossfade_samples: 320 }
+        OverlapParams {
+            left_context_units: 8,
+            lookahead_units: 2,
+            holdback_samples: 320,
+            crossfade_samples: 320,
+        }
     }
 
     /// Context on both sides covering the generator's receptive field: `C = 16`,
     /// `L = 2`, `H = 3200` samples (200 ms), `X = 320`: within 55-65 dB of
     /// whole-utterance synthesis.
     pub fn high_quality() -> Self {
-        OverlapParams { left_context_units: 16, lookahead_units: 2, holdback_samples: 3200, crossfade_samples: 320 }
+        OverlapParams {
+            left_context_units: 16,
+            lookahead_units: 2,
+            holdback_samples: 3200,
+            crossfade_samples: 320,
+        }
     }
 }
 
@@ -116,12 +131,18 @@ pub struct StreamConfig {
 impl StreamConfig {
     /// The reference's behaviour: independent chunks of ≥ `chunk_units` units.
     pub fn reference(chunk_units: usize) -> Self {
-        StreamConfig { chunk_units, boundary: ChunkBoundary::Independent }
+        StreamConfig {
+            chunk_units,
+            boundary: ChunkBoundary::Independent,
+        }
     }
 
     /// omni's default: [`ChunkBoundary::Overlap`] with [`OverlapParams::default`].
     pub fn smooth(chunk_units: usize) -> Self {
-        StreamConfig { chunk_units, boundary: ChunkBoundary::Overlap(OverlapParams::default()) }
+        StreamConfig {
+            chunk_units,
+            boundary: ChunkBoundary::Overlap(OverlapParams::default()),
+        }
     }
 }
 
@@ -150,7 +171,9 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
     /// (every published one: 320 samples per frame) and `X ≤ H`.
     pub fn new(vocoder: V, config: StreamConfig) -> Result<Self> {
         if config.chunk_units == 0 {
-            return Err(Error::InvalidInput("the streaming chunk size Ω must be at least 1 unit".into()));
+            return Err(Error::InvalidInput(
+                "the streaming chunk size Ω must be at least 1 unit".into(),
+            ));
         }
         let hop = vocoder.borrow().samples_per_frame();
         let hop = match (config.boundary, hop) {
@@ -235,7 +258,9 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
     /// An empty chunk or an out-of-range unit is an error and leaves the stream as it was.
     pub fn push(&mut self, units: &[u32]) -> Result<Vec<f32>> {
         if units.is_empty() {
-            return Err(Error::InvalidInput("empty unit chunk pushed to the vocoder stream".into()));
+            return Err(Error::InvalidInput(
+                "empty unit chunk pushed to the vocoder stream".into(),
+            ));
         }
         let n = self.vocoder.borrow().config.num_embeddings;
         if let Some(bad) = units.iter().find(|&&u| u as usize >= n) {
@@ -320,7 +345,11 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
         let start_of = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
         let ctx_samples = start_of(ctx_n);
         let fresh = units.len() - ctx_n;
-        let n_commit = if last { fresh } else { fresh.saturating_sub(p.lookahead_units) };
+        let n_commit = if last {
+            fresh
+        } else {
+            fresh.saturating_sub(p.lookahead_units)
+        };
         let commit_end = start_of(ctx_n + n_commit);
 
         // Where emission resumes: the previous window stopped `tail.len()` samples
@@ -348,12 +377,19 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
         } else {
             let next_ctx_first = (ctx_n + n_commit).saturating_sub(p.left_context_units);
             let next_ctx_start = start_of(next_ctx_first);
-            commit_end.saturating_sub(p.holdback_samples).max(next_ctx_start).max(from)
+            commit_end
+                .saturating_sub(p.holdback_samples)
+                .max(next_ctx_start)
+                .max(from)
         };
         if end > from {
             out.extend_from_slice(&wav[from..end]);
         }
-        self.tail = if last { Vec::new() } else { wav[end..commit_end].to_vec() };
+        self.tail = if last {
+            Vec::new()
+        } else {
+            wav[end..commit_end].to_vec()
+        };
 
         // Bookkeeping: committed units join the context, the rest is held.
         self.commit_durations(&dur[ctx_n..ctx_n + n_commit]);

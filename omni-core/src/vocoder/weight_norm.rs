@@ -26,7 +26,11 @@ pub fn fold_weight_norm(g: &[f32], v: &[f32], d0: usize) -> Vec<f32> {
     let row = v.len() / d0;
     let mut w = Vec::with_capacity(v.len());
     for (i, vr) in v.chunks_exact(row).enumerate() {
-        let norm = vr.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
+        let norm = vr
+            .iter()
+            .map(|&x| (x as f64) * (x as f64))
+            .sum::<f64>()
+            .sqrt();
         let scale = g[i] as f64 / norm;
         w.extend(vr.iter().map(|&x| (x as f64 * scale) as f32));
     }
@@ -42,7 +46,10 @@ pub fn conv_weight_host(store: &WeightStore, prefix: &str, shape: [usize; 3]) ->
     }
     let pairs = [
         (format!("{prefix}.weight_g"), format!("{prefix}.weight_v")),
-        (format!("{prefix}.parametrizations.weight.original0"), format!("{prefix}.parametrizations.weight.original1")),
+        (
+            format!("{prefix}.parametrizations.weight.original0"),
+            format!("{prefix}.parametrizations.weight.original1"),
+        ),
     ];
     for (gk, vk) in &pairs {
         if !(store.contains(gk) || store.contains(vk)) {
@@ -57,11 +64,19 @@ pub fn conv_weight_host(store: &WeightStore, prefix: &str, shape: [usize; 3]) ->
         let g = store.read_f32(gk, &g_shape)?;
         return Ok(fold_weight_norm(&g, &v, shape[0]));
     }
-    Err(Error::MissingKey { path: store.origin().to_path_buf(), key: format!("{prefix}.weight_v") })
+    Err(Error::MissingKey {
+        path: store.origin().to_path_buf(),
+        key: format!("{prefix}.weight_v"),
+    })
 }
 
 /// [`conv_weight_host`] as an f32 tensor on `device`.
-pub fn conv_weight(store: &WeightStore, prefix: &str, shape: [usize; 3], device: &Device) -> Result<Tensor<3>> {
+pub fn conv_weight(
+    store: &WeightStore,
+    prefix: &str,
+    shape: [usize; 3],
+    device: &Device,
+) -> Result<Tensor<3>> {
     let w = conv_weight_host(store, prefix, shape)?;
     Ok(Tensor::from_data(TensorData::new(w, shape), device))
 }

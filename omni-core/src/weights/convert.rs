@@ -122,13 +122,23 @@ pub(crate) fn transpose<T: Copy + Default>(src: &[T], rows: usize, cols: usize) 
 /// `[cols, rows]` (PyTorch's `[out, in]` linear weights become the `[in, out]`
 /// contiguous layout burn's matmul reads fastest: a strided weight made
 /// single-token decode 13x slower on the CPU backend).
-pub(crate) fn to_data(bytes: &[u8], dtype: StoredDType, shape: &[usize], run: RunDType, transpose_2d: bool) -> TensorData {
+pub(crate) fn to_data(
+    bytes: &[u8],
+    dtype: StoredDType,
+    shape: &[usize],
+    run: RunDType,
+    transpose_2d: bool,
+) -> TensorData {
     let run = run.float();
     let (shape, t) = match (transpose_2d, shape) {
         (true, [r, c]) => (vec![*c, *r], Some((*r, *c))),
         _ => (shape.to_vec(), None),
     };
-    fn finish<T: Copy + Default + burn::tensor::Element>(v: Vec<T>, t: Option<(usize, usize)>, shape: Vec<usize>) -> TensorData {
+    fn finish<T: Copy + Default + burn::tensor::Element>(
+        v: Vec<T>,
+        t: Option<(usize, usize)>,
+        shape: Vec<usize>,
+    ) -> TensorData {
         let v = match t {
             Some((r, c)) => transpose(&v, r, c),
             None => v,
@@ -136,11 +146,29 @@ pub(crate) fn to_data(bytes: &[u8], dtype: StoredDType, shape: &[usize], run: Ru
         TensorData::new(v, shape)
     }
     match (dtype, run) {
-        (StoredDType::F16, RunDType::F16) => finish(le_u16(bytes).map(f16::from_bits).collect(), t, shape),
-        (StoredDType::BF16, RunDType::BF16) => finish(le_u16(bytes).map(bf16::from_bits).collect(), t, shape),
+        (StoredDType::F16, RunDType::F16) => {
+            finish(le_u16(bytes).map(f16::from_bits).collect(), t, shape)
+        }
+        (StoredDType::BF16, RunDType::BF16) => {
+            finish(le_u16(bytes).map(bf16::from_bits).collect(), t, shape)
+        }
         (_, RunDType::F32) => finish(to_f32(bytes, dtype), t, shape),
-        (_, RunDType::F16) => finish(to_f32(bytes, dtype).into_iter().map(f16::from_f32).collect(), t, shape),
-        (_, RunDType::BF16) => finish(to_f32(bytes, dtype).into_iter().map(bf16::from_f32).collect(), t, shape),
+        (_, RunDType::F16) => finish(
+            to_f32(bytes, dtype)
+                .into_iter()
+                .map(f16::from_f32)
+                .collect(),
+            t,
+            shape,
+        ),
+        (_, RunDType::BF16) => finish(
+            to_f32(bytes, dtype)
+                .into_iter()
+                .map(bf16::from_f32)
+                .collect(),
+            t,
+            shape,
+        ),
         (_, RunDType::Q8_0 | RunDType::Q4_0) => unreachable!("run.float() is a float dtype"),
     }
 }

@@ -29,18 +29,27 @@ const MAX_HEADER: u64 = 100_000_000;
 
 impl StFile {
     pub fn open(path: &Path) -> Result<Self> {
-        let bad = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+        let bad = |reason: String| Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason,
+        };
         let mut f = File::open(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::MissingFile { path: path.to_path_buf(), what: "safetensors checkpoint".into() }
+                Error::MissingFile {
+                    path: path.to_path_buf(),
+                    what: "safetensors checkpoint".into(),
+                }
             } else {
                 Error::io(path, e)
             }
         })?;
         let file_len = f.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut n = [0u8; 8];
-        f.read_exact(&mut n)
-            .map_err(|_| bad(format!("file is {file_len} bytes, too short for a safetensors header")))?;
+        f.read_exact(&mut n).map_err(|_| {
+            bad(format!(
+                "file is {file_len} bytes, too short for a safetensors header"
+            ))
+        })?;
         let header_len = u64::from_le_bytes(n);
         if header_len > MAX_HEADER || 8 + header_len > file_len {
             return Err(bad(format!(
@@ -51,7 +60,9 @@ impl StFile {
         f.read_exact(&mut header).map_err(|e| Error::io(path, e))?;
         let json: serde_json::Value = serde_json::from_slice(&header)
             .map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
-        let obj = json.as_object().ok_or_else(|| bad("header is not a JSON object".into()))?;
+        let obj = json
+            .as_object()
+            .ok_or_else(|| bad("header is not a JSON object".into()))?;
         let data_start = 8 + header_len;
         let mut entries = HashMap::new();
         for (name, v) in obj {
@@ -70,7 +81,11 @@ impl StFile {
                     entries.insert(
                         name.clone(),
                         StEntry {
-                            info: TensorInfo { dtype: StoredDType::Unsupported, shape: vec![], note: Some(other.to_string()) },
+                            info: TensorInfo {
+                                dtype: StoredDType::Unsupported,
+                                shape: vec![],
+                                note: Some(other.to_string()),
+                            },
                             offset: 0,
                             len: 0,
                         },
@@ -108,20 +123,28 @@ impl StFile {
             entries.insert(
                 name.clone(),
                 StEntry {
-                    info: TensorInfo { dtype, shape, note: None },
+                    info: TensorInfo {
+                        dtype,
+                        shape,
+                        note: None,
+                    },
                     offset: data_start + b,
                     len: (e - b) as usize,
                 },
             );
         }
-        Ok(StFile { path: path.to_path_buf(), entries })
+        Ok(StFile {
+            path: path.to_path_buf(),
+            entries,
+        })
     }
 }
 
 /// Reads the bytes of one entry.
 pub(crate) fn read_entry(path: &Path, e: &StEntry) -> Result<Vec<u8>> {
     let mut f = File::open(path).map_err(|err| Error::io(path, err))?;
-    f.seek(SeekFrom::Start(e.offset)).map_err(|err| Error::io(path, err))?;
+    f.seek(SeekFrom::Start(e.offset))
+        .map_err(|err| Error::io(path, err))?;
     let mut buf = vec![0u8; e.len];
     f.read_exact(&mut buf).map_err(|err| Error::io(path, err))?;
     Ok(buf)

@@ -12,8 +12,8 @@ use burn_store::pytorch_reader::{self, PytorchReader};
 use omni_kernels::{Format, WeightMatrix};
 
 use super::convert::{to_data, to_f32, transpose, RunDType};
-use crate::nn::proj::Proj;
 use super::safetensors::{read_entry, StEntry, StFile};
+use crate::nn::proj::Proj;
 use crate::{Error, Result};
 
 /// Element type of a stored tensor.
@@ -70,7 +70,12 @@ pub struct WeightStore {
 
 impl std::fmt::Debug for WeightStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WeightStore({}, {} tensors)", self.origin.display(), self.entries.len())
+        write!(
+            f,
+            "WeightStore({}, {} tensors)",
+            self.origin.display(),
+            self.entries.len()
+        )
     }
 }
 
@@ -88,7 +93,10 @@ fn pt_dtype(d: pytorch_reader::DType) -> StoredDType {
 impl WeightStore {
     /// An empty store (tensors are added by `merge`).
     pub fn empty(origin: impl Into<PathBuf>) -> Self {
-        WeightStore { entries: HashMap::new(), origin: origin.into() }
+        WeightStore {
+            entries: HashMap::new(),
+            origin: origin.into(),
+        }
     }
 
     /// Opens one safetensors file.
@@ -99,7 +107,11 @@ impl WeightStore {
         for (k, e) in st.entries {
             store.entries.insert(
                 k,
-                Entry { path: st.path.clone(), info: e.info.clone(), backing: Backing::Safetensors(e) },
+                Entry {
+                    path: st.path.clone(),
+                    info: e.info.clone(),
+                    backing: Backing::Safetensors(e),
+                },
             );
         }
         Ok(store)
@@ -123,21 +135,28 @@ impl WeightStore {
             return Self::open_safetensors(single);
         }
         let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
-            path: index.clone(),
-            reason: format!("not valid JSON: {e}"),
-        })?;
-        let map = json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::Checkpoint {
-            path: index.clone(),
-            reason: "no `weight_map` object".into(),
-        })?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
+                path: index.clone(),
+                reason: format!("not valid JSON: {e}"),
+            })?;
+        let map = json
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| Error::Checkpoint {
+                path: index.clone(),
+                reason: "no `weight_map` object".into(),
+            })?;
         let mut by_shard: HashMap<String, Vec<String>> = HashMap::new();
         for (k, v) in map {
             let shard = v.as_str().ok_or_else(|| Error::Checkpoint {
                 path: index.clone(),
                 reason: format!("weight_map entry `{k}` is not a file name"),
             })?;
-            by_shard.entry(shard.to_string()).or_default().push(k.clone());
+            by_shard
+                .entry(shard.to_string())
+                .or_default()
+                .push(k.clone());
         }
         let mut shards: Vec<_> = by_shard.into_iter().collect();
         shards.sort();
@@ -147,15 +166,26 @@ impl WeightStore {
             if !p.exists() {
                 return Err(Error::MissingFile {
                     path: p,
-                    what: format!("shard named by {} ({} tensors)", index.display(), keys.len()),
+                    what: format!(
+                        "shard named by {} ({} tensors)",
+                        index.display(),
+                        keys.len()
+                    ),
                 });
             }
             let st = StFile::open(&p)?;
             for k in keys {
-                let e = st.entries.get(&k).ok_or_else(|| Error::MissingKey { path: p.clone(), key: k.clone() })?;
+                let e = st.entries.get(&k).ok_or_else(|| Error::MissingKey {
+                    path: p.clone(),
+                    key: k.clone(),
+                })?;
                 store.entries.insert(
                     k,
-                    Entry { path: p.clone(), info: e.info.clone(), backing: Backing::Safetensors(e.clone()) },
+                    Entry {
+                        path: p.clone(),
+                        info: e.info.clone(),
+                        backing: Backing::Safetensors(e.clone()),
+                    },
                 );
             }
         }
@@ -172,11 +202,25 @@ impl WeightStore {
             Some(k) => PytorchReader::with_top_level_key(path, k),
             None => PytorchReader::new(path),
         }
-        .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
+        .map_err(|e| Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         let mut store = WeightStore::empty(path);
         for (k, t) in reader.into_tensors() {
-            let info = TensorInfo { dtype: pt_dtype(t.dtype()), shape: t.shape().to_vec(), note: None };
-            store.entries.insert(k, Entry { path: path.to_path_buf(), info, backing: Backing::Pytorch(t) });
+            let info = TensorInfo {
+                dtype: pt_dtype(t.dtype()),
+                shape: t.shape().to_vec(),
+                note: None,
+            };
+            store.entries.insert(
+                k,
+                Entry {
+                    path: path.to_path_buf(),
+                    info,
+                    backing: Backing::Pytorch(t),
+                },
+            );
         }
         Ok(store)
     }
@@ -216,13 +260,17 @@ impl WeightStore {
             .iter()
             .filter_map(|(k, v)| k.strip_prefix(prefix).map(|s| (s.to_string(), v.clone())))
             .collect();
-        WeightStore { entries, origin: self.origin.clone() }
+        WeightStore {
+            entries,
+            origin: self.origin.clone(),
+        }
     }
 
     fn entry(&self, key: &str) -> Result<&Entry> {
-        self.entries
-            .get(key)
-            .ok_or_else(|| Error::MissingKey { path: self.origin.clone(), key: key.to_string() })
+        self.entries.get(key).ok_or_else(|| Error::MissingKey {
+            path: self.origin.clone(),
+            key: key.to_string(),
+        })
     }
 
     fn bytes(&self, key: &str, e: &Entry) -> Result<Vec<u8>> {
@@ -310,13 +358,27 @@ impl WeightStore {
         dtype: RunDType,
         device: &Device,
     ) -> Result<Linear> {
-        let w: Tensor<2> = self.load_tensor(&format!("{prefix}.weight"), [d_out, d_in], dtype, device, true)?;
+        let w: Tensor<2> = self.load_tensor(
+            &format!("{prefix}.weight"),
+            [d_out, d_in],
+            dtype,
+            device,
+            true,
+        )?;
         let b = if bias {
-            Some(Param::from_tensor(self.tensor(&format!("{prefix}.bias"), [d_out], dtype, device)?))
+            Some(Param::from_tensor(self.tensor(
+                &format!("{prefix}.bias"),
+                [d_out],
+                dtype,
+                device,
+            )?))
         } else {
             None
         };
-        Ok(Linear { weight: Param::from_tensor(w), bias: b })
+        Ok(Linear {
+            weight: Param::from_tensor(w),
+            bias: b,
+        })
     }
 
     /// Loads a linear layer of the LLM or the speech decoder `{prefix}.weight`
@@ -342,39 +404,63 @@ impl WeightStore {
             d => d.quantized(),
         };
         let Some(format) = format.filter(|&f| WeightMatrix::supports(f, d_in)) else {
-            return Ok(Proj::dense(self.linear(prefix, d_in, d_out, bias, dtype, device)?));
+            return Ok(Proj::dense(
+                self.linear(prefix, d_in, d_out, bias, dtype, device)?,
+            ));
         };
         let cpu = *device == Device::flex();
         // `OMNI_F16_KERNELS=0`: f16 Linear layers computed by burn (flex's f16 matmul),
         // as before omni-kernels; for benchmarks.
-        let f16_burn = format == Format::F16 && std::env::var("OMNI_F16_KERNELS").is_ok_and(|v| v.trim() == "0");
+        let f16_burn = format == Format::F16
+            && std::env::var("OMNI_F16_KERNELS").is_ok_and(|v| v.trim() == "0");
         if (!cpu && format == Format::F16) || f16_burn {
-            return Ok(Proj::dense(self.linear(prefix, d_in, d_out, bias, dtype, device)?));
+            return Ok(Proj::dense(
+                self.linear(prefix, d_in, d_out, bias, dtype, device)?,
+            ));
         }
         let key = format!("{prefix}.weight");
         let e = self.entry(&key)?;
         self.check_shape(&key, e, &[d_out, d_in])?;
         let bytes = self.bytes(&key, e)?;
         let w = if format == Format::F16 && e.info.dtype == StoredDType::F16 {
-            let bits = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+            let bits = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
             WeightMatrix::from_f16_bits(d_out, d_in, bits)
         } else {
             WeightMatrix::from_f32(format, d_out, d_in, &to_f32(&bytes, e.info.dtype))
         };
         drop(bytes);
         let bias_dtype = if cpu { RunDType::F32 } else { dtype };
-        let b = if bias { Some(self.tensor(&format!("{prefix}.bias"), [d_out], bias_dtype, device)?) } else { None };
+        let b = if bias {
+            Some(self.tensor(&format!("{prefix}.bias"), [d_out], bias_dtype, device)?)
+        } else {
+            None
+        };
         if cpu {
             return Ok(Proj::packed(w, b));
         }
         // Not the CPU: the quantized values, dequantized once, as an f32 burn layer.
         let wt = transpose(&w.dequantize(), d_out, d_in);
-        let weight = Tensor::<2>::from_data(burn::tensor::TensorData::new(wt, [d_in, d_out]), (device, burn::tensor::DType::F32));
-        Ok(Proj::dense(Linear { weight: Param::from_tensor(weight), bias: b.map(Param::from_tensor) }))
+        let weight = Tensor::<2>::from_data(
+            burn::tensor::TensorData::new(wt, [d_in, d_out]),
+            (device, burn::tensor::DType::F32),
+        );
+        Ok(Proj::dense(Linear {
+            weight: Param::from_tensor(weight),
+            bias: b.map(Param::from_tensor),
+        }))
     }
 
     /// Loads a 1-d vector.
-    pub fn vector(&self, key: &str, n: usize, dtype: RunDType, device: &Device) -> Result<Tensor<1>> {
+    pub fn vector(
+        &self,
+        key: &str,
+        n: usize,
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Tensor<1>> {
         self.tensor(key, [n], dtype, device)
     }
 

@@ -27,7 +27,9 @@ impl WhisperKeyLayout {
     pub fn detect(store: &WeightStore) -> Option<Self> {
         if store.contains("blocks.0.attn.query.weight") || store.contains("ln_post.weight") {
             Some(WhisperKeyLayout::OpenAi)
-        } else if store.contains("layers.0.self_attn.q_proj.weight") || store.contains("layer_norm.weight") {
+        } else if store.contains("layers.0.self_attn.q_proj.weight")
+            || store.contains("layer_norm.weight")
+        {
             Some(WhisperKeyLayout::Hf)
         } else {
             None
@@ -70,8 +72,13 @@ impl WhisperKeyLayout {
     /// such as the encoder copy inside the LLaMA-Omni shards). Whisper's head
     /// width is 64 in every published size.
     pub fn infer_config(self, store: &WeightStore) -> Result<WhisperConfig> {
-        let missing = |key: &str| Error::MissingKey { path: store.origin().to_path_buf(), key: key.to_string() };
-        let conv1 = store.info("conv1.weight").ok_or_else(|| missing("conv1.weight"))?;
+        let missing = |key: &str| Error::MissingKey {
+            path: store.origin().to_path_buf(),
+            key: key.to_string(),
+        };
+        let conv1 = store
+            .info("conv1.weight")
+            .ok_or_else(|| missing("conv1.weight"))?;
         let pos = store.info(self.pos()).ok_or_else(|| missing(self.pos()))?;
         let (n_audio_state, n_mels) = match conv1.shape.as_slice() {
             [s, m, 3] => (*s, *m),
@@ -89,8 +96,14 @@ impl WhisperKeyLayout {
         while store.contains(&format!("{}.weight", self.block(n_audio_layer, "q"))) {
             n_audio_layer += 1;
         }
-        WhisperConfig { n_mels, n_audio_ctx, n_audio_state, n_audio_head: (n_audio_state / 64).max(1), n_audio_layer }
-            .validate(store.origin())
+        WhisperConfig {
+            n_mels,
+            n_audio_ctx,
+            n_audio_state,
+            n_audio_head: (n_audio_state / 64).max(1),
+            n_audio_layer,
+        }
+        .validate(store.origin())
     }
 }
 
@@ -130,7 +143,9 @@ pub struct EncoderBlock {
 impl EncoderBlock {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let x = x.clone() + self.attn.forward(self.attn_ln.forward(x));
-        let y = self.fc2.forward(gelu(self.fc1.forward(self.mlp_ln.forward(x.clone()))));
+        let y = self
+            .fc2
+            .forward(gelu(self.fc1.forward(self.mlp_ln.forward(x.clone()))));
         x + y
     }
 }
@@ -169,7 +184,12 @@ pub fn sinusoids(length: usize, channels: usize) -> Vec<f32> {
 impl WhisperEncoder {
     /// Loads the encoder from `store`, whose keys are already stripped of their
     /// prefix (`encoder.`, `model.encoder.` or `model.speech_encoder.`).
-    pub fn load(store: &WeightStore, config: &WhisperConfig, dtype: RunDType, device: &Device) -> Result<Self> {
+    pub fn load(
+        store: &WeightStore,
+        config: &WhisperConfig,
+        dtype: RunDType,
+        device: &Device,
+    ) -> Result<Self> {
         let layout = WhisperKeyLayout::detect(store).ok_or_else(|| Error::MissingKey {
             path: store.origin().to_path_buf(),
             key: "blocks.0.attn.query.weight (openai layout) or layers.0.self_attn.q_proj.weight (HF layout)".into(),
@@ -201,9 +221,19 @@ impl WhisperEncoder {
             Tensor::<2>::from_data(data, device).cast(dtype.burn())
         };
         Ok(WhisperEncoder {
-            conv1_weight: Param::from_tensor(store.tensor("conv1.weight", [c, config.n_mels, 3], dtype, device)?),
+            conv1_weight: Param::from_tensor(store.tensor(
+                "conv1.weight",
+                [c, config.n_mels, 3],
+                dtype,
+                device,
+            )?),
             conv1_bias: Param::from_tensor(store.vector("conv1.bias", c, dtype, device)?),
-            conv2_weight: Param::from_tensor(store.tensor("conv2.weight", [c, c, 3], dtype, device)?),
+            conv2_weight: Param::from_tensor(store.tensor(
+                "conv2.weight",
+                [c, c, 3],
+                dtype,
+                device,
+            )?),
             conv2_bias: Param::from_tensor(store.vector("conv2.bias", c, dtype, device)?),
             positional_embedding: Param::from_tensor(positional_embedding),
             blocks,
@@ -237,7 +267,10 @@ impl WhisperEncoder {
     pub fn forward(&self, mel: Tensor<3>) -> Result<Tensor<3>> {
         let [_, n_mels, frames] = mel.dims();
         if n_mels != self.config.n_mels {
-            return Err(Error::InvalidInput(format!("mel has {n_mels} bins, the encoder takes {}", self.config.n_mels)));
+            return Err(Error::InvalidInput(format!(
+                "mel has {n_mels} bins, the encoder takes {}",
+                self.config.n_mels
+            )));
         }
         if frames == 0 || frames > self.config.n_frames() {
             return Err(Error::InvalidInput(format!(
@@ -259,7 +292,11 @@ impl WhisperEncoder {
         ));
         let x = x.swap_dims(1, 2); // [b, t, c]
         let t = x.dims()[1];
-        let pos = self.positional_embedding.val().slice([0..t]).unsqueeze::<3>();
+        let pos = self
+            .positional_embedding
+            .val()
+            .slice([0..t])
+            .unsqueeze::<3>();
         let mut x = x + pos;
         for block in &self.blocks {
             x = block.forward(x);
@@ -267,4 +304,3 @@ impl WhisperEncoder {
         Ok(self.ln_post.forward(x))
     }
 }
-
