@@ -473,3 +473,19 @@ fn missing_real_weights_fail_with_the_fetch_instruction() {
         "{e}"
     );
 }
+
+/// q8_0 (issue 11): 8-bit weights in 32-blocks with an f16 scale (relative step ≈ 1/127 of
+/// each block's max), f32 activations. Bound: ~2× the measured max |Δlogit| (README).
+const SMOLLM2_Q8_0_LOGIT_ERR: f32 = 1.0;
+/// q4_0: 4-bit weights (16 levels per block, ~16× q8_0's step). Bound: ~2× measured.
+const SMOLLM2_Q4_0_LOGIT_ERR: f32 = 8.0;
+
+#[test]
+fn smollm2_q8_0_tracks_transformers_f32() {
+    assert_tracks_reference("q8_0", SMOLLM2_Q8_0_LOGIT_ERR, 0.90);
+}
+
+#[test]
+fn smollm2_q4_0_tracks_transformers_f32() {
+    assert_tracks_reference("q4_0", SMOLLM2_Q4_0_LOGIT_ERR, 0.60);
+}

@@ -50,7 +50,7 @@ typedef struct {
 } Clip;
 
 static Clip load_clip(const char *name) {
-    char path[512], err[512];
+    char path[256], err[1024];
     Clip c = {0};
     snprintf(path, sizeof path, "tests/fixtures/turns/%s", name);
     if (wav_read(path, &c.pcm, &c.n, &c.rate, err, sizeof err) != 0) {
@@ -299,6 +299,7 @@ static void test_options(OmniModel *m) {
         OmniSessionOptions lo = so;
         lo.max_new_tokens = 8;
         lo.resume_grace_ms = 0;
+        lo.barge_in = 0; /* the second question would barge in on the first answer */
         CHECK_ST(omni_session_new(m, &lo, &s), OMNI_OK);
         if (pass == 0) CHECK_ST(omni_session_push_i16(s, two, n2, q.rate), OMNI_OK);
         else push_20ms(s, &both);

@@ -16,24 +16,34 @@ use super::params::NamedTensor;
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};
 
-fn dtype_name(d: RunDType) -> &'static str {
+/// The on-disk dtype: the published layout has no quantized tensors, so a
+/// quantized run dtype is written as f16 (`Omni::load` quantizes it again).
+fn disk_dtype(d: RunDType) -> RunDType {
     match d {
+        RunDType::F32 => RunDType::F32,
+        RunDType::BF16 => RunDType::BF16,
+        _ => RunDType::F16,
+    }
+}
+
+fn dtype_name(d: RunDType) -> &'static str {
+    match disk_dtype(d) {
         RunDType::F32 => "F32",
-        RunDType::F16 => "F16",
         RunDType::BF16 => "BF16",
+        _ => "F16",
     }
 }
 
 fn encode(data: &[f32], d: RunDType) -> Vec<u8> {
-    match d {
+    match disk_dtype(d) {
         RunDType::F32 => data.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        RunDType::F16 => data
-            .iter()
-            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-            .collect(),
         RunDType::BF16 => data
             .iter()
             .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+            .collect(),
+        _ => data
+            .iter()
+            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
             .collect(),
     }
 }

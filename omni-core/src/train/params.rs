@@ -41,12 +41,20 @@ impl KeyPath {
     /// and `lm_head` sits beside `model.` (`lm_head.weight`, no prefix).
     pub(crate) fn name(&self, prefix: &str) -> String {
         let in_llama = self.parents.first().map(String::as_str) == Some("Struct:Llama");
-        match self.path.first().map(String::as_str) {
-            Some("embed_tokens") if in_llama && self.path.len() == 1 => {
+        // A `Proj` (nn/proj.rs) holds its burn layer as `dense`: not part of the published key.
+        let path: Vec<&str> = self
+            .path
+            .iter()
+            .zip(&self.parents)
+            .filter(|(p, c)| !(p.as_str() == "dense" && c.as_str() == "Struct:Proj"))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        match path.first().copied() {
+            Some("embed_tokens") if in_llama && path.len() == 1 => {
                 format!("{prefix}embed_tokens.weight")
             }
-            Some("lm_head") if in_llama => self.path.join("."),
-            _ => format!("{prefix}{}", self.path.join(".")),
+            Some("lm_head") if in_llama => path.join("."),
+            _ => format!("{prefix}{}", path.join(".")),
         }
     }
 
