@@ -712,7 +712,7 @@ def set_log_callback(fn: Optional[Callable[[LogLevel, str], None]], max_level: L
     any thread; None stops them. Exceptions raised by fn are printed and swallowed."""
     global _log_cb
     if fn is None:
-        _check(_lib.omni_set_log_callback(None, int(max_level), None))
+        _check(_lib.omni_set_log_callback(_LOG_FN(), int(max_level), None))  # a NULL function pointer
         _log_cb = None
         return
 

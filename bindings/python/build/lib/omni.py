@@ -104,7 +104,7 @@ class LogLevel(IntEnum):
 
 NO_TOKEN = 0xFFFFFFFF  # Text.token of text flushed at the end of an answer (no token of its own)
 
-_DTYPES = {"f32": 0, "float32": 0, "fp32": 0, "f16": 1, "float16": 1, "fp16": 1, "half": 1, "bf16": 2, "bfloat16": 2}
+_DTYPES = {"f32": 0, "float32": 0, "fp32": 0, "f16": 1, "float16": 1, "fp16": 1, "half": 1, "bf16": 2, "bfloat16": 2, "q8_0": 3, "q8": 3, "q4_0": 4, "q4": 4}
 
 
 class OmniError(RuntimeError):
@@ -513,7 +513,7 @@ class Model:
     ):
         self._ptr = None
         if dtype.lower() not in _DTYPES:
-            raise ValueError(f"dtype {dtype!r} is not one of f32, f16, bf16")
+            raise ValueError(f"dtype {dtype!r} is not one of f32, f16, bf16, q8_0, q4_0")
         opts = _ModelOptions(struct_size=ctypes.sizeof(_ModelOptions))
         _check(_lib.omni_model_options_default(ctypes.byref(opts)))
         opts.device = _cstr(device)
@@ -712,7 +712,7 @@ def set_log_callback(fn: Optional[Callable[[LogLevel, str], None]], max_level: L
     any thread; None stops them. Exceptions raised by fn are printed and swallowed."""
     global _log_cb
     if fn is None:
-        _check(_lib.omni_set_log_callback(None, int(max_level), None))
+        _check(_lib.omni_set_log_callback(_LOG_FN(), int(max_level), None))  # a NULL function pointer
         _log_cb = None
         return
 
