@@ -48,8 +48,13 @@ pub struct EndpointOptions {
     /// pending answer is dropped). 0 turns it off.
     pub resume_grace_ms: u32,
     /// Live mode: start the encoder, adaptor and prefill when the speech
-    /// ends (first unvoiced frame) instead of when the endpoint fires.
+    /// ends instead of when the endpoint fires.
     pub speculative: bool,
+    /// Silence after which the speculative start begins (the turn's audio
+    /// still ends at the last voiced frame). A little silence filters the gaps
+    /// between words, each of which would otherwise start (and throw away) an
+    /// encoder + prefill that a large model cannot stop halfway.
+    pub speculative_after_ms: u32,
     /// Longest turn accepted, in seconds of audio; a push past it is refused
     /// with an error (end the turn first).
     pub max_turn_s: u32,
@@ -65,6 +70,7 @@ impl Default for EndpointOptions {
             pre_roll_ms: 320,
             resume_grace_ms: 1500,
             speculative: true,
+            speculative_after_ms: 160,
             max_turn_s: 1200,
         }
     }
@@ -79,7 +85,7 @@ pub(crate) enum InputAction {
     SpeechStarted { at_ms: u64, resumable: bool },
     /// Live mode: the speech just ended (first unvoiced frame): the turn's
     /// audio so far, for a speculative start.
-    Paused { audio: Vec<f32> },
+    Paused { audio: Vec<f32>, speech_end: Instant },
     /// Live mode: speech came back before the endpoint: the paused audio is stale.
     Unpaused,
     /// Live mode: the endpoint fired. `audio` is the turn's audio, or None if
@@ -389,15 +395,17 @@ impl Input {
                 let end = speech_end.unwrap_or(frame_start);
                 if speech_end.is_none() {
                     self.speech_end_at = Some(Instant::now());
-                    if self.opts.enabled && self.opts.speculative {
-                        let audio = self.audio.extract(self.turn_start, end)?;
-                        if !audio.is_empty() {
-                            self.paused_sent = true;
-                            sink(InputAction::Paused { audio })?;
-                        }
-                    }
                 }
                 let s = silence_ms + FRAME_MS;
+                let speculate_at = self.opts.speculative_after_ms.max(FRAME_MS).min(self.opts.trailing_silence_ms);
+                if self.opts.enabled && self.opts.speculative && !self.paused_sent && s >= speculate_at {
+                    let audio = self.audio.extract(self.turn_start, end)?;
+                    if !audio.is_empty() {
+                        self.paused_sent = true;
+                        let speech_end = self.speech_end_at.unwrap_or_else(Instant::now);
+                        sink(InputAction::Paused { audio, speech_end })?;
+                    }
+                }
                 if s < self.opts.trailing_silence_ms {
                     self.state = VadState::Speech {
                         silence_ms: s,

@@ -300,10 +300,10 @@ impl Session {
                     }
                     Ok(false)
                 }
-                InputAction::Paused { audio } => {
+                InputAction::Paused { audio, speech_end } => {
                     self.send(Command::Prepare {
                         audio,
-                        speech_end: Instant::now(),
+                        speech_end,
                     })?;
                     Ok(false)
                 }

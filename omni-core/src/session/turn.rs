@@ -133,13 +133,17 @@ impl<'a> TurnRun<'a> {
     }
 
     /// Speech embeddings, prompt and prefill.
+    /// A speculative prepare (`stale` given) stops after the encoder when
+    /// `stale()` says it was withdrawn meanwhile (the speech went on), before
+    /// the prompt and the prefill touch the dialogue.
     pub fn prepare(
         &mut self,
         dialogue: &mut Dialogue,
         input: UserInput,
         speech_end: Instant,
-        speculative: bool,
+        stale: Option<&mut dyn FnMut() -> bool>,
     ) -> Result<Prepared> {
+        let speculative = stale.is_some();
         let omni = self.omni;
         let mut warnings = Vec::new();
         let t = Stopwatch::start();
@@ -162,6 +166,11 @@ impl<'a> TurnRun<'a> {
             UserInput::Text(text) => (UserTurn::Text(text), 0),
         };
         let encode_ms = t.ms();
+        if let Some(stale) = stale {
+            if stale() {
+                return Err(crate::Error::InvalidInput("speculative start withdrawn".into()));
+            }
+        }
         let g = &self.opts.generation;
         let prompt = dialogue.next_prompt(&omni.tokenizer, user, g.max_new_tokens)?;
         if prompt.rebuilt && prompt.dropped_turns > 0 {

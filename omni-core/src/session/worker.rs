@@ -127,11 +127,12 @@ impl Worker {
                     }
                     let mut run = TurnRun::new(&self.omni, &self.opts, &self.out);
                     let snap = self.dialogue.snapshot();
+                    let mut stale = || inbox.prepare_is_stale();
                     let prepared = run.prepare(
                         &mut self.dialogue,
                         UserInput::Speech(audio),
                         speech_end,
-                        true,
+                        Some(&mut stale),
                     );
                     match inbox.next() {
                         Some(Command::Commit { turn, committed_at }) => {
@@ -163,7 +164,7 @@ impl Worker {
                         continue;
                     }
                     let snap = self.dialogue.snapshot();
-                    let prepared = run.prepare(&mut self.dialogue, input, speech_end, false);
+                    let prepared = run.prepare(&mut self.dialogue, input, speech_end, None);
                     last = run.answer(&mut self.dialogue, snap, turn, prepared, committed_at);
                 }
             }
