@@ -678,8 +678,7 @@ extern "C" {
  *
  * Threads: any.
  *
- * # Safety
- * `path` is NULL or NUL-terminated; `out` is NULL or writable.
+ * Safety: `path` is NULL or NUL-terminated; `out` is NULL or writable.
  */
 OMNI_API OmniStatus omni_audio_read(const char *path, struct OmniAudio **out);
 
@@ -688,8 +687,7 @@ OMNI_API OmniStatus omni_audio_read(const char *path, struct OmniAudio **out);
  *
  * Threads: any, once.
  *
- * # Safety
- * `audio` is NULL or a pointer from `omni_audio_read` not yet freed, whose
+ * Safety: `audio` is NULL or a pointer from `omni_audio_read` not yet freed, whose
  * fields were not changed.
  */
 OMNI_API void omni_audio_free(struct OmniAudio *audio);
@@ -737,8 +735,7 @@ OMNI_API uint32_t omni_abi_version(void);
  * logger of the Rust `log` crate was installed in this process first (a Rust
  * host app): omni's messages then go to that one. Threads: any; not from inside a callback.
  *
- * # Safety
- * `callback` is NULL or a function valid for as long as it is set, callable
+ * Safety: `callback` is NULL or a function valid for as long as it is set, callable
  * from any thread with `user_data`.
  */
 OMNI_API
@@ -754,8 +751,7 @@ OmniStatus omni_set_log_callback(OmniLogFn callback,
  * Errors: `OMNI_ERR_NULL_ARGUMENT` (opts NULL), `OMNI_ERR_STRUCT_SIZE`.
  * Ownership: `device` is set to a static string. Threads: any.
  *
- * # Safety
- * `opts` is NULL or points to a writable `OmniModelOptions`.
+ * Safety: `opts` is NULL or points to a writable `OmniModelOptions`.
  */
 OMNI_API OmniStatus omni_model_options_default(struct OmniModelOptions *opts);
 
@@ -776,8 +772,7 @@ OMNI_API OmniStatus omni_model_options_default(struct OmniModelOptions *opts);
  * `opts` may be NULL (all defaults); its strings are only read during
  * this call. Threads: any; several models may load at once.
  *
- * # Safety
- * `model_dir`, `vocoder_dir` are NULL or NUL-terminated; `opts` is NULL or
+ * Safety: `model_dir`, `vocoder_dir` are NULL or NUL-terminated; `opts` is NULL or
  * a readable `OmniModelOptions` with `struct_size` set; `out` is NULL or
  * writable.
  */
@@ -797,8 +792,7 @@ OmniStatus omni_model_load(const char *model_dir,
  * Threads: any, once, when no other call is using this `OmniModel*`
  * (`omni_session_new`, `omni_session_options_default`).
  *
- * # Safety
- * `model` is NULL or a pointer from `omni_model_load` not yet freed.
+ * Safety: `model` is NULL or a pointer from `omni_model_load` not yet freed.
  */
 OMNI_API void omni_model_free(struct OmniModel *model);
 
@@ -812,8 +806,7 @@ OMNI_API void omni_model_free(struct OmniModel *model);
  * Ownership: nothing is allocated (string fields are set to NULL = default).
  * Threads: any.
  *
- * # Safety
- * `model` is NULL or a live `OmniModel*`; `opts` is NULL or a writable
+ * Safety: `model` is NULL or a live `OmniModel*`; `opts` is NULL or a writable
  * `OmniSessionOptions`.
  */
 OMNI_API
@@ -833,8 +826,7 @@ OmniStatus omni_session_options_default(const struct OmniModel *model,
  * Threads: any; sessions of one model may be created and used on
  * different threads at once.
  *
- * # Safety
- * `model` is NULL or a live `OmniModel*`; `opts` is NULL or a readable
+ * Safety: `model` is NULL or a live `OmniModel*`; `opts` is NULL or a readable
  * `OmniSessionOptions` with `struct_size` set and NULL-or-NUL-terminated
  * strings; `out` is NULL or writable.
  */
@@ -858,8 +850,7 @@ OmniStatus omni_session_new(const struct OmniModel *model,
  * Does not block on generation (the endpointer runs inline: ~microseconds
  * per 20 ms). Threads: any, e.g. an audio thread while another polls.
  *
- * # Safety
- * `session` is NULL or live; `samples` is NULL or points to `n` readable floats.
+ * Safety: `session` is NULL or live; `samples` is NULL or points to `n` readable floats.
  */
 OMNI_API
 OmniStatus omni_session_push_f32(struct OmniSession *session,
@@ -870,8 +861,7 @@ OmniStatus omni_session_push_f32(struct OmniSession *session,
 /**
  * As `omni_session_push_f32`, for 16-bit signed PCM (scaled by 1/32768).
  *
- * # Safety
- * `session` is NULL or live; `samples` is NULL or points to `n` readable int16s.
+ * Safety: `session` is NULL or live; `samples` is NULL or points to `n` readable int16s.
  */
 OMNI_API
 OmniStatus omni_session_push_i16(struct OmniSession *session,
@@ -892,8 +882,7 @@ OmniStatus omni_session_push_i16(struct OmniSession *session,
  *
  * Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
  *
- * # Safety
- * `session` is NULL or live.
+ * Safety: `session` is NULL or live.
  */
 OMNI_API OmniStatus omni_session_end_turn(struct OmniSession *session);
 
@@ -907,8 +896,7 @@ OMNI_API OmniStatus omni_session_end_turn(struct OmniSession *session);
  * `OMNI_ERR_INVALID_ARGUMENT` (not UTF-8, or empty), `OMNI_ERR_SESSION_FAILED`.
  * Threads: any.
  *
- * # Safety
- * `session` is NULL or live; `text` is NULL or NUL-terminated.
+ * Safety: `session` is NULL or live; `text` is NULL or NUL-terminated.
  */
 OMNI_API OmniStatus omni_session_push_text(struct OmniSession *session, const char *text);
 
@@ -925,8 +913,7 @@ OMNI_API OmniStatus omni_session_push_text(struct OmniSession *session, const ch
  *
  * Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
  *
- * # Safety
- * `session` is NULL or live.
+ * Safety: `session` is NULL or live.
  */
 OMNI_API OmniStatus omni_session_played(struct OmniSession *session, uint32_t turn, uint64_t samples);
 
@@ -940,8 +927,7 @@ OMNI_API OmniStatus omni_session_played(struct OmniSession *session, uint32_t tu
  *
  * Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
  *
- * # Safety
- * `session` is NULL or live.
+ * Safety: `session` is NULL or live.
  */
 OMNI_API OmniStatus omni_session_cancel(struct OmniSession *session);
 
@@ -954,8 +940,7 @@ OMNI_API OmniStatus omni_session_cancel(struct OmniSession *session);
  *
  * Errors: `OMNI_ERR_NULL_ARGUMENT`, `OMNI_ERR_SESSION_FAILED`. Threads: any.
  *
- * # Safety
- * `session` is NULL or live.
+ * Safety: `session` is NULL or live.
  */
 OMNI_API OmniStatus omni_session_reset(struct OmniSession *session);
 
@@ -972,8 +957,7 @@ OMNI_API OmniStatus omni_session_reset(struct OmniSession *session);
  * Poll often: generation pauses while `event_capacity` events wait.
  * Threads: any (usually one consumer thread).
  *
- * # Safety
- * `session` is NULL or live; `out` is NULL or writable.
+ * Safety: `session` is NULL or live; `out` is NULL or writable.
  */
 OMNI_API
 OmniStatus omni_session_poll(struct OmniSession *session,
@@ -986,8 +970,7 @@ OmniStatus omni_session_poll(struct OmniSession *session,
  *
  * Threads: any (events are independent of their session), once per event.
  *
- * # Safety
- * `event` is NULL or a pointer from `omni_session_poll` not yet freed.
+ * Safety: `event` is NULL or a pointer from `omni_session_poll` not yet freed.
  */
 OMNI_API void omni_event_free(struct OmniEvent *event);
 
@@ -999,8 +982,7 @@ OMNI_API void omni_event_free(struct OmniEvent *event);
  * Errors: `OMNI_ERR_NULL_ARGUMENT` (session or busy NULL),
  * `OMNI_ERR_SESSION_FAILED`. Threads: any.
  *
- * # Safety
- * `session` is NULL or live; `busy` is NULL or writable.
+ * Safety: `session` is NULL or live; `busy` is NULL or writable.
  */
 OMNI_API OmniStatus omni_session_is_busy(struct OmniSession *session, bool *busy);
 
@@ -1013,8 +995,7 @@ OMNI_API OmniStatus omni_session_is_busy(struct OmniSession *session, bool *busy
  *
  * Threads: any, once, after every other call on this session returned.
  *
- * # Safety
- * `session` is NULL or a pointer from `omni_session_new` not yet freed.
+ * Safety: `session` is NULL or a pointer from `omni_session_new` not yet freed.
  */
 OMNI_API void omni_session_free(struct OmniSession *session);
 

@@ -475,17 +475,20 @@ fn missing_real_weights_fail_with_the_fetch_instruction() {
 }
 
 /// q8_0 (issue 11): 8-bit weights in 32-blocks with an f16 scale (relative step ≈ 1/127 of
-/// each block's max), f32 activations. Bound: ~2× the measured max |Δlogit| (README).
-const SMOLLM2_Q8_0_LOGIT_ERR: f32 = 1.0;
-/// q4_0: 4-bit weights (16 levels per block, ~16× q8_0's step). Bound: ~2× measured.
-const SMOLLM2_Q4_0_LOGIT_ERR: f32 = 8.0;
+/// each block's max), f32 activations. Measured max |Δlogit| 1.22 over the 4 prompts, top-1
+/// agreement 0.991 (322 steps); bound ~2×.
+const SMOLLM2_Q8_0_LOGIT_ERR: f32 = 2.5;
+/// q4_0: 16 symmetric levels per block (~16× q8_0's step), re-quantizing weights that are
+/// themselves dequantized Q4_1 (asymmetric): measured max |Δlogit| 16.4, top-1 agreement
+/// 0.758. Bound ~2×: this pins the measured quality, it does not call q4_0 accurate at 135M.
+const SMOLLM2_Q4_0_LOGIT_ERR: f32 = 33.0;
 
 #[test]
 fn smollm2_q8_0_tracks_transformers_f32() {
-    assert_tracks_reference("q8_0", SMOLLM2_Q8_0_LOGIT_ERR, 0.90);
+    assert_tracks_reference("q8_0", SMOLLM2_Q8_0_LOGIT_ERR, 0.97);
 }
 
 #[test]
 fn smollm2_q4_0_tracks_transformers_f32() {
-    assert_tracks_reference("q4_0", SMOLLM2_Q4_0_LOGIT_ERR, 0.60);
+    assert_tracks_reference("q4_0", SMOLLM2_Q4_0_LOGIT_ERR, 0.70);
 }
