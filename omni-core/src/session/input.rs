@@ -85,7 +85,10 @@ pub(crate) enum InputAction {
     SpeechStarted { at_ms: u64, resumable: bool },
     /// Live mode: the speech just ended (first unvoiced frame): the turn's
     /// audio so far, for a speculative start.
-    Paused { audio: Vec<f32>, speech_end: Instant },
+    Paused {
+        audio: Vec<f32>,
+        speech_end: Instant,
+    },
     /// Live mode: speech came back before the endpoint: the paused audio is stale.
     Unpaused,
     /// Live mode: the endpoint fired. `audio` is the turn's audio, or None if
@@ -397,8 +400,16 @@ impl Input {
                     self.speech_end_at = Some(Instant::now());
                 }
                 let s = silence_ms + FRAME_MS;
-                let speculate_at = self.opts.speculative_after_ms.max(FRAME_MS).min(self.opts.trailing_silence_ms);
-                if self.opts.enabled && self.opts.speculative && !self.paused_sent && s >= speculate_at {
+                let speculate_at = self
+                    .opts
+                    .speculative_after_ms
+                    .max(FRAME_MS)
+                    .min(self.opts.trailing_silence_ms);
+                if self.opts.enabled
+                    && self.opts.speculative
+                    && !self.paused_sent
+                    && s >= speculate_at
+                {
                     let audio = self.audio.extract(self.turn_start, end)?;
                     if !audio.is_empty() {
                         self.paused_sent = true;

@@ -301,10 +301,7 @@ impl Session {
                     Ok(false)
                 }
                 InputAction::Paused { audio, speech_end } => {
-                    self.send(Command::Prepare {
-                        audio,
-                        speech_end,
-                    })?;
+                    self.send(Command::Prepare { audio, speech_end })?;
                     Ok(false)
                 }
                 InputAction::Unpaused => {

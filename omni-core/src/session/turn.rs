@@ -168,7 +168,9 @@ impl<'a> TurnRun<'a> {
         let encode_ms = t.ms();
         if let Some(stale) = stale {
             if stale() {
-                return Err(crate::Error::InvalidInput("speculative start withdrawn".into()));
+                return Err(crate::Error::InvalidInput(
+                    "speculative start withdrawn".into(),
+                ));
             }
         }
         let g = &self.opts.generation;
