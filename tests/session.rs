@@ -7,6 +7,7 @@ mod common;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use common::events::{tokens, turn_end, units, until};
 use common::fixture;
 use omni::audio::read_wav;
 use omni::session::{ErrorCode, InterruptReason};
@@ -53,54 +54,6 @@ fn speak(s: &Session, clip: &[f32], silence_s: f32) {
     for c in silence.chunks(320) {
         s.push_audio(c, 16000).unwrap();
     }
-}
-
-/// Pulls events until `stop` matches one (inclusive).
-fn until(s: &Session, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
-    let mut v = Vec::new();
-    loop {
-        let e = s
-            .next_event(Duration::from_secs(120))
-            .expect("event within 120 s");
-        let done = stop(&e);
-        v.push(e);
-        if done {
-            return v;
-        }
-    }
-}
-
-fn turn_end(e: &Event) -> bool {
-    matches!(
-        e,
-        Event::TurnDone { .. } | Event::Interrupted { .. } | Event::Error { .. }
-    )
-}
-
-fn tokens(ev: &[Event]) -> Vec<u32> {
-    ev.iter()
-        .filter_map(|e| {
-            if let Event::TextDelta { token, .. } = e {
-                Some(*token)
-            } else {
-                None
-            }
-        })
-        .filter(|&t| t != omni::session::NO_TOKEN)
-        .collect()
-}
-
-fn units(ev: &[Event]) -> Vec<u32> {
-    ev.iter()
-        .filter_map(|e| {
-            if let Event::Units { units, .. } = e {
-                Some(units.clone())
-            } else {
-                None
-            }
-        })
-        .flatten()
-        .collect()
 }
 
 fn audio(ev: &[Event]) -> Vec<f32> {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use common::events::{tokens, turn_end, units, until};
 use common::fixture;
 use omni::audio::read_wav;
 use omni::session::{InterruptReason, NO_TOKEN};
@@ -56,53 +57,6 @@ fn push_20ms(s: &Session, audio: &[f32]) {
     for c in audio.chunks(320) {
         s.push_audio(c, 16000).unwrap();
     }
-}
-
-fn until(s: &Session, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
-    let mut v = Vec::new();
-    loop {
-        let e = s
-            .next_event(Duration::from_secs(120))
-            .expect("event within 120 s");
-        let done = stop(&e);
-        v.push(e);
-        if done {
-            return v;
-        }
-    }
-}
-
-fn turn_end(e: &Event) -> bool {
-    matches!(
-        e,
-        Event::TurnDone { .. } | Event::Interrupted { .. } | Event::Error { .. }
-    )
-}
-
-fn tokens(ev: &[Event]) -> Vec<u32> {
-    ev.iter()
-        .filter_map(|e| {
-            if let Event::TextDelta { token, .. } = e {
-                Some(*token)
-            } else {
-                None
-            }
-        })
-        .filter(|&t| t != NO_TOKEN)
-        .collect()
-}
-
-fn units(ev: &[Event]) -> Vec<u32> {
-    ev.iter()
-        .filter_map(|e| {
-            if let Event::Units { units, .. } = e {
-                Some(units.clone())
-            } else {
-                None
-            }
-        })
-        .flatten()
-        .collect()
 }
 
 /// Events pulled until nothing comes for `quiet`.

@@ -2,6 +2,8 @@
 //! safetensors fixture files written by `tests/reference/make_fixtures.py`.
 #![allow(dead_code)]
 
+pub mod events;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
