@@ -97,8 +97,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for turn in 0..=turns {
         let mut o = SessionOptions::for_model(&omni);
         o.generation.max_new_tokens = max_new;
-        o.first_chunk_units = first_chunk;
-        o.chunk_units = chunk;
+        o.vocoder.first_chunk_units = first_chunk;
+        o.vocoder.chunk_units = chunk;
         o.endpoint.enabled = live;
         o.endpoint.speculative = speculative;
         let s = Session::new(omni.clone(), o)?;

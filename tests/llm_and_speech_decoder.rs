@@ -17,6 +17,7 @@ use omni::llama::{KvCache, Llama, OmniConfig};
 use omni::speech_decoder::{CtcDecoderConfig, SpeechGenerator, UnitStream};
 use omni::weights::{RunDType, WeightStore};
 use omni::Error;
+use omni::Streaming;
 
 const TOL: f32 = 1e-4;
 
@@ -327,11 +328,7 @@ fn incremental_unit_stream_equals_whole_sequence() {
         let mut stream = UnitStream::new(&gen);
         let mut inc = Vec::new();
         for i in 0..len {
-            inc.extend(
-                stream
-                    .push(&gen, part.clone().slice([i..i + 1, 0..64]))
-                    .unwrap(),
-            );
+            inc.extend(stream.push(part.clone().slice([i..i + 1, 0..64])).unwrap());
         }
         assert_eq!(inc, whole, "length {len}");
         assert_eq!(stream.states(), len);

@@ -21,6 +21,7 @@ use omni::device::Device;
 use omni::llama::{Llama, OmniConfig};
 use omni::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
 use omni::weights::{RunDType, WeightStore};
+use omni::Streaming;
 
 fn dev() -> Device {
     common::test_device()
@@ -203,7 +204,7 @@ fn q8_0_speech_decoder_frame_labels_match_the_reference() {
             .unwrap();
         frames.extend(gen.frame_labels(logits).unwrap());
         stream
-            .push(&gen, reps.clone().slice([i..i + 1, 0..r.shape[1]]))
+            .push(reps.clone().slice([i..i + 1, 0..r.shape[1]]))
             .unwrap();
     }
     let want: Vec<u32> = t.g["ctc_pred"].data.iter().map(|&x| x as u32).collect();

@@ -25,6 +25,7 @@ use omni::llama::tokenizer::Tokenizer;
 use omni::weights::{RunDType, WeightStore};
 use omni::whisper::{WhisperConfig, WhisperEncoder};
 use omni::Error;
+use omni::Streaming;
 use serde_json::Value;
 
 /// f32 tolerance, as every golden test: max |ours − ref| / max |ref|. Both sides compute in f32
@@ -322,7 +323,7 @@ fn smollm2_tokenizer_ids_and_decodes_equal_transformers_on_real_text() {
         // Streaming gives the same text.
         let mut st = tok.text_stream(false);
         let mut s: String = ids.iter().map(|&i| st.push(i).unwrap()).collect();
-        s.push_str(&st.finish().unwrap());
+        s.push_str(&st.flush().unwrap());
         assert_eq!(s, text, "streamed decode of {text:?}");
     }
 }

@@ -38,8 +38,8 @@ fn question() -> Vec<f32> {
 fn options(omni: &Omni) -> SessionOptions {
     let mut o = SessionOptions::for_model(omni);
     o.generation.max_new_tokens = 32;
-    o.first_chunk_units = 4;
-    o.chunk_units = 8;
+    o.vocoder.first_chunk_units = 4;
+    o.vocoder.chunk_units = 8;
     // Small, so that a consumer that stops pulling pauses the answer at once.
     o.event_capacity = 4;
     o

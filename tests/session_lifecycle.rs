@@ -36,8 +36,8 @@ fn clip() -> Vec<f32> {
 fn explicit(omni: &Omni, capacity: usize) -> SessionOptions {
     let mut o = SessionOptions::explicit_turns(omni);
     o.generation.max_new_tokens = 16;
-    o.first_chunk_units = 4;
-    o.chunk_units = 8;
+    o.vocoder.first_chunk_units = 4;
+    o.vocoder.chunk_units = 8;
     o.event_capacity = capacity;
     o
 }

@@ -16,6 +16,7 @@ use omni::llama::prompt::{
 };
 use omni::llama::tokenizer::Tokenizer;
 use omni::Error;
+use omni::Streaming;
 use serde_json::Value;
 
 fn expected(name: &str) -> Value {
@@ -66,7 +67,7 @@ fn conversation(case: &Value) -> Conversation {
 fn stream(tok: &Tokenizer, ids: &[u32], skip: bool) -> Vec<String> {
     let mut st = tok.text_stream(skip);
     let mut out: Vec<String> = ids.iter().map(|&id| st.push(id).expect("push")).collect();
-    out.push(st.finish().expect("finish"));
+    out.push(st.flush().expect("flush"));
     out
 }
 
@@ -357,7 +358,7 @@ fn stream_holds_back_a_character_split_over_tokens() {
             assert!(text.starts_with(&out), "{text:?}: {out:?}");
         }
         assert!(held > 0, "{text:?}: nothing was held back");
-        out.push_str(&st.finish().unwrap());
+        out.push_str(&st.flush().unwrap());
         assert_eq!(out, text);
     }
 
@@ -368,7 +369,7 @@ fn stream_holds_back_a_character_split_over_tokens() {
     assert_eq!(st.push(crab[0]).unwrap(), "");
     assert_eq!(st.push(crab[1]).unwrap(), "");
     assert_eq!(st.push(crab[2]).unwrap(), " 🦀");
-    assert_eq!(st.finish().unwrap(), "");
+    assert_eq!(st.flush().unwrap(), "");
 
     // With clean-up on, a trailing space waits for the next token (it may be " ." → ".").
     let ids = tok.encode("Hi . Yes", false).unwrap();
@@ -395,7 +396,7 @@ fn stream_skips_special_tokens_and_cleans_up_like_decode() {
     let mut st = tok.text_stream(true);
     st.push(ids[1]).unwrap();
     st.reset();
-    assert_eq!(st.finish().unwrap(), "");
+    assert_eq!(st.flush().unwrap(), "");
 }
 
 fn scratch_dir(name: &str) -> PathBuf {

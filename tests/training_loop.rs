@@ -328,7 +328,7 @@ fn checkpoint_in_published_layout_loads_in_omni() {
     }
     let omni = Omni::load(&dir, fixture("vocoder/tiny"), &OmniOptions::default(), None)
         .expect("omni loads the checkpoint");
-    let loaded = named_values(&omni.speech_generator, PREFIX);
+    let loaded = named_values(omni.speech_generator(), PREFIX);
     for (a, b) in loaded.iter().zip(&trained) {
         assert_eq!(a.name, b.name);
         // f16 storage: the rounding of values of magnitude < 4 is ≤ 2^-11 · 4.
@@ -339,7 +339,7 @@ fn checkpoint_in_published_layout_loads_in_omni() {
         &Llama::load(&t.store, &t.cfg.llm, RunDType::F32, &dev(), None).unwrap(),
         "model.",
     );
-    let llm_now = named_values(&omni.llm, "model.");
+    let llm_now = named_values(omni.llm(), "model.");
     for (a, b) in llm_then.iter().zip(&llm_now) {
         assert_eq!(a.data, b.data, "{}", a.name);
     }

@@ -42,8 +42,8 @@ fn wav(name: &str) -> Vec<f32> {
 fn live(omni: &Omni) -> SessionOptions {
     let mut o = SessionOptions::for_model(omni);
     o.generation.max_new_tokens = MAX_NEW;
-    o.first_chunk_units = 4;
-    o.chunk_units = 8;
+    o.vocoder.first_chunk_units = 4;
+    o.vocoder.chunk_units = 8;
     o
 }
 
@@ -167,7 +167,7 @@ fn omni_run_answers_recorded_files_with_silence_and_pauses_as_one_turn_like_the_
             "{name}: units == offline on the whole file"
         );
         let (pcm, rate) = read_wav(&answer).unwrap();
-        assert_eq!(rate, omni.vocoder.sample_rate());
+        assert_eq!(rate, omni.vocoder().sample_rate());
         assert!(!pcm.is_empty(), "{name}: the answer WAV has audio");
     }
 }
@@ -377,8 +377,8 @@ fn expected_kept(omni: &Omni, ev: &[Event], played: u64) -> usize {
             _ => {}
         }
     }
-    let hop = omni.vocoder.samples_per_frame().unwrap() as u64;
-    let durations = omni.vocoder.durations(&all_units).unwrap();
+    let hop = omni.vocoder().samples_per_frame().unwrap() as u64;
+    let durations = omni.vocoder().durations(&all_units).unwrap();
     let mut end = 0u64;
     let heard = durations.iter().take_while(|&&d| {
         end += d as u64 * hop;
@@ -401,7 +401,7 @@ fn expected_kept(omni: &Omni, ev: &[Event], played: u64) -> usize {
 #[test]
 fn the_history_keeps_exactly_the_answer_tokens_whose_audio_was_played() {
     let omni = omni();
-    let eot = omni.tokenizer.token_id("<|eot_id|>").unwrap();
+    let eot = omni.tokenizer().token_id("<|eot_id|>").unwrap();
     let reference = {
         let s = Session::new(omni.clone(), explicit(&omni)).unwrap();
         text_turn(&s, "What is the capital of France?")
@@ -460,7 +460,7 @@ fn the_history_keeps_exactly_the_answer_tokens_whose_audio_was_played() {
 #[test]
 fn an_answer_cancelled_before_any_audio_leaves_an_empty_answer_in_the_history() {
     let omni = omni();
-    let eot = omni.tokenizer.token_id("<|eot_id|>").unwrap();
+    let eot = omni.tokenizer().token_id("<|eot_id|>").unwrap();
     let mut o = explicit(&omni);
     o.event_capacity = 2;
     let s = Session::new(omni.clone(), o).unwrap();
@@ -526,7 +526,7 @@ fn audio_events_carry_the_vocoders_own_sample_rate() {
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
     let omni =
         Arc::new(Omni::load(fixture("omni_tiny"), &dir, &OmniOptions::default(), None).unwrap());
-    assert_eq!(omni.vocoder.sample_rate(), 22050);
+    assert_eq!(omni.vocoder().sample_rate(), 22050);
     let s = Session::new(omni.clone(), explicit(&omni)).unwrap();
     let ev = text_turn(&s, "Hi.");
     let rates: Vec<u32> = ev

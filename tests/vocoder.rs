@@ -17,6 +17,7 @@ use omni::vocoder::{
 };
 use omni::weights::WeightStore;
 use omni::Error;
+use omni::Streaming;
 
 const TOL_F32: f32 = 1e-4;
 
@@ -177,6 +178,7 @@ fn bad_units_are_errors() {
     assert!(VocoderStream::new(
         &voc,
         StreamConfig {
+            first_chunk_units: 4,
             chunk_units: 4,
             boundary: ChunkBoundary::Overlap(bad_fade)
         }
@@ -408,6 +410,7 @@ fn overlap_streaming_beats_independent_chunks() {
             stream_all(
                 &voc,
                 StreamConfig {
+                    first_chunk_units: omega,
                     chunk_units: omega,
                     boundary: ChunkBoundary::Overlap(p),
                 },
@@ -479,6 +482,7 @@ fn overlap_stream_handles_any_chunking_and_parameters() {
     for p in params {
         for omega in [1usize, 3, 7] {
             let cfg = StreamConfig {
+                first_chunk_units: omega,
                 chunk_units: omega,
                 boundary: ChunkBoundary::Overlap(p),
             };
@@ -550,6 +554,7 @@ fn overlap_parameter_sweep() {
                         crossfade_samples: x,
                     };
                     let cfg = StreamConfig {
+                        first_chunk_units: omega,
                         chunk_units: omega,
                         boundary: ChunkBoundary::Overlap(p),
                     };

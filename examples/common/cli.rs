@@ -98,10 +98,10 @@ impl GenerationArgs {
             o.generation.sampling.seed = s;
         }
         if let Some(c) = self.first_chunk {
-            o.first_chunk_units = c;
+            o.vocoder.first_chunk_units = c;
         }
         if let Some(c) = self.chunk {
-            o.chunk_units = c;
+            o.vocoder.chunk_units = c;
         }
         o
     }

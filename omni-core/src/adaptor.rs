@@ -10,6 +10,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::Deserialize;
 
+use crate::llama::OmniConfig;
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};
 
@@ -25,6 +26,26 @@ pub struct AdaptorConfig {
 }
 
 impl AdaptorConfig {
+    /// The adaptor fields of an already parsed LLaMA-Omni config (`path` names the file
+    /// in errors).
+    pub fn from_omni(cfg: &OmniConfig, path: &Path) -> Result<Self> {
+        let field = |v: Option<usize>, name: &str| match v {
+            Some(n) if n > 0 => Ok(n),
+            _ => Err(Error::Config {
+                path: path.to_path_buf(),
+                reason: format!("{name} is missing or 0 (the speech adaptor needs it)"),
+            }),
+        };
+        Ok(AdaptorConfig {
+            speech_encoder_ds_rate: field(cfg.speech_encoder_ds_rate, "speech_encoder_ds_rate")?,
+            speech_encoder_hidden_size: field(
+                cfg.speech_encoder_hidden_size,
+                "speech_encoder_hidden_size",
+            )?,
+            hidden_size: cfg.llm.hidden_size,
+        })
+    }
+
     /// Reads the adaptor fields of a LLaMA-Omni `config.json`.
     pub fn from_config_json(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

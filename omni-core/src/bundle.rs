@@ -47,19 +47,62 @@ impl Default for OmniOptions {
     }
 }
 
-/// All four parts plus the tokenizer.
+/// All four parts plus the tokenizer, immutable once loaded (share it in an `Arc`).
 pub struct Omni {
-    pub config: OmniConfig,
-    pub encoder: WhisperEncoder,
+    pub(crate) config: OmniConfig,
+    pub(crate) encoder: WhisperEncoder,
     /// Log-mel frontend with the encoder's bin count.
-    pub mel: MelFrontend,
-    pub adaptor: SpeechAdaptor,
-    pub llm: Llama,
-    pub tokenizer: Tokenizer,
-    pub speech_generator: SpeechGenerator,
-    pub vocoder: CodeHiFiGan,
-    pub device: Device,
-    pub model_dir: PathBuf,
+    pub(crate) mel: MelFrontend,
+    pub(crate) adaptor: SpeechAdaptor,
+    pub(crate) llm: Llama,
+    pub(crate) tokenizer: Tokenizer,
+    pub(crate) speech_generator: SpeechGenerator,
+    pub(crate) vocoder: CodeHiFiGan,
+    pub(crate) device: Device,
+    pub(crate) model_dir: PathBuf,
+}
+
+impl Omni {
+    /// The model's `config.json`.
+    pub fn config(&self) -> &OmniConfig {
+        &self.config
+    }
+    /// The Whisper encoder.
+    pub fn encoder(&self) -> &WhisperEncoder {
+        &self.encoder
+    }
+    /// The log-mel frontend (the encoder's bin count).
+    pub fn mel(&self) -> &MelFrontend {
+        &self.mel
+    }
+    /// The speech adaptor.
+    pub fn adaptor(&self) -> &SpeechAdaptor {
+        &self.adaptor
+    }
+    /// The LLM.
+    pub fn llm(&self) -> &Llama {
+        &self.llm
+    }
+    /// The LLM's tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+    /// The CTC speech decoder.
+    pub fn speech_generator(&self) -> &SpeechGenerator {
+        &self.speech_generator
+    }
+    /// The unit vocoder.
+    pub fn vocoder(&self) -> &CodeHiFiGan {
+        &self.vocoder
+    }
+    /// The device every part runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    /// The folder the model was loaded from.
+    pub fn model_dir(&self) -> &Path {
+        &self.model_dir
+    }
 }
 
 impl std::fmt::Debug for Omni {
@@ -147,7 +190,7 @@ impl Omni {
         };
         report(&mut progress, "speech encoder", 1, 1);
 
-        let acfg = AdaptorConfig::from_config_json(&cfg_path)?;
+        let acfg = AdaptorConfig::from_omni(&config, &cfg_path)?;
         let adaptor =
             SpeechAdaptor::load(&store, "model.speech_projector.", &acfg, dtype, &device)?;
         let llm = Llama::load(

@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod session;
 pub mod speech_decoder;
+pub mod streaming;
 #[cfg(feature = "train")]
 pub mod train;
 pub mod vocoder;
@@ -34,3 +35,4 @@ pub use error::{AudioFileProblem, Error, ErrorKind, Result};
 /// omni's CPU kernels (q8_0/q4_0 blocks, GEMV), re-exported for tests and benches.
 pub use omni_kernels as kernels;
 pub use session::{Event, Session, SessionOptions};
+pub use streaming::Streaming;

@@ -176,8 +176,8 @@ impl OmniSessionOptions {
             temperature: o.generation.sampling.temperature,
             top_p: o.generation.sampling.top_p,
             seed: o.generation.sampling.seed,
-            first_chunk_units: to_u32(o.first_chunk_units),
-            chunk_units: to_u32(o.chunk_units),
+            first_chunk_units: to_u32(o.vocoder.first_chunk_units),
+            chunk_units: to_u32(o.vocoder.chunk_units),
             endpointing: i32::from(o.endpoint.enabled),
             trailing_silence_ms: o.endpoint.trailing_silence_ms,
             vad_threshold: o.endpoint.threshold,
@@ -229,8 +229,8 @@ impl OmniSessionOptions {
         o.generation.sampling.temperature = self.temperature;
         o.generation.sampling.top_p = self.top_p;
         o.generation.sampling.seed = self.seed;
-        o.first_chunk_units = self.first_chunk_units as usize;
-        o.chunk_units = self.chunk_units as usize;
+        o.vocoder.first_chunk_units = self.first_chunk_units as usize;
+        o.vocoder.chunk_units = self.chunk_units as usize;
         o.endpoint.enabled = self.endpointing != 0;
         o.endpoint.trailing_silence_ms = self.trailing_silence_ms;
         o.endpoint.threshold = self.vad_threshold;

@@ -9,14 +9,12 @@ use super::attention::AttentionDims;
 use super::cache::KvCache;
 use super::config::LlamaConfig;
 use super::layer::{DecoderLayer, LayerDims};
+use super::prompt::SPEECH_TOKEN_INDEX;
 use super::rope::Rope;
 use crate::nn::rms_norm::RmsNorm;
 use crate::progress::{report, ProgressFn};
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};
-
-/// The reference's placeholder id for a speech block in the prompt ids.
-pub const SPEECH_TOKEN_INDEX: i64 = -200;
 
 /// Llama for causal LM, HF key layout (`model.embed_tokens`, `model.layers.N`,
 /// `model.norm`, `lm_head`).

@@ -275,15 +275,22 @@ impl PromptIds {
     /// Length of the spliced sequence when speech input `i` brings `speech_lens[i]` embeddings
     /// (300 for 30 s); fails when the count of lengths is not the count of placeholders.
     pub fn spliced_len(&self, speech_lens: &[usize]) -> Result<usize> {
-        let n = self.speech_count();
-        if speech_lens.len() != n {
-            return Err(Error::InvalidInput(format!(
-                "the prompt has {n} speech placeholder(s) but {} speech input(s) were given",
-                speech_lens.len()
-            )));
-        }
-        Ok(self.ids.len() - n + speech_lens.iter().sum::<usize>())
+        spliced_len(&self.ids, speech_lens)
     }
+}
+
+/// Length of the sequence `ids` becomes once each [`SPEECH_TOKEN_INDEX`] is replaced by
+/// `speech_lens[i]` embeddings (what `prepare_inputs_labels_for_speech_and_text` builds);
+/// fails when the count of lengths is not the count of placeholders.
+pub fn spliced_len(ids: &[i64], speech_lens: &[usize]) -> Result<usize> {
+    let n = ids.iter().filter(|&&id| id == SPEECH_TOKEN_INDEX).count();
+    if speech_lens.len() != n {
+        return Err(Error::InvalidInput(format!(
+            "the prompt has {n} speech placeholder(s) but {} speech input(s) were given",
+            speech_lens.len()
+        )));
+    }
+    Ok(ids.len() - n + speech_lens.iter().sum::<usize>())
 }
 
 #[cfg(test)]

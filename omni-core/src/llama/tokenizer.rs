@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::streaming::Streaming;
 
 /// The BOS token of Llama 3.
 pub const BEGIN_OF_TEXT: &str = "<|begin_of_text|>";
@@ -340,7 +341,7 @@ fn clean_up_safe_len(text: &str) -> usize {
 }
 
 /// Incremental detokenizer: push generated ids one at a time, get the new text. The
-/// concatenation of every [`push`](Self::push) and the final [`finish`](Self::finish) equals
+/// concatenation of every [`push`](Streaming::push) and the final [`flush`](Streaming::flush) equals
 /// `tokenizer.decode(all_ids, skip_special_tokens)`.
 ///
 /// A character whose UTF-8 bytes span several byte-level tokens is held back until its last
@@ -370,49 +371,6 @@ impl TextStream {
         }
     }
 
-    /// Adds one token id; returns the text that is now final (possibly empty).
-    pub fn push(&mut self, id: u32) -> Result<String> {
-        if self.skip_special && self.tok.is_special(id) {
-            return Ok(String::new());
-        }
-        self.ids.push(id);
-        let text = self.tok.decode_raw(&self.ids, self.skip_special)?;
-        if text.ends_with('\u{FFFD}') {
-            // A character is not complete yet (or the token is an invalid byte run: `finish`
-            // gives it out as the full decode would).
-            return Ok(String::new());
-        }
-        let delta = self.delta(&text)?;
-        // Keep the last token as context, so that decoders that treat the first token of a
-        // sequence differently see the next one in the middle of a text.
-        let keep_from = self.ids.len() - 1;
-        self.ids.drain(..keep_from);
-        self.prefix = self.tok.decode_raw(&self.ids, self.skip_special)?;
-        self.pending.push_str(delta);
-        Ok(self.take_ready())
-    }
-
-    /// Ends the stream: returns the text still held back and resets the stream.
-    pub fn finish(&mut self) -> Result<String> {
-        let text = self.tok.decode_raw(&self.ids, self.skip_special)?;
-        let delta = self.delta(&text)?.to_string();
-        self.pending.push_str(&delta);
-        let rest = std::mem::take(&mut self.pending);
-        self.reset();
-        Ok(if self.tok.clean_up {
-            clean_up_tokenization(&rest)
-        } else {
-            rest
-        })
-    }
-
-    /// Forgets everything pushed (the held-back text too).
-    pub fn reset(&mut self) {
-        self.ids.clear();
-        self.prefix.clear();
-        self.pending.clear();
-    }
-
     fn delta<'t>(&self, text: &'t str) -> Result<&'t str> {
         text.strip_prefix(self.prefix.as_str()).ok_or_else(|| {
             Error::InvalidInput(format!(
@@ -431,6 +389,56 @@ impl TextStream {
         let ready = clean_up_tokenization(&self.pending[..cut]);
         self.pending.drain(..cut);
         ready
+    }
+}
+
+impl Streaming for TextStream {
+    /// One generated token id.
+    type Input<'a> = u32;
+    /// Text that is final (possibly empty).
+    type Output = String;
+
+    /// Adds one token id; returns the text that is now final (possibly empty).
+    fn push(&mut self, id: u32) -> Result<String> {
+        if self.skip_special && self.tok.is_special(id) {
+            return Ok(String::new());
+        }
+        self.ids.push(id);
+        let text = self.tok.decode_raw(&self.ids, self.skip_special)?;
+        if text.ends_with('\u{FFFD}') {
+            // A character is not complete yet (or the token is an invalid byte run: `flush`
+            // gives it out as the full decode would).
+            return Ok(String::new());
+        }
+        let delta = self.delta(&text)?;
+        // Keep the last token as context, so that decoders that treat the first token of a
+        // sequence differently see the next one in the middle of a text.
+        let keep_from = self.ids.len() - 1;
+        self.ids.drain(..keep_from);
+        self.prefix = self.tok.decode_raw(&self.ids, self.skip_special)?;
+        self.pending.push_str(delta);
+        Ok(self.take_ready())
+    }
+
+    /// Ends the stream: returns the text still held back and resets the stream.
+    fn flush(&mut self) -> Result<String> {
+        let text = self.tok.decode_raw(&self.ids, self.skip_special)?;
+        let delta = self.delta(&text)?.to_string();
+        self.pending.push_str(&delta);
+        let rest = std::mem::take(&mut self.pending);
+        self.reset();
+        Ok(if self.tok.clean_up {
+            clean_up_tokenization(&rest)
+        } else {
+            rest
+        })
+    }
+
+    /// Forgets everything pushed (the held-back text too).
+    fn reset(&mut self) {
+        self.ids.clear();
+        self.prefix.clear();
+        self.pending.clear();
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use burn::tensor::Tensor;
 
-use crate::llama::prompt::{tokenizer_speech_token, Conversation, SPEECH_TOKEN_INDEX};
+use crate::llama::prompt::{spliced_len, tokenizer_speech_token, Conversation, SPEECH_TOKEN_INDEX};
 use crate::llama::tokenizer::Tokenizer;
 use crate::llama::KvCache;
 use crate::{Error, Result};
@@ -116,10 +116,10 @@ pub(crate) struct Dialogue {
     view: Arc<Mutex<History>>,
 }
 
-/// Token count of a prompt once speech placeholders are expanded.
-fn positions(ids: &[i64], speech: &[Tensor<2>]) -> usize {
-    ids.iter().filter(|&&i| i != SPEECH_TOKEN_INDEX).count()
-        + speech.iter().map(|s| s.dims()[0]).sum::<usize>()
+/// Token count of a prompt once speech placeholders are expanded ([`spliced_len`]).
+fn positions(ids: &[i64], speech: &[Tensor<2>]) -> Result<usize> {
+    let lens: Vec<usize> = speech.iter().map(|s| s.dims()[0]).collect();
+    spliced_len(ids, &lens)
 }
 
 impl Dialogue {
@@ -178,7 +178,7 @@ impl Dialogue {
     /// Prompt positions of the system block and the fixed part of a spoken
     /// user turn (for validating options).
     pub fn fixed_positions(&self, tok: &Tokenizer) -> Result<usize> {
-        Ok(positions(&self.system_ids, &[]) + self.speech_user_ids(tok)?.len() - 1)
+        Ok(positions(&self.system_ids, &[])? + self.speech_user_ids(tok)?.len() - 1)
     }
 
     fn speech_user_ids(&self, tok: &Tokenizer) -> Result<Vec<i64>> {
@@ -258,10 +258,10 @@ impl Dialogue {
         max_new_tokens: usize,
     ) -> Result<NextPrompt> {
         let rec = self.record(tok, user)?;
-        let new_user = positions(&rec.user_ids, rec.speech_slice());
+        let new_user = positions(&rec.user_ids, rec.speech_slice())?;
         let new_len = new_user + self.pending.len();
         let first = self.turns.is_empty() && self.cache.is_empty();
-        let system_len = positions(&self.system_ids, &[]);
+        let system_len = positions(&self.system_ids, &[])?;
         self.last_answer = None;
         self.prompted = false;
         self.rebuilt = false;
@@ -305,11 +305,10 @@ impl Dialogue {
         self.pending.clear();
         let mut dropped = 0;
         loop {
-            let hist: usize = self
-                .turns
-                .iter()
-                .map(|t| positions(&t.user_ids, t.speech_slice()) + t.answer.len())
-                .sum();
+            let mut hist = 0;
+            for t in &self.turns {
+                hist += positions(&t.user_ids, t.speech_slice())? + t.answer.len();
+            }
             if system_len + hist + new_user + max_new_tokens <= self.max_context {
                 break;
             }

@@ -61,12 +61,8 @@ use worker::{Command, Emitter, Worker};
 pub struct SessionOptions {
     /// Text generation (max tokens, sampling and its seed, stop ids).
     pub generation: GenerationParams,
-    /// Units in the first audio chunk (small: time to first audio).
-    pub first_chunk_units: usize,
-    /// Units per later audio chunk (Ω).
-    pub chunk_units: usize,
-    /// How chunks are joined (see [`crate::vocoder::stream`]); the chunk size is
-    /// taken from the two fields above.
+    /// Audio chunking: units in the first chunk (small: time to first audio), in
+    /// later chunks (Ω), and how chunks are joined (see [`crate::vocoder::stream`]).
     pub vocoder: StreamConfig,
     /// End of turn: live (voice detector) or explicit (`end_turn`).
     pub endpoint: EndpointOptions,
@@ -94,9 +90,7 @@ impl SessionOptions {
                 sampling: SamplingParams::default(),
                 stop_ids: omni.config.llm.eos_ids(),
             },
-            first_chunk_units: 10,
-            chunk_units: 40,
-            vocoder: StreamConfig::smooth(40),
+            vocoder: StreamConfig::smooth(40).with_first_chunk(10),
             endpoint: EndpointOptions::default(),
             barge_in: true,
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_string(),
@@ -117,7 +111,7 @@ impl SessionOptions {
     fn validate(&self, omni: &Omni) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidInput(m));
         let model_max = omni.config.llm.max_position_embeddings;
-        if self.first_chunk_units == 0 || self.chunk_units == 0 {
+        if self.vocoder.first_chunk_units == 0 || self.vocoder.chunk_units == 0 {
             return bad("first_chunk_units and chunk_units must be at least 1".into());
         }
         if self.generation.max_new_tokens == 0 {

@@ -19,7 +19,8 @@ use crate::bundle::Omni;
 use crate::llama::generate::Generation;
 use crate::pipeline::speech_embeddings;
 use crate::speech_decoder::UnitStream;
-use crate::vocoder::stream::{StreamConfig, VocoderStream};
+use crate::streaming::Streaming;
+use crate::vocoder::stream::VocoderStream;
 use crate::Result;
 
 /// What the user gave in a turn.
@@ -281,15 +282,7 @@ impl<'a> TurnRun<'a> {
         );
         let mut text_stream = omni.tokenizer.text_stream(true);
         let mut units = UnitStream::new(&omni.speech_generator);
-        let mut voc = VocoderStream::new(
-            &omni.vocoder,
-            StreamConfig {
-                chunk_units: 1,
-                ..self.opts.vocoder
-            },
-        )?;
-        let mut unvoiced: Vec<u32> = Vec::new();
-        let mut chunk_target = self.opts.first_chunk_units.max(1);
+        let mut voc = VocoderStream::new(&omni.vocoder, self.opts.vocoder)?;
         let mut seq = 0u32;
         let mut text = String::new();
         let mut tokens = Vec::new();
@@ -343,23 +336,23 @@ impl<'a> TurnRun<'a> {
                 },
             );
             let t = Stopwatch::start();
-            let new_units = units.push(&omni.speech_generator, step.hidden)?;
+            let new_units = units.push(step.hidden)?;
             timings.speech_decoder_ms += t.ms();
             timings.units += new_units.len();
             units_after_token.push(timings.units);
-            if !new_units.is_empty() {
-                unvoiced.extend(&new_units);
-                out.emit(
-                    turn,
-                    Event::Units {
-                        turn,
-                        units: new_units,
-                    },
-                );
+            if new_units.is_empty() {
+                continue;
             }
-            if unvoiced.len() >= chunk_target && !out.cancelled(turn) {
+            out.emit(
+                turn,
+                Event::Units {
+                    turn,
+                    units: new_units.clone(),
+                },
+            );
+            if !out.cancelled(turn) {
                 let t = Stopwatch::start();
-                let pcm = voc.push(&unvoiced)?;
+                let pcm = voc.push(&new_units)?;
                 let v_ms = t.ms();
                 timings.vocoder_ms += v_ms;
                 if timings.first_audio_ms.is_none() && !pcm.is_empty() {
@@ -368,14 +361,12 @@ impl<'a> TurnRun<'a> {
                     timings.vocoder_ms_first_chunk = v_ms;
                     timings.decode_ms_to_first_audio = decode_ms;
                 }
-                unvoiced.clear();
-                chunk_target = self.opts.chunk_units.max(1);
                 send_audio(pcm, &mut seq, &mut timings, &mut samples_sent);
             }
         }
         // Text the stream held back (a trailing space, a partial word): flushed
         // without a token of its own (NO_TOKEN).
-        let rest = text_stream.finish()?;
+        let rest = text_stream.flush()?;
         if !rest.is_empty() {
             text.push_str(&rest);
             out.emit(
@@ -402,12 +393,7 @@ impl<'a> TurnRun<'a> {
             Some(reason) => Event::Interrupted { turn, reason, text },
             None => {
                 let t = Stopwatch::start();
-                let mut pcm = if unvoiced.is_empty() {
-                    Vec::new()
-                } else {
-                    voc.push(&unvoiced)?
-                };
-                pcm.extend(voc.flush()?);
+                let pcm = voc.flush()?;
                 timings.vocoder_ms += t.ms();
                 send_audio(pcm, &mut seq, &mut timings, &mut samples_sent);
                 timings.total_ms = ms(ended);

@@ -2,6 +2,9 @@
 //! consecutive equal frame labels (blanks included), then drop blanks. Kept
 //! incremental: the label of the previous frame is the only state.
 
+use crate::streaming::Streaming;
+use crate::Result;
+
 /// Turns frame labels into units, one batch of frames at a time.
 #[derive(Debug, Clone)]
 pub struct CtcCollapser {
@@ -14,8 +17,8 @@ impl CtcCollapser {
         CtcCollapser { blank, prev: None }
     }
 
-    /// Feeds frame labels; returns the units they complete.
-    pub fn push(&mut self, frames: &[u32]) -> Vec<u32> {
+    /// The units completed by `frames`.
+    fn collapse(&mut self, frames: &[u32]) -> Vec<u32> {
         let mut out = Vec::new();
         for &f in frames {
             if Some(f) != self.prev && f != self.blank {
@@ -25,14 +28,33 @@ impl CtcCollapser {
         }
         out
     }
+}
 
-    /// Forgets the previous frame (a new utterance).
-    pub fn reset(&mut self) {
+impl Streaming for CtcCollapser {
+    /// Frame labels.
+    type Input<'a> = &'a [u32];
+    /// Units.
+    type Output = Vec<u32>;
+
+    /// Feeds frame labels; returns the units they complete (every frame label is final:
+    /// nothing is held back).
+    fn push(&mut self, frames: &[u32]) -> Result<Vec<u32>> {
+        Ok(self.collapse(frames))
+    }
+
+    /// Nothing is held back; forgets the previous frame (a new utterance).
+    fn flush(&mut self) -> Result<Vec<u32>> {
+        self.prev = None;
+        Ok(Vec::new())
+    }
+
+    /// Forgets the previous frame.
+    fn reset(&mut self) {
         self.prev = None;
     }
 }
 
 /// Collapses a whole frame sequence at once.
 pub fn collapse(frames: &[u32], blank: u32) -> Vec<u32> {
-    CtcCollapser::new(blank).push(frames)
+    CtcCollapser::new(blank).collapse(frames)
 }

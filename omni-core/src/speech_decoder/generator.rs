@@ -3,6 +3,8 @@
 //! (units + blank), greedy per frame.
 
 use crate::nn::proj::Proj;
+use std::borrow::Borrow;
+
 use burn::module::Module;
 use burn::tensor::{DType, Device, Tensor};
 
@@ -14,6 +16,7 @@ use crate::llama::layer::{DecoderLayer, LayerDims};
 use crate::llama::rope::Rope;
 use crate::llama::sampling::argmax;
 use crate::llama::LlamaConfig;
+use crate::streaming::Streaming;
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};
 
@@ -158,39 +161,67 @@ impl SpeechGenerator {
 
 /// Incremental unit decoding: one LLM hidden state in, the units it completes
 /// out. Causal attention and repetition upsampling make earlier frames final,
-/// so this equals [`SpeechGenerator::predict`] on the whole sequence.
+/// so this equals [`SpeechGenerator::predict`] on the whole sequence. `G` is
+/// anything that lends a [`SpeechGenerator`] (`&SpeechGenerator`, an `Arc`, or
+/// the generator itself), as for [`VocoderStream`](crate::vocoder::VocoderStream).
 #[derive(Debug, Clone)]
-pub struct UnitStream {
+pub struct UnitStream<G: Borrow<SpeechGenerator>> {
+    generator: G,
     cache: KvCache,
     ctc: CtcCollapser,
     states: usize,
 }
 
-impl UnitStream {
-    pub fn new(generator: &SpeechGenerator) -> Self {
+impl<G: Borrow<SpeechGenerator>> UnitStream<G> {
+    pub fn new(generator: G) -> Self {
+        let (cache, blank) = {
+            let g = generator.borrow();
+            (g.new_cache(), g.config.blank())
+        };
         UnitStream {
-            cache: generator.new_cache(),
-            ctc: CtcCollapser::new(generator.config.blank()),
+            generator,
+            cache,
+            ctc: CtcCollapser::new(blank),
             states: 0,
         }
     }
 
-    /// Hidden states consumed so far.
+    /// The speech decoder.
+    pub fn generator(&self) -> &SpeechGenerator {
+        self.generator.borrow()
+    }
+
+    /// Hidden states consumed since the last reset.
     pub fn states(&self) -> usize {
         self.states
     }
+}
 
-    /// Feeds hidden states `[n, llm_hidden]` (usually n = 1) and returns the new units.
-    pub fn push(&mut self, generator: &SpeechGenerator, reps: Tensor<2>) -> Result<Vec<u32>> {
+impl<G: Borrow<SpeechGenerator>> Streaming for UnitStream<G> {
+    /// LLM hidden states `[n, llm_hidden]` (usually n = 1).
+    type Input<'a> = Tensor<2>;
+    /// The units they complete.
+    type Output = Vec<u32>;
+
+    /// Feeds hidden states; returns the new units.
+    fn push(&mut self, reps: Tensor<2>) -> Result<Vec<u32>> {
         let n = reps.dims()[0];
+        let generator = self.generator.borrow();
         let logits = generator.frame_logits(reps, &mut self.cache)?;
         let frames = generator.frame_labels(logits)?;
         self.states += n;
-        Ok(self.ctc.push(&frames))
+        self.ctc.push(&frames)
+    }
+
+    /// Every unit is given out as soon as its frames are decoded: nothing is held
+    /// back. Clears the cache for the next utterance.
+    fn flush(&mut self) -> Result<Vec<u32>> {
+        self.cache.clear();
+        self.ctc.flush()
     }
 
     /// Starts a new utterance.
-    pub fn reset(&mut self) {
+    fn reset(&mut self) {
         self.cache.clear();
         self.ctc.reset();
         self.states = 0;

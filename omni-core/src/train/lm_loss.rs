@@ -12,7 +12,7 @@ use burn::tensor::{DType, Int, Tensor, TensorData};
 
 use super::batch::{Example, IGNORE_INDEX};
 use crate::adaptor::SpeechAdaptor;
-use crate::llama::model::SPEECH_TOKEN_INDEX;
+use crate::llama::prompt::SPEECH_TOKEN_INDEX;
 use crate::llama::Llama;
 use crate::{Error, Result};
 

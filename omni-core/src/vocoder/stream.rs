@@ -55,6 +55,7 @@ use std::collections::VecDeque;
 use std::f32::consts::PI;
 
 use super::code_hifigan::CodeHiFiGan;
+use crate::streaming::Streaming;
 use crate::{Error, Result};
 
 /// Parameters of [`ChunkBoundary::Overlap`] (see the module docs).
@@ -120,28 +121,44 @@ pub enum ChunkBoundary {
     Overlap(OverlapParams),
 }
 
-/// Streaming settings.
+/// Streaming settings: the one place chunk sizes are set (sessions take theirs from
+/// here too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamConfig {
-    /// Ω: vocode once at least this many new units are pending (LLaMA-Omni's demo: 40).
+    /// Units of the first chunk of an utterance: small, for time to first audio.
+    pub first_chunk_units: usize,
+    /// Ω: after the first chunk, vocode once at least this many new units are pending
+    /// (LLaMA-Omni's demo: 40).
     pub chunk_units: usize,
     pub boundary: ChunkBoundary,
 }
 
 impl StreamConfig {
-    /// The reference's behaviour: independent chunks of ≥ `chunk_units` units.
+    /// The reference's behaviour: independent chunks of ≥ `chunk_units` units, the
+    /// first one too.
     pub fn reference(chunk_units: usize) -> Self {
         StreamConfig {
+            first_chunk_units: chunk_units,
             chunk_units,
             boundary: ChunkBoundary::Independent,
         }
     }
 
-    /// omni's default: [`ChunkBoundary::Overlap`] with [`OverlapParams::default`].
+    /// omni's default: [`ChunkBoundary::Overlap`] with [`OverlapParams::default`],
+    /// every chunk of Ω = `chunk_units` (see [`with_first_chunk`](Self::with_first_chunk)).
     pub fn smooth(chunk_units: usize) -> Self {
         StreamConfig {
+            first_chunk_units: chunk_units,
             chunk_units,
             boundary: ChunkBoundary::Overlap(OverlapParams::default()),
+        }
+    }
+
+    /// The same with a first chunk of `units` units.
+    pub fn with_first_chunk(self, units: usize) -> Self {
+        StreamConfig {
+            first_chunk_units: units,
+            ..self
         }
     }
 }
@@ -164,15 +181,18 @@ pub struct VocoderStream<V: Borrow<CodeHiFiGan>> {
     samples_out: usize,
     /// Sample offset (in the stream's output) where each committed unit ends.
     unit_ends: Vec<usize>,
+    /// Chunks vocoded in this utterance (the first one has its own size).
+    windows: usize,
 }
 
 impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
     /// A new stream. Overlap mode needs a vocoder whose stages upsample exactly
     /// (every published one: 320 samples per frame) and `X ≤ H`.
     pub fn new(vocoder: V, config: StreamConfig) -> Result<Self> {
-        if config.chunk_units == 0 {
+        if config.chunk_units == 0 || config.first_chunk_units == 0 {
             return Err(Error::InvalidInput(
-                "the streaming chunk size Ω must be at least 1 unit".into(),
+                "the streaming chunk sizes (first_chunk_units, chunk_units) must be at least 1 unit"
+                    .into(),
             ));
         }
         let hop = vocoder.borrow().samples_per_frame();
@@ -206,6 +226,7 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
             units_in: 0,
             samples_out: 0,
             unit_ends: Vec::new(),
+            windows: 0,
         })
     }
 
@@ -252,70 +273,6 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
         }
         self.commit_durations(&dur);
         Ok(wav)
-    }
-
-    /// Adds new units; returns the PCM that is ready (empty until Ω units are pending).
-    /// An empty chunk or an out-of-range unit is an error and leaves the stream as it was.
-    pub fn push(&mut self, units: &[u32]) -> Result<Vec<f32>> {
-        if units.is_empty() {
-            return Err(Error::InvalidInput(
-                "empty unit chunk pushed to the vocoder stream".into(),
-            ));
-        }
-        let n = self.vocoder.borrow().config.num_embeddings;
-        if let Some(bad) = units.iter().find(|&&u| u as usize >= n) {
-            return Err(Error::InvalidInput(format!(
-                "unit {bad} is out of range: the vocoder has {n} units (0..={})",
-                n - 1
-            )));
-        }
-        self.pending.extend_from_slice(units);
-        self.units_in += units.len();
-        if self.pending.len() < self.config.chunk_units {
-            return Ok(Vec::new());
-        }
-        let out = match self.config.boundary {
-            ChunkBoundary::Independent => {
-                let units = std::mem::take(&mut self.pending);
-                self.vocode_alone(&units)?
-            }
-            ChunkBoundary::Overlap(p) => {
-                if self.held.len() + self.pending.len() <= p.lookahead_units {
-                    return Ok(Vec::new());
-                }
-                self.vocode_window(p, false)?
-            }
-        };
-        self.samples_out += out.len();
-        Ok(out)
-    }
-
-    /// Vocodes whatever is pending or held and returns the rest of the audio.
-    /// The stream is then empty and can take a new utterance (with no context).
-    pub fn flush(&mut self) -> Result<Vec<f32>> {
-        let out = match self.config.boundary {
-            ChunkBoundary::Independent => {
-                if self.pending.is_empty() {
-                    Vec::new()
-                } else {
-                    let units = std::mem::take(&mut self.pending);
-                    self.vocode_alone(&units)?
-                }
-            }
-            ChunkBoundary::Overlap(p) => {
-                if self.pending.is_empty() && self.held.is_empty() {
-                    // The held samples are the true end of the last window.
-                    std::mem::take(&mut self.tail)
-                } else {
-                    self.vocode_window(p, true)?
-                }
-            }
-        };
-        self.context.clear();
-        self.held.clear();
-        self.tail.clear();
-        self.samples_out += out.len();
-        Ok(out)
     }
 
     /// One overlap window (module docs, steps 1-5); `last` commits and emits everything.
@@ -402,5 +359,96 @@ impl<V: Borrow<CodeHiFiGan>> VocoderStream<V> {
         self.held = units[ctx_n + n_commit..].to_vec();
         self.pending.clear();
         Ok(out)
+    }
+}
+
+impl<V: Borrow<CodeHiFiGan>> Streaming for VocoderStream<V> {
+    /// Units.
+    type Input<'a> = &'a [u32];
+    /// PCM at the vocoder's rate.
+    type Output = Vec<f32>;
+
+    /// Adds new units; returns the PCM that is ready (empty until the first chunk's
+    /// units, then Ω units, are pending).
+    /// An empty chunk or an out-of-range unit is an error and leaves the stream as it was.
+    fn push(&mut self, units: &[u32]) -> Result<Vec<f32>> {
+        if units.is_empty() {
+            return Err(Error::InvalidInput(
+                "empty unit chunk pushed to the vocoder stream".into(),
+            ));
+        }
+        let n = self.vocoder.borrow().config.num_embeddings;
+        if let Some(bad) = units.iter().find(|&&u| u as usize >= n) {
+            return Err(Error::InvalidInput(format!(
+                "unit {bad} is out of range: the vocoder has {n} units (0..={})",
+                n - 1
+            )));
+        }
+        self.pending.extend_from_slice(units);
+        self.units_in += units.len();
+        let target = if self.windows == 0 {
+            self.config.first_chunk_units
+        } else {
+            self.config.chunk_units
+        };
+        if self.pending.len() < target {
+            return Ok(Vec::new());
+        }
+        let out = match self.config.boundary {
+            ChunkBoundary::Independent => {
+                let units = std::mem::take(&mut self.pending);
+                self.vocode_alone(&units)?
+            }
+            ChunkBoundary::Overlap(p) => {
+                if self.held.len() + self.pending.len() <= p.lookahead_units {
+                    return Ok(Vec::new());
+                }
+                self.vocode_window(p, false)?
+            }
+        };
+        self.windows += 1;
+        self.samples_out += out.len();
+        Ok(out)
+    }
+
+    /// Vocodes whatever is pending or held and returns the rest of the audio.
+    /// The stream is then empty and can take a new utterance (with no context).
+    fn flush(&mut self) -> Result<Vec<f32>> {
+        let out = match self.config.boundary {
+            ChunkBoundary::Independent => {
+                if self.pending.is_empty() {
+                    Vec::new()
+                } else {
+                    let units = std::mem::take(&mut self.pending);
+                    self.vocode_alone(&units)?
+                }
+            }
+            ChunkBoundary::Overlap(p) => {
+                if self.pending.is_empty() && self.held.is_empty() {
+                    // The held samples are the true end of the last window.
+                    std::mem::take(&mut self.tail)
+                } else {
+                    self.vocode_window(p, true)?
+                }
+            }
+        };
+        self.context.clear();
+        self.held.clear();
+        self.tail.clear();
+        self.windows = 0;
+        self.samples_out += out.len();
+        Ok(out)
+    }
+
+    /// Drops pending, held and context units and zeroes the counters.
+    fn reset(&mut self) {
+        self.pending.clear();
+        self.held.clear();
+        self.context.clear();
+        self.tail.clear();
+        self.windows = 0;
+        self.units_in = 0;
+        self.samples_out = 0;
+        self.unit_ends.clear();
     }
 }

@@ -1,10 +1,14 @@
-//! A lazy safetensors reader: parses the header, checks that every tensor lies
-//! inside the file, and reads one tensor's bytes on demand.
+//! A lazy safetensors reader: the header is parsed and validated by the `safetensors`
+//! crate (read alone, not the whole file), every tensor is checked to lie inside the
+//! file, and one tensor's bytes are read on demand.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+
+use safetensors::tensor::Metadata;
+use safetensors::Dtype;
 
 use super::store::{StoredDType, TensorInfo};
 use crate::{Error, Result};
@@ -58,78 +62,49 @@ impl StFile {
         }
         let mut header = vec![0u8; header_len as usize];
         f.read_exact(&mut header).map_err(|e| Error::io(path, e))?;
-        let json: serde_json::Value = serde_json::from_slice(&header)
-            .map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
-        let obj = json
-            .as_object()
-            .ok_or_else(|| bad("header is not a JSON object".into()))?;
+        // The `safetensors` crate parses and validates the header (dtypes, shapes,
+        // contiguous data_offsets that match each shape); the data stays on disk.
+        let meta: Metadata = serde_json::from_slice(&header)
+            .map_err(|e| bad(format!("bad safetensors header: {e}")))?;
         let data_start = 8 + header_len;
+        let data_end = data_start + meta.data_len() as u64;
+        if data_end > file_len {
+            // Name the first tensor that does not fit, for the error message.
+            let first_cut = meta
+                .offset_keys()
+                .into_iter()
+                .find(|k| {
+                    meta.info(k)
+                        .is_some_and(|i| data_start + i.data_offsets.1 as u64 > file_len)
+                })
+                .unwrap_or_default();
+            return Err(bad(format!(
+                "truncated: tensor `{first_cut}` and the tensors after it end past the file's {file_len} bytes (the data ends at byte {data_end})"
+            )));
+        }
         let mut entries = HashMap::new();
-        for (name, v) in obj {
-            if name == "__metadata__" {
-                continue;
-            }
-            let dtype_s = v.get("dtype").and_then(|d| d.as_str()).unwrap_or("");
-            let dtype = match dtype_s {
-                "F32" => StoredDType::F32,
-                "F16" => StoredDType::F16,
-                "BF16" => StoredDType::BF16,
-                "F64" => StoredDType::F64,
-                other => {
-                    // Non-float tensors (ids, masks) are never weights we load; keep them listed
-                    // so a lookup fails with a clear dtype error.
-                    entries.insert(
-                        name.clone(),
-                        StEntry {
-                            info: TensorInfo {
-                                dtype: StoredDType::Unsupported,
-                                shape: vec![],
-                                note: Some(other.to_string()),
-                            },
-                            offset: 0,
-                            len: 0,
-                        },
-                    );
-                    continue;
-                }
+        for (name, info) in meta.tensors() {
+            let dtype = match info.dtype {
+                Dtype::F32 => StoredDType::F32,
+                Dtype::F16 => StoredDType::F16,
+                Dtype::BF16 => StoredDType::BF16,
+                Dtype::F64 => StoredDType::F64,
+                // Non-float tensors (ids, masks) are never weights we load; keep them listed
+                // so a lookup fails with a clear dtype error.
+                _ => StoredDType::Unsupported,
             };
-            let shape: Vec<usize> = v
-                .get("shape")
-                .and_then(|s| s.as_array())
-                .ok_or_else(|| bad(format!("tensor `{name}` has no shape")))?
-                .iter()
-                .map(|d| d.as_u64().map(|x| x as usize))
-                .collect::<Option<_>>()
-                .ok_or_else(|| bad(format!("tensor `{name}` has a bad shape")))?;
-            let offs = v
-                .get("data_offsets")
-                .and_then(|s| s.as_array())
-                .filter(|a| a.len() == 2)
-                .and_then(|a| Some((a[0].as_u64()?, a[1].as_u64()?)))
-                .ok_or_else(|| bad(format!("tensor `{name}` has bad data_offsets")))?;
-            let (b, e) = offs;
-            let want = shape.iter().product::<usize>() as u64 * dtype.size() as u64;
-            if e < b || e - b != want {
-                return Err(bad(format!(
-                    "tensor `{name}`: data_offsets [{b}, {e}] do not match shape {shape:?} of {dtype_s}"
-                )));
-            }
-            if data_start + e > file_len {
-                return Err(bad(format!(
-                    "truncated: tensor `{name}` ends at byte {} but the file has {file_len} bytes",
-                    data_start + e
-                )));
-            }
+            let note = (dtype == StoredDType::Unsupported).then(|| info.dtype.to_string());
+            let (b, e) = info.data_offsets;
             entries.insert(
-                name.clone(),
+                name,
                 StEntry {
                     info: TensorInfo {
                         dtype,
-                        shape,
-                        note: None,
+                        shape: info.shape.clone(),
+                        note,
                     },
-                    offset: data_start + b,
-                    len: (e - b) as usize,
+                    offset: data_start + b as u64,
+                    len: e - b,
                 },
             );
         }
