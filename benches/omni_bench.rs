@@ -20,13 +20,13 @@ use std::time::Instant;
 use common::{ms, time_n, token_ids, Checkpoint, Init, Results, Rng, St};
 use omni::audio::MelFrontend;
 use omni::burn::tensor::{DType, Device, Tensor, TensorData};
-use omni::llama::generate::host_logits;
-use omni::llama::sampling::argmax;
-use omni::llama::{KvCache, Llama, LlamaConfig};
-use omni::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
-use omni::vocoder::{CodeHiFiGan, VocoderConfig};
+use omni::model::llama::generate::host_logits;
+use omni::model::llama::sampling::argmax;
+use omni::model::llama::{KvCache, Llama, LlamaConfig};
+use omni::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
+use omni::model::vocoder::{CodeHiFiGan, VocoderConfig};
+use omni::model::whisper::{WhisperConfig, WhisperEncoder};
 use omni::weights::{RunDType, WeightStore};
-use omni::whisper::{WhisperConfig, WhisperEncoder};
 use serde_json::json;
 
 /// Prompt length of the LLM prefill rows.
@@ -349,7 +349,7 @@ fn profile_decode(llm: &Llama, cache: &mut KvCache, mut tok: u32) {
 fn profile_layer_ops(llm: &Llama, cache: &KvCache) {
     use omni::burn::tensor::module::attention;
     use omni::burn::tensor::ops::AttentionModuleOptions;
-    use omni::llama::rope;
+    use omni::model::llama::rope;
     let mut lc = cache.layers[0].clone();
     let layer = &llm.layers[0];
     let a = &layer.self_attn;

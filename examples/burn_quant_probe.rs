@@ -102,7 +102,7 @@ fn main() {
     // omni's Proj with m rows: the kernel path against dequantized tiles + f32 matmul.
     println!("omni Proj, x[m, {k}] · W[{n}, {k}]ᵀ (ms, median of 3): m, kernels path, tiles path");
     for f in [Format::Q8_0, Format::F16] {
-        let p = omni::nn::proj::Proj::packed(WeightMatrix::from_f32(f, n, k, &wnk), None);
+        let p = omni::model::nn::proj::Proj::packed(WeightMatrix::from_f32(f, n, k, &wnk), None);
         for m in [1usize, 2, 4, 8, 16, 25] {
             let xm = Tensor::<2>::from_data(
                 TensorData::new(

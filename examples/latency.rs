@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use omni::audio::read_wav;
-use omni::session::Timings;
+use omni::Timings;
 use omni::{Event, Omni, Session, SessionOptions};
 
 fn status_kib(field: &str) -> Option<u64> {

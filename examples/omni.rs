@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use omni::audio::{f32_to_i16, read_audio, write_wav};
-use omni::progress::Progress;
-use omni::session::Timings;
+use omni::Progress;
+use omni::Timings;
 use omni::{Event, Omni, Session};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;

@@ -10,12 +10,12 @@ mod common;
 
 use common::{fixture, max_rel_err, read_arrays, Array};
 use omni::burn::tensor::{DType, Tensor, TensorData};
-use omni::device::Device;
-use omni::llama::generate::{Generation, GenerationParams};
-use omni::llama::sampling::SamplingParams;
-use omni::llama::{KvCache, Llama, OmniConfig};
-use omni::speech_decoder::{CtcDecoderConfig, SpeechGenerator, UnitStream};
+use omni::model::llama::generate::{Generation, GenerationParams};
+use omni::model::llama::sampling::SamplingParams;
+use omni::model::llama::{KvCache, Llama, OmniConfig};
+use omni::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator, UnitStream};
 use omni::weights::{RunDType, WeightStore};
+use omni::Device;
 use omni::Error;
 use omni::Streaming;
 
@@ -221,7 +221,7 @@ fn f16_run_tracks_f32_reference() {
     assert!(err <= 1e-2, "f16 rel err {err}");
     let last = &logits[15 * 512..];
     assert_eq!(
-        omni::llama::sampling::argmax(last) as f32,
+        omni::model::llama::sampling::argmax(last) as f32,
         t.g["greedy_tokens"].data[0]
     );
 }
@@ -336,15 +336,44 @@ fn incremental_unit_stream_equals_whole_sequence() {
 }
 
 #[test]
+fn unit_stream_flush_and_reset_start_a_new_utterance() {
+    let t = tiny();
+    let gen = load_generator(&t);
+    let reps = t2(&t.g["speech_decoder_inputs"]);
+    let n = reps.dims()[0];
+    let (_, whole) = gen.predict(reps.clone()).unwrap();
+    let feed = |stream: &mut UnitStream<_>| {
+        let mut units = Vec::new();
+        for i in 0..n {
+            units.extend(stream.push(reps.clone().slice([i..i + 1, 0..64])).unwrap());
+        }
+        units.extend(stream.flush().unwrap());
+        units
+    };
+    // An Arc-owned generator works like a borrowed one.
+    let mut stream = UnitStream::new(std::sync::Arc::new(gen.clone()));
+    assert_eq!(feed(&mut stream), whole);
+    // After flush: the same units again (no cache or CTC state carried over).
+    assert_eq!(feed(&mut stream), whole, "after flush");
+    assert_eq!(stream.states(), 2 * n, "states count until reset");
+    // Reset in the middle of an utterance.
+    stream.push(reps.clone().slice([0..5, 0..64])).unwrap();
+    stream.reset();
+    assert_eq!(stream.states(), 0);
+    assert_eq!(feed(&mut stream), whole, "after reset");
+}
+
+#[test]
 fn speech_path_from_whisper_pt_and_shards_matches() {
     // mel → encoder (config.speech_encoder = speech_encoder.pt) → adaptor (shards).
     let t = tiny();
     let pt = fixture("omni_tiny").join(t.cfg.speech_encoder.as_deref().unwrap());
-    let wcfg = omni::whisper::WhisperConfig::from_openai_pt(&pt).unwrap();
+    let wcfg = omni::model::whisper::WhisperConfig::from_openai_pt(&pt).unwrap();
     let ws = WeightStore::open_pytorch(&pt, Some("model_state_dict"))
         .unwrap()
         .sub("encoder.");
-    let enc = omni::whisper::WhisperEncoder::load(&ws, &wcfg, RunDType::F32, &dev()).unwrap();
+    let enc =
+        omni::model::whisper::WhisperEncoder::load(&ws, &wcfg, RunDType::F32, &dev()).unwrap();
     let mel = &t.g["mel"];
     let e = enc
         .forward(
@@ -355,8 +384,9 @@ fn speech_path_from_whisper_pt_and_shards_matches() {
     let err = max_rel_err(&host(e.clone()), &t.g["encoder_out"].data);
     assert!(err <= TOL, "encoder rel err {err}");
     let acfg =
-        omni::adaptor::AdaptorConfig::from_config_json(&fixture("omni_tiny/config.json")).unwrap();
-    let ad = omni::adaptor::SpeechAdaptor::load(
+        omni::model::adaptor::AdaptorConfig::from_config_json(&fixture("omni_tiny/config.json"))
+            .unwrap();
+    let ad = omni::model::adaptor::SpeechAdaptor::load(
         &t.store,
         "model.speech_projector.",
         &acfg,

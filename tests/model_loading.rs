@@ -7,8 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::fixture;
-use omni::bundle::find_speech_encoder;
-use omni::llama::OmniConfig;
+use omni::find_speech_encoder;
+use omni::model::llama::OmniConfig;
 use omni::{Error, ErrorKind, Omni, OmniOptions};
 
 fn tmp_dir(name: &str) -> PathBuf {

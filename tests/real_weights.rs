@@ -20,10 +20,10 @@ use common::real_weights::{smollm2_cases, smollm2_quality, whisper_base_pt, Smol
 use common::{fixture, max_abs_diff, max_rel_err, read_arrays, Array};
 use omni::audio::{read_wav, MelFrontend};
 use omni::burn::tensor::DType;
-use omni::device::Device;
-use omni::llama::tokenizer::Tokenizer;
+use omni::model::llama::tokenizer::Tokenizer;
+use omni::model::whisper::{WhisperConfig, WhisperEncoder};
 use omni::weights::{RunDType, WeightStore};
-use omni::whisper::{WhisperConfig, WhisperEncoder};
+use omni::Device;
 use omni::Error;
 use omni::Streaming;
 use serde_json::Value;

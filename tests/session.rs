@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::events::{tokens, turn_end, units, until};
 use common::fixture;
 use omni::audio::read_wav;
-use omni::session::{ErrorCode, InterruptReason};
+use omni::{ErrorCode, InterruptReason};
 use omni::{Event, Omni, OmniOptions, Session, SessionOptions};
 
 fn omni() -> Arc<Omni> {

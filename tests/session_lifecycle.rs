@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::fixture;
 use omni::audio::read_wav;
-use omni::session::InterruptReason;
+use omni::InterruptReason;
 use omni::{Error, Event, Omni, OmniOptions, Session, SessionOptions};
 
 fn omni() -> Arc<Omni> {

@@ -10,11 +10,11 @@ mod common;
 use std::path::PathBuf;
 
 use common::fixture;
-use omni::llama::prompt::{
+use omni::model::llama::prompt::{
     tokenizer_speech_token, Conversation, PromptIds, Role, Segment, DEFAULT_SPEECH_TOKEN,
     DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_MESSAGE, SPEECH_TOKEN_INDEX,
 };
-use omni::llama::tokenizer::Tokenizer;
+use omni::model::llama::tokenizer::Tokenizer;
 use omni::Error;
 use omni::Streaming;
 use serde_json::Value;
@@ -474,5 +474,5 @@ fn prompt_ids_reject_foreign_negative_ids() {
 fn tokenizer_is_send_and_sync() {
     fn check<T: Send + Sync + Clone>() {}
     check::<Tokenizer>();
-    check::<omni::llama::tokenizer::TextStream>();
+    check::<omni::model::llama::tokenizer::TextStream>();
 }

@@ -11,18 +11,18 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::{fixture, max_abs_diff, max_rel_err, read_arrays, Array};
-use omni::adaptor::{AdaptorConfig, SpeechAdaptor};
 use omni::burn::module::Module;
 use omni::burn::tensor::{Tensor, TensorData};
-use omni::device::Device;
-use omni::llama::{Llama, OmniConfig};
-use omni::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
+use omni::model::adaptor::{AdaptorConfig, SpeechAdaptor};
+use omni::model::llama::{Llama, OmniConfig};
+use omni::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
 use omni::train::checkpoint::{load_optimizer, save_model_dir, save_optimizer};
 use omni::train::{
     llm_inputs, named_values, stage1_step, stage2_step, AdamW, AdamWConfig, CosineSchedule,
     Example, GradAccumulator, NamedTensor, StepConfig, IGNORE_INDEX,
 };
 use omni::weights::{RunDType, WeightStore};
+use omni::Device;
 use omni::{Omni, OmniOptions};
 
 const PREFIX: &str = "speech_generator.";

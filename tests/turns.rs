@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::events::{tokens, turn_end, units, until};
 use common::fixture;
 use omni::audio::read_wav;
-use omni::session::{InterruptReason, NO_TOKEN};
 use omni::{Event, Omni, OmniOptions, Session, SessionOptions};
+use omni::{InterruptReason, NO_TOKEN};
 
 const MAX_NEW: usize = 24;
 

@@ -11,11 +11,11 @@ mod common;
 use std::sync::Arc;
 
 use common::{fixture, max_rel_err, read_arrays};
-use omni::device::Device;
-use omni::vocoder::{
+use omni::model::vocoder::{
     ChunkBoundary, CodeHiFiGan, OverlapParams, StreamConfig, VocoderConfig, VocoderStream,
 };
 use omni::weights::WeightStore;
+use omni::Device;
 use omni::Error;
 use omni::Streaming;
 
@@ -136,6 +136,85 @@ fn reference_chunk_mode_reproduces_reference() {
     assert!(err <= TOL_F32, "reference chunk mode rel err {err}");
     assert_eq!(s.samples_emitted(), out.len());
     assert_eq!(s.units_pushed(), 30);
+}
+
+#[test]
+fn first_chunk_has_its_own_size_then_omega() {
+    let io = read_arrays("vocoder/tiny/io.safetensors");
+    let units = ids(&io["units"]);
+    let voc = tiny();
+    // Reference joins (no look-ahead) make the gate visible unit by unit.
+    let cfg = StreamConfig::reference(12).with_first_chunk(4);
+    let mut s = VocoderStream::new(&voc, cfg).unwrap();
+    let mut sizes = Vec::new();
+    for (i, u) in units.iter().enumerate() {
+        if !s.push(std::slice::from_ref(u)).unwrap().is_empty() {
+            sizes.push(i + 1);
+        }
+    }
+    // Audio after unit 4, then after every 12 more.
+    assert_eq!(sizes, vec![4, 16, 28], "chunk ends");
+    // The independent chunks are [0..4], [4..16], [16..28], [28..30]: the same audio
+    // as vocoding those chunks alone.
+    let mut whole = Vec::new();
+    for r in [0..4, 4..16, 16..28, 28..30] {
+        whole.extend(voc.synthesize(&units[r]).unwrap());
+    }
+    s.reset();
+    let mut out = Vec::new();
+    for u in &units {
+        out.extend(s.push(std::slice::from_ref(u)).unwrap());
+    }
+    out.extend(s.flush().unwrap());
+    assert_eq!(out.len(), whole.len());
+    let err = max_rel_err(&out, &whole);
+    assert!(
+        err <= TOL_F32,
+        "first-chunk stream vs chunks alone: rel err {err}"
+    );
+    assert!(VocoderStream::new(&voc, cfg.with_first_chunk(0)).is_err());
+}
+
+#[test]
+fn reset_forgets_the_utterance_and_flush_starts_a_new_one() {
+    let io = read_arrays("vocoder/tiny/io.safetensors");
+    let units = ids(&io["units"]);
+    let voc = tiny();
+    let run = |s: &mut VocoderStream<&CodeHiFiGan>| {
+        let mut out = s.push(&units[..20]).unwrap();
+        out.extend(s.push(&units[20..]).unwrap());
+        out.extend(s.flush().unwrap());
+        out
+    };
+    let mut fresh = VocoderStream::new(&voc, StreamConfig::smooth(8)).unwrap();
+    let want = run(&mut fresh);
+    // Reset in the middle of an utterance: pending units, context and counters gone.
+    let mut s = VocoderStream::new(&voc, StreamConfig::smooth(8)).unwrap();
+    s.push(&units[..13]).unwrap();
+    assert!(s.units_pushed() > 0);
+    s.reset();
+    assert_eq!((s.units_pushed(), s.samples_emitted()), (0, 0));
+    assert!(s.unit_ends().is_empty());
+    // (Same computation on the same device: equal up to the backend's run-to-run
+    // summation order, far below the golden tolerance.)
+    let after_reset = run(&mut s);
+    assert_eq!(after_reset.len(), want.len());
+    let err = max_rel_err(&after_reset, &want);
+    assert!(
+        err <= TOL_F32,
+        "after reset vs a fresh stream: rel err {err}"
+    );
+    // After a flush the next utterance starts without the old one's context (same
+    // audio as a fresh stream); the counters keep adding up until reset.
+    let again = run(&mut s);
+    assert_eq!(again.len(), want.len());
+    let err = max_rel_err(&again, &want);
+    assert!(
+        err <= TOL_F32,
+        "after flush vs a fresh utterance: rel err {err}"
+    );
+    assert_eq!(s.units_pushed(), 2 * units.len());
+    assert_eq!(s.samples_emitted(), 2 * want.len());
 }
 
 #[test]

@@ -9,10 +9,10 @@
 mod common;
 
 use common::{fixture, max_rel_err, read_arrays};
-use omni::adaptor::{AdaptorConfig, SpeechAdaptor};
-use omni::device::Device;
+use omni::model::adaptor::{AdaptorConfig, SpeechAdaptor};
+use omni::model::whisper::{WhisperConfig, WhisperEncoder};
 use omni::weights::{RunDType, WeightStore};
-use omni::whisper::{WhisperConfig, WhisperEncoder};
+use omni::Device;
 use omni::Error;
 
 const TOL_F32: f32 = 1e-4;
@@ -121,7 +121,7 @@ fn encoder_copy_inside_omni_shards_loads_with_inferred_dims() {
     let store = WeightStore::open_safetensors(fixture("whisper/v3layers/omni/model.safetensors"))
         .unwrap()
         .sub("model.speech_encoder.");
-    let layout = omni::whisper::WhisperKeyLayout::detect(&store).expect("layout");
+    let layout = omni::model::whisper::WhisperKeyLayout::detect(&store).expect("layout");
     let cfg = layout.infer_config(&store).unwrap();
     assert_eq!(
         cfg,

@@ -13,16 +13,16 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::adaptor::{AdaptorConfig, SpeechAdaptor};
 use crate::audio::MelFrontend;
 use crate::device::{parse_device, Device};
-use crate::llama::tokenizer::Tokenizer;
-use crate::llama::{Llama, OmniConfig};
+use crate::model::adaptor::{AdaptorConfig, SpeechAdaptor};
+use crate::model::llama::tokenizer::Tokenizer;
+use crate::model::llama::{Llama, OmniConfig};
+use crate::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
+use crate::model::vocoder::CodeHiFiGan;
+use crate::model::whisper::{WhisperConfig, WhisperEncoder, WhisperKeyLayout};
 use crate::progress::{report, ProgressFn};
-use crate::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
-use crate::vocoder::CodeHiFiGan;
 use crate::weights::{RunDType, WeightStore};
-use crate::whisper::{WhisperConfig, WhisperEncoder, WhisperKeyLayout};
 use crate::{Error, Result};
 
 /// How to load a model.

@@ -1,38 +1,45 @@
-//! omni-core: the four parts of LLaMA-Omni, written in burn and device-agnostic.
+//! omni-core: LLaMA-Omni in burn, device-agnostic: load the model once ([`Omni`]),
+//! then talk to it through [`Session`]s (push audio or text, pull events).
 //!
-//! - [`audio`]: audio files (WAV, FLAC, MP3, Ogg Vorbis), resampling to 16 kHz, Whisper's log-mel frontend.
-//! - [`whisper`]: the Whisper encoder (speech encoder).
-//! - [`adaptor`]: the speech adaptor (`EncoderProjectorConcat`).
-//! - [`device`]: run-time device choice (`cpu`, `wgpu`, `cuda:N`).
-//! - [`session`]: the conversation engine (push audio or text, pull events).
+//! - [`Omni`], [`OmniOptions`]: the loaded model (immutable, shared by sessions).
+//! - [`Session`], [`SessionOptions`], [`Event`]: the conversation engine.
+//! - [`model`]: the parts, by their paper names (Whisper encoder, speech adaptor,
+//!   Llama 3.1, CTC speech decoder, unit HiFi-GAN), for callers that run one alone.
+//! - [`audio`]: audio files (WAV, FLAC, MP3, Ogg Vorbis), resampling to 16 kHz,
+//!   Whisper's log-mel frontend.
+//! - [`weights`]: checkpoint readers (safetensors, PyTorch) and run dtypes.
+//! - [`Streaming`]: the `push`/`flush`/`reset` verbs every incremental stage shares.
+//! - [`error`]: [`Error`] and its [`ErrorKind`]s.
+//! - `train` (cargo feature `train`): the two training stages.
 //!
 //! No `unsafe` here: SIMD kernels live in `omni-kernels`, the C ABI in `omni-ffi`.
 
 #![forbid(unsafe_code)]
 
-pub mod adaptor;
 pub mod audio;
-pub mod bundle;
-pub mod device;
+mod bundle;
+mod device;
 pub mod error;
-pub mod llama;
-pub mod nn;
-pub mod pipeline;
-pub mod progress;
-pub mod session;
-pub mod speech_decoder;
-pub mod streaming;
+pub mod model;
+mod pipeline;
+mod progress;
+mod session;
+mod streaming;
 #[cfg(feature = "train")]
 pub mod train;
-pub mod vocoder;
 pub mod weights;
-pub mod whisper;
 
-pub use bundle::{Omni, OmniOptions};
+pub use bundle::{find_speech_encoder, Omni, OmniOptions};
 /// The burn version omni is built on, re-exported for callers handling tensors.
 pub use burn;
+pub use device::{compiled_backends, parse_device, Device};
 pub use error::{AudioFileProblem, Error, ErrorKind, Result};
 /// omni's CPU kernels (q8_0/q4_0 blocks, GEMV), re-exported for tests and benches.
 pub use omni_kernels as kernels;
-pub use session::{Event, Session, SessionOptions};
+pub use pipeline::{OfflineAnswer, SpeechEmbeddings};
+pub use progress::{Progress, ProgressFn};
+pub use session::{
+    EndpointOptions, ErrorCode, Event, History, HistoryTurn, InterruptReason, Session,
+    SessionOptions, Timings, NO_TOKEN,
+};
 pub use streaming::Streaming;

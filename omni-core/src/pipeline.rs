@@ -8,8 +8,8 @@ use burn::tensor::Tensor;
 
 use crate::audio::{pad_or_trim, N_SAMPLES};
 use crate::bundle::Omni;
-use crate::llama::generate::{Generation, GenerationParams};
-use crate::llama::prompt::{tokenizer_speech_token, Conversation};
+use crate::model::llama::generate::{Generation, GenerationParams};
+use crate::model::llama::prompt::{tokenizer_speech_token, Conversation};
 use crate::{Error, Result};
 
 /// Speech embeddings of one user turn.

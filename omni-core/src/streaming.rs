@@ -4,12 +4,12 @@
 //!
 //! | stage | input | output |
 //! |---|---|---|
-//! | [`TextStream`](crate::llama::tokenizer::TextStream) (detokenizer) | one token id | text that is final |
-//! | [`UnitStream`](crate::speech_decoder::UnitStream) (CTC speech decoder) | LLM hidden states | discrete units |
-//! | [`CtcCollapser`](crate::speech_decoder::CtcCollapser) (its last step) | frame labels | units |
-//! | [`VocoderStream`](crate::vocoder::VocoderStream) (unit HiFi-GAN) | units | PCM samples |
+//! | [`TextStream`](crate::model::llama::tokenizer::TextStream) (detokenizer) | one token id | text that is final |
+//! | [`UnitStream`](crate::model::speech_decoder::UnitStream) (CTC speech decoder) | LLM hidden states | discrete units |
+//! | [`CtcCollapser`](crate::model::speech_decoder::CtcCollapser) (its last step) | frame labels | units |
+//! | [`VocoderStream`](crate::model::vocoder::VocoderStream) (unit HiFi-GAN) | units | PCM samples |
 //!
-//! The LLM's own loop ([`Generation`](crate::llama::generate::Generation)) is not a
+//! The LLM's own loop ([`Generation`](crate::model::llama::generate::Generation)) is not a
 //! stage of this kind: it takes no input once prefilled and is pulled step by step.
 
 use crate::Result;

@@ -286,7 +286,7 @@ mod tests {
         .into();
         assert_eq!(bad.status(), OmniStatus::OMNI_ERR_MODEL);
         let st = guard(|| {
-            omni_core::whisper::WhisperConfig::from_openai_pt(std::path::Path::new(
+            omni_core::model::whisper::WhisperConfig::from_openai_pt(std::path::Path::new(
                 "/nonexistent/whisper.pt",
             ))?;
             Ok(())

@@ -3,8 +3,8 @@
 
 use std::ffi::{c_char, CString};
 
-use omni_core::session::{ErrorCode, InterruptReason, Timings};
 use omni_core::Event;
+use omni_core::{ErrorCode, InterruptReason, Timings};
 
 use crate::error::to_cstring;
 

@@ -4,8 +4,8 @@ use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use omni_core::progress::{Progress, ProgressFn};
 use omni_core::Omni;
+use omni_core::{Progress, ProgressFn};
 
 use crate::args::{obj, path, read_sized, write_sized, OutPtr};
 use crate::error::{guard, to_cstring, OmniStatus};

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use omni_core::session::ErrorCode;
+use omni_core::ErrorCode;
 use omni_core::{Event, Session};
 
 use std::ffi::c_char;

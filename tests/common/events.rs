@@ -35,7 +35,7 @@ pub fn tokens(ev: &[Event]) -> Vec<u32> {
                 None
             }
         })
-        .filter(|&t| t != omni::session::NO_TOKEN)
+        .filter(|&t| t != omni::NO_TOKEN)
         .collect()
 }
 

@@ -18,12 +18,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use omni::burn::tensor::{DType, Tensor};
-use omni::device::Device;
-use omni::llama::generate::{Generation, GenerationParams};
-use omni::llama::sampling::{argmax, SamplingParams};
-use omni::llama::tokenizer::Tokenizer;
-use omni::llama::{Llama, OmniConfig};
+use omni::model::llama::generate::{Generation, GenerationParams};
+use omni::model::llama::sampling::{argmax, SamplingParams};
+use omni::model::llama::tokenizer::Tokenizer;
+use omni::model::llama::{Llama, OmniConfig};
 use omni::weights::{RunDType, WeightStore};
+use omni::Device;
 
 use super::{max_rel_err, read_arrays, Array};
 

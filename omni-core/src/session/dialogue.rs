@@ -20,9 +20,11 @@ use std::sync::{Arc, Mutex};
 
 use burn::tensor::Tensor;
 
-use crate::llama::prompt::{spliced_len, tokenizer_speech_token, Conversation, SPEECH_TOKEN_INDEX};
-use crate::llama::tokenizer::Tokenizer;
-use crate::llama::KvCache;
+use crate::model::llama::prompt::{
+    spliced_len, tokenizer_speech_token, Conversation, SPEECH_TOKEN_INDEX,
+};
+use crate::model::llama::tokenizer::Tokenizer;
+use crate::model::llama::KvCache;
 use crate::{Error, Result};
 
 /// What the user said in one turn.

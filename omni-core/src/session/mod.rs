@@ -44,10 +44,10 @@ pub use events::{ErrorCode, Event, InterruptReason, Timings, NO_TOKEN};
 pub use input::EndpointOptions;
 
 use crate::bundle::Omni;
-use crate::llama::generate::GenerationParams;
-use crate::llama::prompt::{DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_MESSAGE};
-use crate::llama::sampling::SamplingParams;
-use crate::vocoder::stream::StreamConfig;
+use crate::model::llama::generate::GenerationParams;
+use crate::model::llama::prompt::{DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_MESSAGE};
+use crate::model::llama::sampling::SamplingParams;
+use crate::model::vocoder::stream::StreamConfig;
 use crate::{Error, Result};
 use dialogue::Dialogue;
 use input::{Input, InputAction};
@@ -62,7 +62,7 @@ pub struct SessionOptions {
     /// Text generation (max tokens, sampling and its seed, stop ids).
     pub generation: GenerationParams,
     /// Audio chunking: units in the first chunk (small: time to first audio), in
-    /// later chunks (Ω), and how chunks are joined (see [`crate::vocoder::stream`]).
+    /// later chunks (Ω), and how chunks are joined (see [`crate::model::vocoder::stream`]).
     pub vocoder: StreamConfig,
     /// End of turn: live (voice detector) or explicit (`end_turn`).
     pub endpoint: EndpointOptions,

@@ -16,11 +16,11 @@ use super::worker::{turn_error, Emitter};
 use super::SessionOptions;
 use crate::audio::{N_SAMPLES, SAMPLE_RATE};
 use crate::bundle::Omni;
-use crate::llama::generate::Generation;
+use crate::model::llama::generate::Generation;
+use crate::model::speech_decoder::UnitStream;
+use crate::model::vocoder::stream::VocoderStream;
 use crate::pipeline::speech_embeddings;
-use crate::speech_decoder::UnitStream;
 use crate::streaming::Streaming;
-use crate::vocoder::stream::VocoderStream;
 use crate::Result;
 
 /// What the user gave in a turn.

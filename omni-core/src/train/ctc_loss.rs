@@ -22,7 +22,7 @@ use burn::tensor::module::ctc_loss;
 use burn::tensor::{DType, Int, Tensor, TensorData};
 
 use super::batch::IGNORE_INDEX;
-use crate::speech_decoder::SpeechGenerator;
+use crate::model::speech_decoder::SpeechGenerator;
 use crate::{Error, Result};
 
 /// The CTC loss of a batch.

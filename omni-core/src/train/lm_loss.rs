@@ -11,9 +11,9 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, Int, Tensor, TensorData};
 
 use super::batch::{Example, IGNORE_INDEX};
-use crate::adaptor::SpeechAdaptor;
-use crate::llama::prompt::SPEECH_TOKEN_INDEX;
-use crate::llama::Llama;
+use crate::model::adaptor::SpeechAdaptor;
+use crate::model::llama::prompt::SPEECH_TOKEN_INDEX;
+use crate::model::llama::Llama;
 use crate::{Error, Result};
 
 /// A right-padded batch of LLM inputs.

@@ -16,9 +16,9 @@ use super::batch::Example;
 use super::ctc_loss::speech_decoder_loss;
 use super::lm_loss::{llm_inputs, lm_loss};
 use super::optim::{AdamW, GradAccumulator};
-use crate::adaptor::SpeechAdaptor;
-use crate::llama::Llama;
-use crate::speech_decoder::SpeechGenerator;
+use crate::model::adaptor::SpeechAdaptor;
+use crate::model::llama::Llama;
+use crate::model::speech_decoder::SpeechGenerator;
 use crate::{Error, Result};
 
 /// Per-step settings.

@@ -13,7 +13,7 @@ use omni_kernels::{Format, WeightMatrix};
 
 use super::convert::{to_data, to_f32, transpose, RunDType};
 use super::safetensors::{read_entry, StEntry, StFile};
-use crate::nn::proj::Proj;
+use crate::model::nn::proj::Proj;
 use crate::{Error, Result};
 
 /// Element type of a stored tensor.

@@ -291,7 +291,7 @@ impl OmniConfig {
     /// Checks the speech fields that cannot work (a zero rate, size or unit
     /// vocabulary, a CTC decoder that cannot be built), so a model that could
     /// never run is refused at load, naming the field. Mirrors the checks of
-    /// [`crate::speech_decoder::CtcDecoderConfig::from_omni`] and the adaptor,
+    /// [`crate::model::speech_decoder::CtcDecoderConfig::from_omni`] and the adaptor,
     /// done here before any weight is read.
     pub fn validate(self, path: &Path) -> Result<Self> {
         let bad = |reason: String| {
@@ -314,7 +314,7 @@ impl OmniConfig {
             }
         }
         if self.ctc_decoder_config.is_some() {
-            crate::speech_decoder::CtcDecoderConfig::from_omni(&self, path)?;
+            crate::model::speech_decoder::CtcDecoderConfig::from_omni(&self, path)?;
         }
         Ok(self)
     }

@@ -14,7 +14,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::DurPredictorParams;
-use crate::nn::norm::LayerNorm;
+use crate::model::nn::norm::LayerNorm;
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};
 

@@ -17,7 +17,7 @@
 //! as in training. The BOS the post-processor puts before the later chunks is dropped.
 
 use crate::error::{Error, Result};
-use crate::llama::tokenizer::Tokenizer;
+use crate::model::llama::tokenizer::Tokenizer;
 
 /// The id standing for the speech features in prompt ids (`SPEECH_TOKEN_INDEX`).
 pub const SPEECH_TOKEN_INDEX: i64 = -200;

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 use super::attention::{Attention, AttentionDims};
 use super::cache::LayerCache;
 use super::mlp::Mlp;
-use crate::nn::rms_norm::RmsNorm;
+use crate::model::nn::rms_norm::RmsNorm;
 use crate::weights::{RunDType, WeightStore};
 use crate::Result;
 

@@ -1,7 +1,7 @@
 //! The Llama 3.1 decoder: token embeddings, N decoder layers, final RMSNorm,
 //! `lm_head` (tied to the embeddings or not, per config).
 
-use crate::nn::proj::Proj;
+use crate::model::nn::proj::Proj;
 use burn::module::{Module, Param};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
@@ -11,7 +11,7 @@ use super::config::LlamaConfig;
 use super::layer::{DecoderLayer, LayerDims};
 use super::prompt::SPEECH_TOKEN_INDEX;
 use super::rope::Rope;
-use crate::nn::rms_norm::RmsNorm;
+use crate::model::nn::rms_norm::RmsNorm;
 use crate::progress::{report, ProgressFn};
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};

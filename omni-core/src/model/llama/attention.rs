@@ -1,6 +1,6 @@
 //! Grouped-query self-attention with RoPE and a KV cache.
 
-use crate::nn::proj::Proj;
+use crate::model::nn::proj::Proj;
 use burn::module::Module;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;

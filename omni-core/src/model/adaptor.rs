@@ -10,7 +10,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::Deserialize;
 
-use crate::llama::OmniConfig;
+use crate::model::llama::OmniConfig;
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};
 

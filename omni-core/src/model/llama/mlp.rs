@@ -1,6 +1,6 @@
 //! SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
 
-use crate::nn::proj::Proj;
+use crate::model::nn::proj::Proj;
 use burn::module::Module;
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};

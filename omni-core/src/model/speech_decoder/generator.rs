@@ -2,7 +2,7 @@
 //! LLM's RoPE theta and llama3 scaling, MHA, no final norm) → `output_proj`
 //! (units + blank), greedy per frame.
 
-use crate::nn::proj::Proj;
+use crate::model::nn::proj::Proj;
 use std::borrow::Borrow;
 
 use burn::module::Module;
@@ -10,12 +10,12 @@ use burn::tensor::{DType, Device, Tensor};
 
 use super::config::CtcDecoderConfig;
 use super::ctc::{collapse, CtcCollapser};
-use crate::llama::attention::AttentionDims;
-use crate::llama::cache::KvCache;
-use crate::llama::layer::{DecoderLayer, LayerDims};
-use crate::llama::rope::Rope;
-use crate::llama::sampling::argmax;
-use crate::llama::LlamaConfig;
+use crate::model::llama::attention::AttentionDims;
+use crate::model::llama::cache::KvCache;
+use crate::model::llama::layer::{DecoderLayer, LayerDims};
+use crate::model::llama::rope::Rope;
+use crate::model::llama::sampling::argmax;
+use crate::model::llama::LlamaConfig;
 use crate::streaming::Streaming;
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};
@@ -163,7 +163,7 @@ impl SpeechGenerator {
 /// out. Causal attention and repetition upsampling make earlier frames final,
 /// so this equals [`SpeechGenerator::predict`] on the whole sequence. `G` is
 /// anything that lends a [`SpeechGenerator`] (`&SpeechGenerator`, an `Arc`, or
-/// the generator itself), as for [`VocoderStream`](crate::vocoder::VocoderStream).
+/// the generator itself), as for [`VocoderStream`](crate::model::vocoder::VocoderStream).
 #[derive(Debug, Clone)]
 pub struct UnitStream<G: Borrow<SpeechGenerator>> {
     generator: G,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::llama::OmniConfig;
+use crate::model::llama::OmniConfig;
 use crate::{Error, Result};
 
 /// Shapes of `SpeechGeneratorCTC`.

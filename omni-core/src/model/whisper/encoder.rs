@@ -9,7 +9,7 @@ use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::WhisperConfig;
-use crate::nn::norm::LayerNorm;
+use crate::model::nn::norm::LayerNorm;
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};
 
