@@ -18,15 +18,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::{ms, time_n, token_ids, Checkpoint, Init, Results, Rng, St};
-use omni::audio::MelFrontend;
-use omni::burn::tensor::{DType, Device, Tensor, TensorData};
-use omni::model::llama::generate::host_logits;
-use omni::model::llama::sampling::argmax;
-use omni::model::llama::{KvCache, Llama, LlamaConfig};
-use omni::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
-use omni::model::vocoder::{CodeHiFiGan, VocoderConfig};
-use omni::model::whisper::{WhisperConfig, WhisperEncoder};
-use omni::weights::{RunDType, WeightStore};
+use omni_core::audio::MelFrontend;
+use omni_core::burn::tensor::{DType, Device, Tensor, TensorData};
+use omni_core::model::llama::generate::host_logits;
+use omni_core::model::llama::sampling::argmax;
+use omni_core::model::llama::{KvCache, Llama, LlamaConfig};
+use omni_core::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
+use omni_core::model::vocoder::{CodeHiFiGan, VocoderConfig};
+use omni_core::model::whisper::{WhisperConfig, WhisperEncoder};
+use omni_core::weights::{RunDType, WeightStore};
 use serde_json::json;
 
 /// Prompt length of the LLM prefill rows.
@@ -347,9 +347,9 @@ fn profile_decode(llm: &Llama, cache: &mut KvCache, mut tok: u32) {
 
 /// `OMNI_BENCH_PROFILE=1`: the operations of layer 0 for one decode token (each read back).
 fn profile_layer_ops(llm: &Llama, cache: &KvCache) {
-    use omni::burn::tensor::module::attention;
-    use omni::burn::tensor::ops::AttentionModuleOptions;
-    use omni::model::llama::rope;
+    use omni_core::burn::tensor::module::attention;
+    use omni_core::burn::tensor::ops::AttentionModuleOptions;
+    use omni_core::model::llama::rope;
     let mut lc = cache.layers[0].clone();
     let layer = &llm.layers[0];
     let a = &layer.self_attn;
@@ -404,7 +404,7 @@ fn profile_layer_ops(llm: &Llama, cache: &KvCache) {
         let xn2 = op!("norm2", layer.post_attention_layernorm.forward(x2));
         let g = op!("gate_proj", layer.mlp.gate_proj.forward(xn2.clone()));
         let u = op!("up_proj", layer.mlp.up_proj.forward(xn2));
-        let gu = op!("silu_mul", omni::burn::tensor::activation::silu(g) * u);
+        let gu = op!("silu_mul", omni_core::burn::tensor::activation::silu(g) * u);
         let _ = op!("down_proj", layer.mlp.down_proj.forward(gu));
         eprintln!("  layer-0 ops (ms): {}", log.join(", "));
     }

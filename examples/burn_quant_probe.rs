@@ -11,9 +11,9 @@
 
 use std::time::Instant;
 
-use omni::burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue};
-use omni::burn::tensor::{DType, Device, Tensor, TensorData};
-use omni::kernels::{Format, WeightMatrix};
+use omni_core::burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue};
+use omni_core::burn::tensor::{DType, Device, Tensor, TensorData};
+use omni_core::kernels::{Format, WeightMatrix};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -48,7 +48,7 @@ fn main() {
     let x: Vec<f32> = (0..k).map(|i| ((i % 17) as f32 - 8.0) * 0.1).collect();
     let xt = Tensor::<2>::from_data(TensorData::new(x.clone(), [1, k]), &dev);
     let wt = Tensor::<2>::from_data(TensorData::new(w.clone(), [k, n]), &dev);
-    println!("CPU: {}", omni::kernels::cpu_description());
+    println!("CPU: {}", omni_core::kernels::cpu_description());
     println!("x[1, {k}] · W[{k}, {n}], median of 7 (ms):");
     let f32_ms = time(7, || {
         let _ = xt.clone().matmul(wt.clone()).into_data();
@@ -72,7 +72,7 @@ fn main() {
             QuantScheme::default()
                 .with_value(QuantValue::Q8S)
                 .with_store(QuantStore::Native)
-                .per_block([32], omni::burn::tensor::quantization::ScaleDtype::F32),
+                .per_block([32], omni_core::burn::tensor::quantization::ScaleDtype::F32),
         ),
     ];
     for (name, scheme) in schemes {
@@ -102,7 +102,8 @@ fn main() {
     // omni's Proj with m rows: the kernel path against dequantized tiles + f32 matmul.
     println!("omni Proj, x[m, {k}] · W[{n}, {k}]ᵀ (ms, median of 3): m, kernels path, tiles path");
     for f in [Format::Q8_0, Format::F16] {
-        let p = omni::model::nn::proj::Proj::packed(WeightMatrix::from_f32(f, n, k, &wnk), None);
+        let p =
+            omni_core::model::nn::proj::Proj::packed(WeightMatrix::from_f32(f, n, k, &wnk), None);
         for m in [1usize, 2, 4, 8, 16, 25] {
             let xm = Tensor::<2>::from_data(
                 TensorData::new(

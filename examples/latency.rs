@@ -20,9 +20,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use omni::audio::read_wav;
-use omni::Timings;
-use omni::{Event, Omni, Session, SessionOptions};
+use omni_core::audio::read_wav;
+use omni_core::Timings;
+use omni_core::{Event, Omni, Session, SessionOptions};
 
 fn status_kib(field: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;

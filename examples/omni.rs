@@ -11,7 +11,7 @@
 //! `run` answers the whole file as one turn (explicit mode: every sample, no
 //! trimming, as the reference encodes a file); `live` ends turns with the voice
 //! detector (pauses, speculative start, barge-in). `--json` prints one JSON
-//! object per event (the serde form of `omni::Event`, plus `t_ms`).
+//! object per event (the serde form of `omni_core::Event`, plus `t_ms`).
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use omni::audio::{f32_to_i16, read_audio, write_wav};
-use omni::Progress;
-use omni::Timings;
-use omni::{Event, Omni, Session};
+use omni_core::audio::{f32_to_i16, read_audio, write_wav};
+use omni_core::Progress;
+use omni_core::Timings;
+use omni_core::{Event, Omni, Session};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The C side of omni: builds libomni (cargo build --release -p omni-ffi), the C example (examples/c) and the
+# The C side of omni: builds libomni (omni-ffi), the C example (examples/c) and the
 # C tests (tests/c), then runs
 #   1. the example, linked with libomni.so and with libomni.a, on the demo model (text printed as it
 #      streams, answer written to a WAV; the question read as WAV, then as MP3),
@@ -21,8 +21,11 @@ CC="${CC:-cc}"
 start=$(date +%s)
 stamp() { echo "== [c: $(( $(date +%s) - start ))s] $*"; }
 
-stamp "cargo build --release -p omni-ffi"
-cargo build --release -p omni-ffi
+# `--workspace --lib --tests` resolves features exactly as `cargo test --workspace` does, so
+# libomni is linked from the crates that build already compiled (`-p omni-ffi` alone would
+# resolve shared dependencies' features differently and rebuild burn).
+stamp "cargo build --release --workspace --lib --tests (libomni.so, libomni.a)"
+cargo build --release --workspace --lib --tests
 # The library's SONAME is libomni.so.0: programs linked with -lomni load that name.
 readelf -d "$lib/libomni.so" | grep -q 'SONAME.*\[libomni\.so\.0\]' || { echo "libomni.so has no SONAME libomni.so.0" >&2; exit 1; }
 ln -sf libomni.so "$lib/libomni.so.0"

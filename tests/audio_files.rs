@@ -15,8 +15,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::fixture;
-use omni::audio::{read_audio, read_wav};
-use omni::{AudioFileProblem, Error, ErrorKind};
+use omni_core::audio::{read_audio, read_wav};
+use omni_core::{AudioFileProblem, Error, ErrorKind};
 
 fn question() -> Vec<f32> {
     let (x, rate) = read_wav(&fixture("speech/question.wav")).unwrap();

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::{fixture, max_abs_diff, read_arrays, Array};
-use omni::audio::{
+use omni_core::audio::{
     pad_or_trim, read_wav, resample, to_16k_mono, write_wav, LogMel, MelFrontend, N_FRAMES,
     N_SAMPLES,
 };
-use omni::Error;
+use omni_core::Error;
 
 const MEL_FIXTURE: &str = "audio/mel.safetensors";
 

@@ -9,15 +9,15 @@
 mod common;
 
 use common::{fixture, max_rel_err, read_arrays, Array};
-use omni::burn::tensor::{DType, Tensor, TensorData};
-use omni::model::llama::generate::{Generation, GenerationParams};
-use omni::model::llama::sampling::SamplingParams;
-use omni::model::llama::{KvCache, Llama, OmniConfig};
-use omni::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator, UnitStream};
-use omni::weights::{RunDType, WeightStore};
-use omni::Device;
-use omni::Error;
-use omni::Streaming;
+use omni_core::burn::tensor::{DType, Tensor, TensorData};
+use omni_core::model::llama::generate::{Generation, GenerationParams};
+use omni_core::model::llama::sampling::SamplingParams;
+use omni_core::model::llama::{KvCache, Llama, OmniConfig};
+use omni_core::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator, UnitStream};
+use omni_core::weights::{RunDType, WeightStore};
+use omni_core::Device;
+use omni_core::Error;
+use omni_core::Streaming;
 
 const TOL: f32 = 1e-4;
 
@@ -179,7 +179,7 @@ fn bf16_checkpoint_is_cast_at_load() {
     let store = WeightStore::open_hf_dir(&dir).unwrap();
     assert_eq!(
         store.info("lm_head.weight").unwrap().dtype,
-        omni::weights::StoredDType::BF16
+        omni_core::weights::StoredDType::BF16
     );
     let llm = Llama::load(&store, &cfg.llm, RunDType::F32, &dev(), None).unwrap();
     let g = read_arrays("omni_tiny/golden.safetensors");
@@ -188,7 +188,7 @@ fn bf16_checkpoint_is_cast_at_load() {
     let x = prompt_embeds(&llm, &g);
     let speech_bf: Vec<f32> = host(x.clone())
         .iter()
-        .map(|v| omni::burn::tensor::bf16::from_f32(*v).to_f32())
+        .map(|v| omni_core::burn::tensor::bf16::from_f32(*v).to_f32())
         .collect();
     let n = x.dims()[1];
     let x = Tensor::<3>::from_data(TensorData::new(speech_bf, [1, n, 64]), &dev());
@@ -221,7 +221,7 @@ fn f16_run_tracks_f32_reference() {
     assert!(err <= 1e-2, "f16 rel err {err}");
     let last = &logits[15 * 512..];
     assert_eq!(
-        omni::model::llama::sampling::argmax(last) as f32,
+        omni_core::model::llama::sampling::argmax(last) as f32,
         t.g["greedy_tokens"].data[0]
     );
 }
@@ -368,12 +368,12 @@ fn speech_path_from_whisper_pt_and_shards_matches() {
     // mel → encoder (config.speech_encoder = speech_encoder.pt) → adaptor (shards).
     let t = tiny();
     let pt = fixture("omni_tiny").join(t.cfg.speech_encoder.as_deref().unwrap());
-    let wcfg = omni::model::whisper::WhisperConfig::from_openai_pt(&pt).unwrap();
+    let wcfg = omni_core::model::whisper::WhisperConfig::from_openai_pt(&pt).unwrap();
     let ws = WeightStore::open_pytorch(&pt, Some("model_state_dict"))
         .unwrap()
         .sub("encoder.");
     let enc =
-        omni::model::whisper::WhisperEncoder::load(&ws, &wcfg, RunDType::F32, &dev()).unwrap();
+        omni_core::model::whisper::WhisperEncoder::load(&ws, &wcfg, RunDType::F32, &dev()).unwrap();
     let mel = &t.g["mel"];
     let e = enc
         .forward(
@@ -383,10 +383,11 @@ fn speech_path_from_whisper_pt_and_shards_matches() {
         .unwrap();
     let err = max_rel_err(&host(e.clone()), &t.g["encoder_out"].data);
     assert!(err <= TOL, "encoder rel err {err}");
-    let acfg =
-        omni::model::adaptor::AdaptorConfig::from_config_json(&fixture("omni_tiny/config.json"))
-            .unwrap();
-    let ad = omni::model::adaptor::SpeechAdaptor::load(
+    let acfg = omni_core::model::adaptor::AdaptorConfig::from_config_json(&fixture(
+        "omni_tiny/config.json",
+    ))
+    .unwrap();
+    let ad = omni_core::model::adaptor::SpeechAdaptor::load(
         &t.store,
         "model.speech_projector.",
         &acfg,

@@ -7,9 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::fixture;
-use omni::find_speech_encoder;
-use omni::model::llama::OmniConfig;
-use omni::{Error, ErrorKind, Omni, OmniOptions};
+use omni_core::find_speech_encoder;
+use omni_core::model::llama::OmniConfig;
+use omni_core::{Error, ErrorKind, Omni, OmniOptions};
 
 fn tmp_dir(name: &str) -> PathBuf {
     let dir =
@@ -18,7 +18,7 @@ fn tmp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn load(model_dir: &Path, opt: &OmniOptions) -> omni::Result<Omni> {
+fn load(model_dir: &Path, opt: &OmniOptions) -> omni_core::Result<Omni> {
     Omni::load(model_dir, fixture("vocoder/tiny"), opt, None)
 }
 
@@ -68,7 +68,10 @@ fn a_malformed_speech_encoder_file_is_a_model_error() {
 }
 
 /// The fixture's config.json with `edit` applied, read back by `OmniConfig::from_file`.
-fn config_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> omni::Result<OmniConfig> {
+fn config_with(
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> omni_core::Result<OmniConfig> {
     let text = std::fs::read_to_string(fixture("omni_tiny/config.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     edit(&mut v);

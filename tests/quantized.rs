@@ -16,12 +16,12 @@
 mod common;
 
 use common::{fixture, max_rel_err, read_arrays, Array};
-use omni::burn::tensor::{DType, Tensor, TensorData};
-use omni::model::llama::{Llama, OmniConfig};
-use omni::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
-use omni::weights::{RunDType, WeightStore};
-use omni::Device;
-use omni::Streaming;
+use omni_core::burn::tensor::{DType, Tensor, TensorData};
+use omni_core::model::llama::{Llama, OmniConfig};
+use omni_core::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
+use omni_core::weights::{RunDType, WeightStore};
+use omni_core::Device;
+use omni_core::Streaming;
 
 fn dev() -> Device {
     common::test_device()
@@ -98,7 +98,7 @@ fn check_prefill(dtype: RunDType, bound: f32, same_first_token: bool) -> f32 {
     let x = prompt_embeds(&llm, &t.g);
     let n = x.dims()[1];
     assert!(
-        n > omni::model::nn::proj::GEMV_MAX_ROWS,
+        n > omni_core::model::nn::proj::GEMV_MAX_ROWS,
         "the prompt must exercise the prefill path"
     );
     let h = llm.forward(x, &mut llm.new_cache()).unwrap();
@@ -112,7 +112,7 @@ fn check_prefill(dtype: RunDType, bound: f32, same_first_token: bool) -> f32 {
     if same_first_token {
         let last = &logits[15 * 512..];
         assert_eq!(
-            omni::model::llama::sampling::argmax(last) as f32,
+            omni_core::model::llama::sampling::argmax(last) as f32,
             t.g["greedy_tokens"].data[0]
         );
     }
@@ -158,8 +158,8 @@ fn q8_0_decode_steps_agree_with_a_full_prefill() {
     assert!(err <= 3e-2, "decode vs prefill rel err {err}");
     // And the greedy choice at each step agrees.
     for s in 0..4 {
-        let a = omni::model::llama::sampling::argmax(&inc[s * 512..(s + 1) * 512]);
-        let b = omni::model::llama::sampling::argmax(&full[(40 + s) * 512..(41 + s) * 512]);
+        let a = omni_core::model::llama::sampling::argmax(&inc[s * 512..(s + 1) * 512]);
+        let b = omni_core::model::llama::sampling::argmax(&full[(40 + s) * 512..(41 + s) * 512]);
         assert_eq!(a, b, "step {s}");
     }
 }
@@ -183,11 +183,11 @@ fn q8_0_speech_decoder_frame_labels_match_the_reference() {
     if dev() == Device::flex() {
         assert_eq!(
             gen.input_proj.weight_matrix().map(|w| w.format()),
-            Some(omni::kernels::Format::Q8_0)
+            Some(omni_core::kernels::Format::Q8_0)
         );
         assert_eq!(
             gen.output_proj.weight_matrix().map(|w| w.format()),
-            Some(omni::kernels::Format::Q8_0)
+            Some(omni_core::kernels::Format::Q8_0)
         );
     }
     let r = &t.g["speech_decoder_inputs"];
@@ -195,7 +195,7 @@ fn q8_0_speech_decoder_frame_labels_match_the_reference() {
         TensorData::new(r.data.clone(), [r.shape[0], r.shape[1]]),
         &dev(),
     );
-    let mut stream = omni::model::speech_decoder::UnitStream::new(&gen);
+    let mut stream = omni_core::model::speech_decoder::UnitStream::new(&gen);
     let mut frames = Vec::new();
     let mut cache = gen.new_cache();
     for i in 0..r.shape[0] {

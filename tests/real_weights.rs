@@ -18,14 +18,14 @@ mod common;
 
 use common::real_weights::{smollm2_cases, smollm2_quality, whisper_base_pt, SmolLm2};
 use common::{fixture, max_abs_diff, max_rel_err, read_arrays, Array};
-use omni::audio::{read_wav, MelFrontend};
-use omni::burn::tensor::DType;
-use omni::model::llama::tokenizer::Tokenizer;
-use omni::model::whisper::{WhisperConfig, WhisperEncoder};
-use omni::weights::{RunDType, WeightStore};
-use omni::Device;
-use omni::Error;
-use omni::Streaming;
+use omni_core::audio::{read_wav, MelFrontend};
+use omni_core::burn::tensor::DType;
+use omni_core::model::llama::tokenizer::Tokenizer;
+use omni_core::model::whisper::{WhisperConfig, WhisperEncoder};
+use omni_core::weights::{RunDType, WeightStore};
+use omni_core::Device;
+use omni_core::Error;
+use omni_core::Streaming;
 use serde_json::Value;
 
 /// f32 tolerance, as every golden test: max |ours − ref| / max |ref|. Both sides compute in f32

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use common::events::{tokens, turn_end, units, until};
 use common::fixture;
-use omni::audio::read_wav;
-use omni::{ErrorCode, InterruptReason};
-use omni::{Event, Omni, OmniOptions, Session, SessionOptions};
+use omni_core::audio::read_wav;
+use omni_core::{ErrorCode, InterruptReason};
+use omni_core::{Event, Omni, OmniOptions, Session, SessionOptions};
 
 fn omni() -> Arc<Omni> {
     static M: OnceLock<Arc<Omni>> = OnceLock::new();
@@ -82,7 +82,7 @@ fn scripted_conversation_with_endpointing_barge_in_cancel_and_bad_input() {
     // Turn 1: endpointing from real speech + silence.
     speak(&s, &q, 1.5);
     let ev = until(&s, turn_end);
-    let pos = |f: &dyn Fn(&Event) -> bool| ev.iter().position(|e| f(e));
+    let pos = |f: &dyn Fn(&Event) -> bool| ev.iter().position(f);
     let started = pos(&|e| matches!(e, Event::SpeechStarted { .. })).expect("speech started");
     let ended = pos(&|e| matches!(e, Event::SpeechEnded { .. })).expect("speech ended");
     let turn = pos(&|e| matches!(e, Event::TurnStarted { turn: 1, .. })).expect("turn 1 started");
@@ -231,7 +231,7 @@ fn scripted_conversation_with_endpointing_barge_in_cancel_and_bad_input() {
 fn any_sample_rate_and_i16_input() {
     let omni = omni();
     let q = question();
-    let q48 = omni::audio::resample(&q, 16000, 48000).unwrap();
+    let q48 = omni_core::audio::resample(&q, 16000, 48000).unwrap();
     let pcm: Vec<i16> = q48.iter().map(|x| (x * 32767.0) as i16).collect();
     let s = Session::new(omni.clone(), options(&omni)).unwrap();
     for c in pcm.chunks(480) {

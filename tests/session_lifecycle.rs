@@ -9,9 +9,9 @@ use std::sync::{mpsc, Arc, OnceLock};
 use std::time::Duration;
 
 use common::fixture;
-use omni::audio::read_wav;
-use omni::InterruptReason;
-use omni::{Error, Event, Omni, OmniOptions, Session, SessionOptions};
+use omni_core::audio::read_wav;
+use omni_core::InterruptReason;
+use omni_core::{Error, Event, Omni, OmniOptions, Session, SessionOptions};
 
 fn omni() -> Arc<Omni> {
     static M: OnceLock<Arc<Omni>> = OnceLock::new();
@@ -201,7 +201,8 @@ fn each_turn_keeps_the_reason_of_the_cancel_that_hit_it() {
 fn options_that_cannot_work_are_refused_at_creation_naming_the_field() {
     let omni = omni();
     let base = explicit(&omni, 256);
-    let cases: Vec<(&str, Box<dyn Fn(&mut SessionOptions)>)> = vec![
+    type Edit = Box<dyn Fn(&mut SessionOptions)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "max_new_tokens",
             Box::new(|o| o.generation.max_new_tokens = 100_000),

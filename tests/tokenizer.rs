@@ -10,13 +10,13 @@ mod common;
 use std::path::PathBuf;
 
 use common::fixture;
-use omni::model::llama::prompt::{
+use omni_core::model::llama::prompt::{
     tokenizer_speech_token, Conversation, PromptIds, Role, Segment, DEFAULT_SPEECH_TOKEN,
     DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_MESSAGE, SPEECH_TOKEN_INDEX,
 };
-use omni::model::llama::tokenizer::Tokenizer;
-use omni::Error;
-use omni::Streaming;
+use omni_core::model::llama::tokenizer::Tokenizer;
+use omni_core::Error;
+use omni_core::Streaming;
 use serde_json::Value;
 
 fn expected(name: &str) -> Value {
@@ -474,5 +474,5 @@ fn prompt_ids_reject_foreign_negative_ids() {
 fn tokenizer_is_send_and_sync() {
     fn check<T: Send + Sync + Clone>() {}
     check::<Tokenizer>();
-    check::<omni::model::llama::tokenizer::TextStream>();
+    check::<omni_core::model::llama::tokenizer::TextStream>();
 }

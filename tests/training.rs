@@ -27,17 +27,17 @@ mod common;
 use std::collections::HashMap;
 
 use common::{fixture, max_rel_err, read_arrays, Array};
-use omni::burn::module::Module;
-use omni::burn::tensor::{Tensor, TensorData};
-use omni::model::adaptor::{AdaptorConfig, SpeechAdaptor};
-use omni::model::llama::{Llama, OmniConfig};
-use omni::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
-use omni::train::{
+use omni_core::burn::module::Module;
+use omni_core::burn::tensor::{Tensor, TensorData};
+use omni_core::model::adaptor::{AdaptorConfig, SpeechAdaptor};
+use omni_core::model::llama::{Llama, OmniConfig};
+use omni_core::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
+use omni_core::train::{
     ctc_feasible, llm_inputs, lm_loss, named_grads, speech_decoder_loss, uniform_assignment,
     Example, NamedTensor, IGNORE_INDEX,
 };
-use omni::weights::{RunDType, WeightStore};
-use omni::Device;
+use omni_core::weights::{RunDType, WeightStore};
+use omni_core::Device;
 
 const LOSS_TOL: f32 = 1e-5;
 const GRAD_TOL: f32 = 1e-4;

@@ -11,19 +11,19 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::{fixture, max_abs_diff, max_rel_err, read_arrays, Array};
-use omni::burn::module::Module;
-use omni::burn::tensor::{Tensor, TensorData};
-use omni::model::adaptor::{AdaptorConfig, SpeechAdaptor};
-use omni::model::llama::{Llama, OmniConfig};
-use omni::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
-use omni::train::checkpoint::{load_optimizer, save_model_dir, save_optimizer};
-use omni::train::{
+use omni_core::burn::module::Module;
+use omni_core::burn::tensor::{Tensor, TensorData};
+use omni_core::model::adaptor::{AdaptorConfig, SpeechAdaptor};
+use omni_core::model::llama::{Llama, OmniConfig};
+use omni_core::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
+use omni_core::train::checkpoint::{load_optimizer, save_model_dir, save_optimizer};
+use omni_core::train::{
     llm_inputs, named_values, stage1_step, stage2_step, AdamW, AdamWConfig, CosineSchedule,
     Example, GradAccumulator, NamedTensor, StepConfig, IGNORE_INDEX,
 };
-use omni::weights::{RunDType, WeightStore};
-use omni::Device;
-use omni::{Omni, OmniOptions};
+use omni_core::weights::{RunDType, WeightStore};
+use omni_core::Device;
+use omni_core::{Omni, OmniOptions};
 
 const PREFIX: &str = "speech_generator.";
 
@@ -389,7 +389,7 @@ fn stage2_overfits_two_examples_until_units_decode_exactly() {
             .filter(|&p| inputs.labels[i][p] != IGNORE_INDEX)
             .map(|p| (i * len + p) as i64)
             .collect();
-        let idx = Tensor::<1, omni::burn::tensor::Int>::from_data(
+        let idx = Tensor::<1, omni_core::burn::tensor::Int>::from_data(
             TensorData::new(pos.clone(), [pos.len()]),
             &dev(),
         );

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use common::events::{tokens, turn_end, units, until};
 use common::fixture;
-use omni::audio::read_wav;
-use omni::{Event, Omni, OmniOptions, Session, SessionOptions};
-use omni::{InterruptReason, NO_TOKEN};
+use omni_core::audio::read_wav;
+use omni_core::{Event, Omni, OmniOptions, Session, SessionOptions};
+use omni_core::{InterruptReason, NO_TOKEN};
 
 const MAX_NEW: usize = 24;
 

@@ -11,13 +11,13 @@ mod common;
 use std::sync::Arc;
 
 use common::{fixture, max_rel_err, read_arrays};
-use omni::model::vocoder::{
+use omni_core::model::vocoder::{
     ChunkBoundary, CodeHiFiGan, OverlapParams, StreamConfig, VocoderConfig, VocoderStream,
 };
-use omni::weights::WeightStore;
-use omni::Device;
-use omni::Error;
-use omni::Streaming;
+use omni_core::weights::WeightStore;
+use omni_core::Device;
+use omni_core::Error;
+use omni_core::Streaming;
 
 const TOL_F32: f32 = 1e-4;
 

@@ -9,11 +9,11 @@
 mod common;
 
 use common::{fixture, max_rel_err, read_arrays};
-use omni::model::adaptor::{AdaptorConfig, SpeechAdaptor};
-use omni::model::whisper::{WhisperConfig, WhisperEncoder};
-use omni::weights::{RunDType, WeightStore};
-use omni::Device;
-use omni::Error;
+use omni_core::model::adaptor::{AdaptorConfig, SpeechAdaptor};
+use omni_core::model::whisper::{WhisperConfig, WhisperEncoder};
+use omni_core::weights::{RunDType, WeightStore};
+use omni_core::Device;
+use omni_core::Error;
 
 const TOL_F32: f32 = 1e-4;
 
@@ -21,8 +21,8 @@ fn device() -> Device {
     common::test_device()
 }
 
-fn to_vec(t: omni::burn::tensor::Tensor<3>) -> Vec<f32> {
-    t.cast(omni::burn::tensor::DType::F32)
+fn to_vec(t: omni_core::burn::tensor::Tensor<3>) -> Vec<f32> {
+    t.cast(omni_core::burn::tensor::DType::F32)
         .into_data()
         .try_to_vec::<f32>()
         .expect("f32 data")
@@ -121,7 +121,7 @@ fn encoder_copy_inside_omni_shards_loads_with_inferred_dims() {
     let store = WeightStore::open_safetensors(fixture("whisper/v3layers/omni/model.safetensors"))
         .unwrap()
         .sub("model.speech_encoder.");
-    let layout = omni::model::whisper::WhisperKeyLayout::detect(&store).expect("layout");
+    let layout = omni_core::model::whisper::WhisperKeyLayout::detect(&store).expect("layout");
     let cfg = layout.infer_config(&store).unwrap();
     assert_eq!(
         cfg,
@@ -145,7 +145,7 @@ fn f16_weights_on_cpu_track_f32_reference() {
     // roundoff; over 4 blocks of 128-wide GEMMs we allow 2e-2 relative to the
     // output scale, and require a mean error 10x below that.
     let io = read_arrays("whisper/v3layers/io.safetensors");
-    if !device().supports_dtype(omni::burn::tensor::DType::F16) {
+    if !device().supports_dtype(omni_core::burn::tensor::DType::F16) {
         // A wgpu adapter without SHADER_F16 (lavapipe has it): F16 must be refused
         // at load with a device error, not panic later in a kernel.
         let p = fixture("whisper/v3layers/encoder.pt");

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use omni::burn::tensor::f16;
+use omni_core::burn::tensor::f16;
 use safetensors::{Dtype, View};
 
 /// SplitMix64: a small, fast, reproducible generator.
@@ -287,7 +287,7 @@ impl Results {
             "samples_ms": samples_ms.iter().map(|x| (x * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
             "load1": load1(),
             "other_cores": other,
-            "cpu": omni::kernels::cpu_description(),
+            "cpu": omni_core::kernels::cpu_description(),
         });
         if let (Some(o), serde_json::Value::Object(e)) = (obj.as_object_mut(), extra) {
             o.extend(e);

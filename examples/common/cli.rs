@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use omni::weights::RunDType;
-use omni::{Omni, OmniOptions, SessionOptions};
+use omni_core::weights::RunDType;
+use omni_core::{Omni, OmniOptions, SessionOptions};
 
 /// Which model to load, and how.
 #[derive(clap::Args, Debug, Clone)]

@@ -3,7 +3,7 @@
 //!
 //! Layout (the reference's):
 //! - `model_dir/` = `Llama-3.1-8B-Omni/`: `config.json`, `model.safetensors.index.json`
-//!   + shards (or `model.safetensors`), `tokenizer.json`. The Whisper encoder comes
+//!   with its shards (or `model.safetensors`), `tokenizer.json`. The Whisper encoder comes
 //!   from `config.speech_encoder` (`models/speech_encoder/large-v3.pt` in the
 //!   published config), looked up relative to `model_dir`, then next to it, then
 //!   relative to the working directory (see [`find_speech_encoder`]);

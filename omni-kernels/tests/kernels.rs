@@ -74,7 +74,7 @@ fn q4_0_block_follows_llama_cpp_formula_and_nibble_order() {
         assert_eq!(b[0].code(j), q, "element {j} = {v}");
     }
     // Byte layout: element j low nibble, element j + 16 high nibble.
-    assert_eq!(b[0].qs[0], 0 | (11 << 4));
+    assert_eq!(b[0].qs[0], 11 << 4); // element 0 → code 0, element 16 → code 11
     assert_eq!(b[0].qs[15], 8 | (7 << 4));
     assert_eq!(b[0].qs[1], 15 | (8 << 4)); // element 17 is 0 → code 8
 }

@@ -1,7 +1,7 @@
 //! Event helpers shared by the session test binaries.
 #![allow(dead_code)]
 
-use omni::{Event, Session};
+use omni_core::{Event, Session};
 use std::time::Duration;
 
 /// Pulls events until `stop` matches one (inclusive).
@@ -35,7 +35,7 @@ pub fn tokens(ev: &[Event]) -> Vec<u32> {
                 None
             }
         })
-        .filter(|&t| t != omni::NO_TOKEN)
+        .filter(|&t| t != omni_core::NO_TOKEN)
         .collect()
 }
 

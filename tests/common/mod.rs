@@ -70,9 +70,9 @@ pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
 
 /// The device the golden tests run on: `OMNI_TEST_DEVICE` (`cpu` by default;
 /// `.ci/run` also runs them with `wgpu` on a software Vulkan adapter).
-pub fn test_device() -> omni::Device {
+pub fn test_device() -> omni_core::Device {
     let spec = std::env::var("OMNI_TEST_DEVICE").unwrap_or_else(|_| "cpu".to_string());
-    omni::parse_device(&spec).unwrap_or_else(|e| panic!("OMNI_TEST_DEVICE: {e}"))
+    omni_core::parse_device(&spec).unwrap_or_else(|e| panic!("OMNI_TEST_DEVICE: {e}"))
 }
 
 /// Real trained weights (Whisper base, SmolLM2-135M-Instruct) and the SmolLM2 quality report.

@@ -17,13 +17,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use omni::burn::tensor::{DType, Tensor};
-use omni::model::llama::generate::{Generation, GenerationParams};
-use omni::model::llama::sampling::{argmax, SamplingParams};
-use omni::model::llama::tokenizer::Tokenizer;
-use omni::model::llama::{Llama, OmniConfig};
-use omni::weights::{RunDType, WeightStore};
-use omni::Device;
+use omni_core::burn::tensor::{DType, Tensor};
+use omni_core::model::llama::generate::{Generation, GenerationParams};
+use omni_core::model::llama::sampling::{argmax, SamplingParams};
+use omni_core::model::llama::tokenizer::Tokenizer;
+use omni_core::model::llama::{Llama, OmniConfig};
+use omni_core::weights::{RunDType, WeightStore};
+use omni_core::Device;
 
 use super::{max_rel_err, read_arrays, Array};
 
@@ -128,7 +128,7 @@ impl SmolLm2 {
     }
 
     /// As [`load`](Self::load), returning omni's error (e.g. a dtype the device refuses).
-    pub fn try_load(dtype: &str, device: &Device) -> omni::Result<Self> {
+    pub fn try_load(dtype: &str, device: &Device) -> omni_core::Result<Self> {
         let dir = smollm2_dir();
         let cfg = OmniConfig::from_file(&dir.join("config.json"))?.llm;
         let store = WeightStore::open_hf_dir(&dir)?;

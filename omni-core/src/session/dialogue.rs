@@ -29,8 +29,9 @@ use crate::{Error, Result};
 
 /// What the user said in one turn.
 pub(crate) enum UserTurn {
-    /// Speech embeddings `[frames, hidden]`.
-    Speech(Tensor<2>),
+    /// Speech embeddings `[frames, hidden]` (boxed: a tensor handle is large next to
+    /// a `String`).
+    Speech(Box<Tensor<2>>),
     /// Typed text.
     Text(String),
 }
@@ -199,7 +200,7 @@ impl Dialogue {
         Ok(match user {
             UserTurn::Speech(s) => TurnRecord {
                 user_ids: self.speech_user_ids(tok)?,
-                speech: Some(s),
+                speech: Some(*s),
                 text: None,
                 answer: Vec::new(),
             },

@@ -71,7 +71,7 @@ pub struct SessionOptions {
     pub system_prompt: String,
     /// The user message around the speech (`<speech>` marks where it goes,
     /// exactly once); the reference's:
-    /// "<speech>\nPlease directly answer the questions in the user's speech."
+    /// `"<speech>\nPlease directly answer the questions in the user's speech."`
     pub user_message: String,
     /// Context positions kept (oldest turns are dropped beyond it).
     pub max_context: usize,

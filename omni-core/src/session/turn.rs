@@ -160,7 +160,7 @@ impl<'a> TurnRun<'a> {
                 }
                 let audio_ms = (audio.len() as u64 * 1000) / SAMPLE_RATE as u64;
                 (
-                    UserTurn::Speech(speech_embeddings(omni, &audio)?.embeds),
+                    UserTurn::Speech(Box::new(speech_embeddings(omni, &audio)?.embeds)),
                     audio_ms,
                 )
             }

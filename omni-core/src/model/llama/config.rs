@@ -152,7 +152,7 @@ impl LlamaConfig {
         if self.head_dim == Some(0) {
             return bad("head_dim is 0; it must be at least 1".into());
         }
-        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {} (and no head_dim is given)",
                 self.hidden_size, self.num_attention_heads
@@ -180,7 +180,7 @@ impl LlamaConfig {
         }
         if self.num_attention_heads == 0
             || self.kv_heads() == 0
-            || self.num_attention_heads % self.kv_heads() != 0
+            || !self.num_attention_heads.is_multiple_of(self.kv_heads())
         {
             return bad(format!(
                 "num_attention_heads {} must be a positive multiple of num_key_value_heads {}",
@@ -188,7 +188,7 @@ impl LlamaConfig {
                 self.kv_heads()
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad(format!(
                 "head_dim {} must be even for RoPE",
                 self.head_dim()

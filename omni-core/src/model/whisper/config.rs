@@ -101,7 +101,7 @@ impl WhisperConfig {
         {
             return bad(format!("zero dimension in {self:?}"));
         }
-        if self.n_audio_state % self.n_audio_head != 0 {
+        if !self.n_audio_state.is_multiple_of(self.n_audio_head) {
             return bad(format!(
                 "n_audio_state {} is not a multiple of n_audio_head {}",
                 self.n_audio_state, self.n_audio_head

@@ -295,7 +295,7 @@ impl WhisperEncoder {
         let pos = self
             .positional_embedding
             .val()
-            .slice([0..t])
+            .narrow(0, 0, t)
             .unsqueeze::<3>();
         let mut x = x + pos;
         for block in &self.blocks {

@@ -1,1 +1,0 @@
-pub use omni_core::*;
