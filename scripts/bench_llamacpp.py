@@ -151,14 +151,19 @@ def bench_model(res, llama_cpp, rid, path, vocab, threads, n_prefill, do_prefill
     load_ms = (time.perf_counter() - t) * 1e3
     ids = token_ids(PREFILL, vocab)
 
+    def argmax_last():
+        # The last position's logits straight from llama.cpp (llama-cpp-python 0.3.36's
+        # `Llama.scores` stays zero without logits_all).
+        return int(np.argmax(np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), shape=(vocab,))))
+
     def prefill():
         llm.reset()
         llm.eval(ids)
-        return int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        return argmax_last()
 
     def step(tok):
         llm.eval([tok])
-        return int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        return argmax_last()
 
     tok = prefill()
     for _ in range(2):
