@@ -17,9 +17,14 @@
 #                    (measured from /proc/stat) are timed once more, after waiting up to 2 min for
 #                    a quiet machine; the report keeps the less disturbed run. 0: no retry.
 #
-# `scripts/bench.sh quant`: omni only, f16 vs q8_0 vs q4_0 weights (1B-shape prefill/decode,
-# one 8B layer decode), written between the quant-table markers of benches/RESULTS.md with
-# the CPU model and SIMD flags every row records (no PyTorch needed; plain python3).
+# `scripts/bench.sh quant`: omni f16 vs q8_0 vs q4_0 weights (1B-shape prefill/decode, one 8B
+# layer decode; QUANT_ROWS, default llm,llm8b,whisper) with anchors in the same run: llama.cpp
+# (scripts/bench_llamacpp.py: the same weights as GGUF f16/q8_0/q4_0) and, for the `whisper` rows,
+# CTranslate2's Whisper encoder (scripts/bench_ct2.py, f32 and int8). The anchors' venv is made by
+# scripts/bench_anchors_setup.sh (llama-cpp-python built from source; ANCHOR_VENV, default
+# ~/.cache/omni-bench-venv); the CTranslate2 model is converted with $PYTHON (torch, transformers,
+# ctranslate2). BENCH_ANCHORS=0: omni only. Written between the quant-table markers of
+# benches/RESULTS.md with the CPU model and SIMD flags every row records.
 # OMNI_KERNELS=portable times the scalar kernels.
 #
 # The machine is shared: each row records `other_cores` and the table flags disturbed rows
@@ -38,12 +43,32 @@ RAW=benches/raw
 if [ "${1:-}" = quant ]; then
     mkdir -p "$OMNI_BENCH_DIR" "$RAW"
     [ "${BENCH_KEEP:-0}" = 1 ] || trap 'rm -rf "$OMNI_BENCH_DIR"' EXIT
-    echo "== load average at start: $(cut -d' ' -f1 /proc/loadavg)" >&2
-    OMNI_BENCH_ROWS="${QUANT_ROWS:-llm,llm8b}" OMNI_BENCH_LLM_DTYPES="${OMNI_BENCH_LLM_DTYPES:-f16burn,f16,q8_0,q4_0}" \
+    QROWS="${QUANT_ROWS:-llm,llm8b,whisper}"
+    load_start=$(cut -d' ' -f1 /proc/loadavg)
+    echo "== load average at start: $load_start" >&2
+    OMNI_BENCH_ROWS="$QROWS" OMNI_BENCH_LLM_DTYPES="${OMNI_BENCH_LLM_DTYPES:-f16burn,f16,q8_0,q4_0}" \
         OMNI_BENCH_OUT="$RAW/quant.jsonl" cargo bench --bench omni_bench
-    LC=()
-    [ -f "$RAW/llamacpp.jsonl" ] && LC=(--llamacpp "$RAW/llamacpp.jsonl")
-    python3 scripts/bench_torch.py quant --omni "$RAW/quant.jsonl" "${LC[@]}" --md benches/RESULTS.md
+    rm -f "$RAW/llamacpp.jsonl" "$RAW/ct2.jsonl"
+    if [ "${BENCH_ANCHORS:-1}" = 1 ]; then
+        # Anchors on the checkpoints the omni bench just wrote: llama.cpp (GGUF f16/q8_0/q4_0) and
+        # CTranslate2 (Whisper encoder, converted with the torch Python $PYTHON).
+        scripts/bench_anchors_setup.sh
+        AV="${ANCHOR_VENV:-$HOME/.cache/omni-bench-venv}/bin/python"
+        "$AV" scripts/bench_llamacpp.py --dir "$OMNI_BENCH_DIR" --out "$RAW/llamacpp.jsonl" --rows "$QROWS"
+        if [[ ",$QROWS," == *,whisper,* ]]; then
+            if "$PY" -c 'import ctranslate2, transformers, torch' 2>/dev/null; then
+                "$PY" -W ignore scripts/bench_ct2.py convert --dir "$OMNI_BENCH_DIR"
+                "$AV" scripts/bench_ct2.py run --dir "$OMNI_BENCH_DIR" --out "$RAW/ct2.jsonl"
+            else
+                echo "== no CTranslate2 anchor: $PY lacks ctranslate2/transformers/torch (set PYTHON)" >&2
+            fi
+        fi
+    fi
+    ANCH=()
+    [ -f "$RAW/llamacpp.jsonl" ] && ANCH+=(--llamacpp "$RAW/llamacpp.jsonl")
+    [ -f "$RAW/ct2.jsonl" ] && ANCH+=(--ct2 "$RAW/ct2.jsonl")
+    export BENCH_LOAD="1-min load average $load_start at start, $(cut -d' ' -f1 /proc/loadavg) at end (see other_cores per row)"
+    python3 scripts/bench_torch.py quant --omni "$RAW/quant.jsonl" "${ANCH[@]}" --md benches/RESULTS.md
     exit 0
 fi
 

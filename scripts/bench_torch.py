@@ -587,11 +587,15 @@ QUANT_ROWS = [
 def cmd_quant(a):
     """Table of f16 / q8_0 / q4_0 rows (`scripts/bench.sh quant`), ratios to f16
     through burn's matmul (`f16burn`, the path before omni-kernels) measured in the
-    same run, and the CPU line every row recorded."""
+    same run, the llama.cpp anchor (`scripts/bench_llamacpp.py`, same ids; omni's
+    f16burn row is compared with llama.cpp's f16), the CTranslate2 Whisper-encoder
+    anchor (`scripts/bench_ct2.py`), and the CPU line every row recorded."""
     om = read_jsonl(a.omni)
     lc = read_jsonl(a.llamacpp) if a.llamacpp else {}
+    ct = read_jsonl(a.ct2) if a.ct2 else {}
     lines = ["| what | dtype | omni (median) | omni tok/s | ratio to f16 (burn) | llama.cpp (median) | omni/llama.cpp |",
              "|---|---|---|---|---|---|---|"]
+    checks, targets = [], []
     for pat, what, kind in QUANT_ROWS:
         base = om.get(pat.format(d="f16burn")) or om.get(pat.format(d="f16"))
         for d in ["f16burn", "f16", "q8_0", "q4_0"]:
@@ -600,12 +604,47 @@ def cmd_quant(a):
                 continue
             toks = r["tokens"] / (r["median_ms"] / 1e3) if kind == "prefill" else 1e3 / r["median_ms"]
             ratio = f"{r['median_ms'] / base['median_ms']:.2f}" if base else "–"
-            l = lc.get(pat.format(d=d))
+            l = lc.get(pat.format(d="f16" if d == "f16burn" else d))
             lcell = cell(l, kind) if l else "not measured"
             lratio = f"{r['median_ms'] / l['median_ms']:.2f}" if l else "–"
             lines.append(f"| {what} | {d} | {cell(r, kind)} | {toks:.1f} | {ratio} | {lcell} | {lratio} |")
+            if l and d != "f16burn":
+                speed = l["median_ms"] / r["median_ms"]
+                targets.append(f"{what} {d}: omni at {speed:.2f}× llama.cpp's tokens/s")
+            if l and r.get("check_tokens") and l.get("check_tokens") and d != "f16burn":
+                o, t = r["check_tokens"], l["check_tokens"]
+                checks.append(f"{pat.format(d=d)} {sum(x == y for x, y in zip(o, t))}/{len(t)}")
     cpus = sorted({r.get("cpu", "?") for r in om.values()})
     text = "\n".join(lines) + "\n\n" + machine_line() + "\n\nCPU and kernels as recorded by the rows: " + "; ".join(f"`{c}`" for c in cpus) + "\n"
+    if lc:
+        l = next(iter(lc.values()))
+        text += (f"\nllama.cpp anchor: {l.get('impl', '?')}, {l.get('threads', '?')} threads, CPU `{l.get('cpu', '?')}`; "
+                 f"`llama_print_system_info()`: `{l.get('llama_system_info', '?')}`\n")
+        if targets:
+            text += "\n- Speed against llama.cpp (same run, same weights, same token ids; target ≥ 0.90×): " + "; ".join(targets) + ".\n"
+        if checks:
+            text += "- Greedy tokens equal, omni vs llama.cpp (first token of the prefill + 16 decode steps, same format): " + "; ".join(checks) + ".\n"
+        for pat in ("llm1b_{d}_decode", "llm8b_layer_{d}_decode"):
+            f16 = lc.get(pat.format(d="f16"), {}).get("check_tokens")
+            if f16:
+                same = [f"{d} {sum(x == y for x, y in zip(lc[pat.format(d=d)]['check_tokens'], f16))}/{len(f16)}"
+                        for d in ("q8_0", "q4_0") if pat.format(d=d) in lc]
+                if same:
+                    text += f"- llama.cpp's own {pat.format(d='*')} tokens vs its f16: " + ", ".join(same) + ".\n"
+    if ct:
+        rows = ["", "| Whisper encoder, 30 s mel, f32 activations | omni f32 (median) | CTranslate2 float32 | omni/CT2 | CTranslate2 int8 | omni/CT2 int8 | mean abs(y): omni / CT2 f32 / CT2 int8 |",
+                "|---|---|---|---|---|---|---|"]
+        for rid, what in [("whisper_base", "whisper-base shape (80 mels, 512 wide, 6 layers)"),
+                          ("whisper_v3_4l", "large-v3 shape, 4 of 32 layers (128 mels, 1280 wide)")]:
+            o, c32, c8 = om.get(rid), ct.get(f"{rid}_ct2_float32"), ct.get(f"{rid}_ct2_int8")
+            if not o or not (c32 or c8):
+                continue
+            rat = lambda c: f"{o['median_ms'] / c['median_ms']:.2f}" if c else "–"
+            chk = " / ".join(f"{x['check_mean_abs']:.5f}" if x else "–" for x in (o, c32, c8))
+            rows.append(f"| {what} | {cell(o, 'ms')} | {cell(c32, 'ms')} | {rat(c32)} | {cell(c8, 'ms')} | {rat(c8)} | {chk} |")
+        c = next(iter(ct.values()))
+        text += "\n".join(rows) + (f"\n\nCTranslate2 anchor: {c.get('impl', '?')}, intra_threads {c.get('threads', '?')}, "
+                                    f"CPU `{c.get('cpu', '?')}`, CPU compute types {c.get('ct2_cpu_compute_types', '?')}\n")
     print(text)
     if a.md:
         with open(a.md) as f:
@@ -636,6 +675,7 @@ def main():
     qq = sub.add_parser("quant")
     qq.add_argument("--omni", required=True)
     qq.add_argument("--llamacpp")
+    qq.add_argument("--ct2")
     qq.add_argument("--md")
     b = sub.add_parser("busy")
     b.add_argument("results")
