@@ -25,8 +25,8 @@ use crate::Isa;
 
 /// Output channels per tile.
 pub(crate) const OB: usize = 4;
-/// Output samples per tile (three 8-lane vectors).
-pub(crate) const TW: usize = 24;
+/// Output samples per tile (two 8-lane vectors).
+pub(crate) const TW: usize = 16;
 
 /// Weights of a stride-1 convolution packed for the tile kernels.
 #[derive(Debug, Clone)]
@@ -195,6 +195,24 @@ fn run(isa: Isa, pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
                 for (l, (a, row)) in acc.iter().zip(parts.iter_mut()).enumerate() {
                     let o = b * OB + l;
                     let bias = pass.bias[o];
+                    if pass.stride == 1 && off == 0 {
+                        // Contiguous: t = m, a vectorizable row update.
+                        let dst = &mut row[m0 - t_lo..m0 - t_lo + n];
+                        match pass.residual {
+                            Some(res) => {
+                                let r = &res[o * t_out + m0..o * t_out + m0 + n];
+                                for ((d, &v), &rv) in dst.iter_mut().zip(&a[..n]).zip(r) {
+                                    *d = v + bias + rv;
+                                }
+                            }
+                            None => {
+                                for (d, &v) in dst.iter_mut().zip(&a[..n]) {
+                                    *d = v + bias;
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     for (u, &v) in a[..n].iter().enumerate() {
                         // t_lo ≤ t < t_hi by the choice of m_lo, m_hi.
                         let t = ((m0 + u) * pass.stride) as isize + off;

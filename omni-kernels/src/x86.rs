@@ -273,8 +273,10 @@ fn load_ps(x: &[f32; 8]) -> __m256 {
 }
 
 /// The AVX2 + FMA version of [`crate::conv1d::tile_portable`]: a tile of `OB` = 4 output
-/// channels × `TW` = 24 samples held in 12 ymm accumulators over every (input channel,
-/// tap) pair: per pair, 3 input vectors, 4 broadcast weights, 12 FMAs.
+/// channels × `TW` = 16 samples held in 8 ymm accumulators over every (input channel,
+/// tap) pair: per pair, 2 input vectors, 4 broadcast weights, 8 FMAs. (A 4 × 24 tile
+/// needs all 16 registers plus a temporary: LLVM spilled an accumulator, and the
+/// store-to-load chain made it ~25 % slower.)
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn conv_tile(
     xp: &[f32],
@@ -285,19 +287,19 @@ pub(crate) fn conv_tile(
     w: &[f32],
     m0: usize,
 ) -> [[f32; TW]; OB] {
-    const { assert!(OB == 4 && TW == 24) };
-    let mut a = [[_mm256_setzero_ps(); 3]; OB];
+    const { assert!(OB == 4 && TW == 16) };
+    let mut a = [[_mm256_setzero_ps(); 2]; OB];
     let span = TW + d * (k - 1);
     let w = &w[..c_in * k * OB];
     for i in 0..c_in {
         let row = &xp[i * lp + m0..i * lp + m0 + span];
         let wi = &w[i * k * OB..(i + 1) * k * OB];
         for (j, wj) in wi.as_chunks::<OB>().0.iter().enumerate() {
-            let xs: &[[f32; 8]; 3] = match row[j * d..j * d + TW].as_chunks::<8>().0.try_into() {
+            let xs: &[[f32; 8]; 2] = match row[j * d..j * d + TW].as_chunks::<8>().0.try_into() {
                 Ok(xs) => xs,
-                Err(_) => unreachable!("TW = 24 is 3 chunks of 8"),
+                Err(_) => unreachable!("TW = 16 is 2 chunks of 8"),
             };
-            let x = [load_ps(&xs[0]), load_ps(&xs[1]), load_ps(&xs[2])];
+            let x = [load_ps(&xs[0]), load_ps(&xs[1])];
             for (al, &wv) in a.iter_mut().zip(wj) {
                 let wv = _mm256_set1_ps(wv);
                 for (s, &xv) in al.iter_mut().zip(&x) {
