@@ -345,6 +345,7 @@ fn activation_quantization_rounds_ties_to_even_identically_on_every_instruction_
 
 /// `torch.nn.functional.conv1d` (stride 1) by its definition, in f64:
 /// `y[o, t] = b[o] + Σ_i Σ_j w[o, i, j] · x[i, t + j·d − pad]` (zero outside).
+#[allow(clippy::too_many_arguments)]
 fn conv1d_ref(
     x: &[f32],
     t_in: usize,
@@ -377,6 +378,7 @@ fn conv1d_ref(
 
 /// `torch.nn.functional.conv_transpose1d` by its definition, in f64: input sample `n`
 /// adds `w[i, o, j] · x[i, n]` to output `n·stride + j − pad`.
+#[allow(clippy::too_many_arguments)]
 fn conv_transpose1d_ref(
     x: &[f32],
     t_in: usize,
