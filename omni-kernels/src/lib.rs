@@ -9,6 +9,8 @@
 //!   output rows with rayon. For q8_0/q4_0 the activations are first quantized to
 //!   8 bits per 32-block and the dot products run on integers, as llama.cpp's
 //!   `ggml_vec_dot_q8_0_q8_0` / `ggml_vec_dot_q4_0_q8_0` do.
+//! - [`Conv1d`] / [`ConvTranspose1d`]: direct (no im2col) f32 1-D convolutions with
+//!   register tiles, multi-threaded with rayon (the HiFi-GAN vocoder's convolutions).
 //! - [`Isa`]: the instruction set, picked at run time (`is_x86_feature_detected!`):
 //!   `Avx2` (AVX2 + FMA + F16C) or `Portable` (scalar, any CPU). `OMNI_KERNELS=portable`
 //!   forces the scalar kernels (so CI runs them on a SIMD machine too).
@@ -23,6 +25,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod blocks;
+pub mod conv1d;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -32,6 +35,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 pub use blocks::{BlockQ4_0, BlockQ8_0, Q8Activations, QK};
+pub use conv1d::{Conv1d, ConvTranspose1d};
 
 /// Instruction set of the kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

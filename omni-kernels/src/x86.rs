@@ -7,6 +7,7 @@
 use std::arch::x86_64::*;
 
 use crate::blocks::{BlockQ4_0, BlockQ8_0, QK};
+use crate::conv1d::{OB, TW};
 
 /// Horizontal sum of 8 lanes.
 #[inline]
@@ -262,3 +263,57 @@ small_m_kernel!(
         }
     }
 );
+
+/// 8 lanes from 8 floats.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn load_ps(x: &[f32; 8]) -> __m256 {
+    // SAFETY: `x` is exactly 8 readable f32; `loadu` has no alignment requirement.
+    unsafe { _mm256_loadu_ps(x.as_ptr()) }
+}
+
+/// The AVX2 + FMA version of [`crate::conv1d::tile_portable`]: a tile of `OB` = 4 output
+/// channels × `TW` = 16 samples held in 8 ymm accumulators over every (input channel,
+/// tap) pair: per pair, 2 input vectors, 4 broadcast weights, 8 FMAs. (A 4 × 24 tile
+/// needs all 16 registers plus a temporary: LLVM spilled an accumulator, and the
+/// store-to-load chain made it ~25 % slower.)
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn conv_tile(
+    xp: &[f32],
+    lp: usize,
+    c_in: usize,
+    k: usize,
+    d: usize,
+    w: &[f32],
+    m0: usize,
+) -> [[f32; TW]; OB] {
+    const { assert!(OB == 4 && TW == 16) };
+    let mut a = [[_mm256_setzero_ps(); 2]; OB];
+    let span = TW + d * (k - 1);
+    let w = &w[..c_in * k * OB];
+    for i in 0..c_in {
+        let row = &xp[i * lp + m0..i * lp + m0 + span];
+        let wi = &w[i * k * OB..(i + 1) * k * OB];
+        for (j, wj) in wi.as_chunks::<OB>().0.iter().enumerate() {
+            let xs: &[[f32; 8]; 2] = match row[j * d..j * d + TW].as_chunks::<8>().0.try_into() {
+                Ok(xs) => xs,
+                Err(_) => unreachable!("TW = 16 is 2 chunks of 8"),
+            };
+            let x = [load_ps(&xs[0]), load_ps(&xs[1])];
+            for (al, &wv) in a.iter_mut().zip(wj) {
+                let wv = _mm256_set1_ps(wv);
+                for (s, &xv) in al.iter_mut().zip(&x) {
+                    *s = _mm256_fmadd_ps(wv, xv, *s);
+                }
+            }
+        }
+    }
+    let mut out = [[0f32; TW]; OB];
+    for (o, al) in out.iter_mut().zip(&a) {
+        for (c, &v) in o.as_chunks_mut::<8>().0.iter_mut().zip(al) {
+            // SAFETY: `c` is exactly 8 writable f32; `storeu` has no alignment requirement.
+            unsafe { _mm256_storeu_ps(c.as_mut_ptr(), v) };
+        }
+    }
+    out
+}

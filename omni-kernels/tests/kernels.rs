@@ -340,3 +340,164 @@ fn activation_quantization_rounds_ties_to_even_identically_on_every_instruction_
         assert_eq!(a.d, base.d, "{isa:?} scales");
     }
 }
+
+// ---------------------------------------------------------------- conv1d
+
+/// `torch.nn.functional.conv1d` (stride 1) by its definition, in f64:
+/// `y[o, t] = b[o] + Σ_i Σ_j w[o, i, j] · x[i, t + j·d − pad]` (zero outside).
+#[allow(clippy::too_many_arguments)]
+fn conv1d_ref(
+    x: &[f32],
+    t_in: usize,
+    w: &[f32],
+    b: &[f32],
+    c_out: usize,
+    c_in: usize,
+    k: usize,
+    d: usize,
+    pad: usize,
+) -> Vec<f32> {
+    let t_out = t_in + 2 * pad - d * (k - 1);
+    let mut y = vec![0f32; c_out * t_out];
+    for o in 0..c_out {
+        for t in 0..t_out {
+            let mut s = b[o] as f64;
+            for i in 0..c_in {
+                for j in 0..k {
+                    let n = (t + j * d) as isize - pad as isize;
+                    if n >= 0 && (n as usize) < t_in {
+                        s += w[(o * c_in + i) * k + j] as f64 * x[i * t_in + n as usize] as f64;
+                    }
+                }
+            }
+            y[o * t_out + t] = s as f32;
+        }
+    }
+    y
+}
+
+/// `torch.nn.functional.conv_transpose1d` by its definition, in f64: input sample `n`
+/// adds `w[i, o, j] · x[i, n]` to output `n·stride + j − pad`.
+#[allow(clippy::too_many_arguments)]
+fn conv_transpose1d_ref(
+    x: &[f32],
+    t_in: usize,
+    w: &[f32],
+    b: &[f32],
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    s: usize,
+    pad: usize,
+) -> Vec<f32> {
+    let t_out = (t_in - 1) * s + k - 2 * pad;
+    let mut y: Vec<f64> = (0..c_out * t_out).map(|i| b[i / t_out] as f64).collect();
+    for i in 0..c_in {
+        for o in 0..c_out {
+            for n in 0..t_in {
+                for j in 0..k {
+                    let t = (n * s + j) as isize - pad as isize;
+                    if t >= 0 && (t as usize) < t_out {
+                        y[o * t_out + t as usize] +=
+                            w[(i * c_out + o) * k + j] as f64 * x[i * t_in + n] as f64;
+                    }
+                }
+            }
+        }
+    }
+    y.into_iter().map(|v| v as f32).collect()
+}
+
+/// Max |a − b| relative to max(1, max |b|). f32 sums of ≤ 352 products of values in
+/// [-1, 1] against an f64 reference: ~1e-6 in practice; 1e-5 allows any order.
+fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+#[test]
+fn conv1d_every_variant_matches_the_definition() {
+    // (c_in, c_out, k, dilation, pad, t): HiFi-GAN's (k, d) pairs with "same" padding,
+    // a padding smaller than "same" (shorter output), c_out not a multiple of 4, odd t.
+    let cases = [
+        (16, 16, 3, 1, 1, 50),
+        (16, 8, 7, 3, 9, 131),
+        (9, 5, 11, 5, 25, 77),
+        (4, 1, 7, 1, 3, 200),
+        (6, 6, 3, 1, 0, 25),
+        (2, 3, 5, 2, 1, 9),
+    ];
+    for (n, &(c_in, c_out, k, d, pad, t)) in cases.iter().enumerate() {
+        let x = rand_vec(c_in * t, 7 + n as u64);
+        let w = rand_vec(c_out * c_in * k, 70 + n as u64);
+        let b = rand_vec(c_out, 700 + n as u64);
+        let expect = conv1d_ref(&x, t, &w, &b, c_out, c_in, k, d, pad);
+        let conv = omni_kernels::Conv1d::new(&w, &b, c_out, c_in, k, d, pad);
+        assert_eq!(conv.out_len(t) * c_out, expect.len(), "case {n}");
+        // The residual and the leaky ReLU: with slope 1 the input is unchanged.
+        let res = rand_vec(expect.len(), 900 + n as u64);
+        let expect_res: Vec<f32> = expect.iter().zip(&res).map(|(a, b)| a + b).collect();
+        for isa in Isa::available() {
+            let got = conv.forward_with(isa, &x, t, None, None);
+            assert!(
+                rel_err(&got, &expect) <= 1e-5,
+                "case {n} {isa:?}: {}",
+                rel_err(&got, &expect)
+            );
+            let got = conv.forward_with(isa, &x, t, Some(1.0), Some(&res));
+            assert!(
+                rel_err(&got, &expect_res) <= 1e-5,
+                "case {n} {isa:?} residual"
+            );
+        }
+    }
+}
+
+#[test]
+fn conv1d_leaky_relu_is_applied_to_the_input() {
+    let (c_in, c_out, k, t) = (3, 2, 3, 40);
+    let x = rand_vec(c_in * t, 5);
+    let w = rand_vec(c_out * c_in * k, 6);
+    let b = rand_vec(c_out, 8);
+    let lx: Vec<f32> = x
+        .iter()
+        .map(|&v| if v >= 0.0 { v } else { 0.1 * v })
+        .collect();
+    assert!(x.iter().any(|&v| v < 0.0));
+    let expect = conv1d_ref(&lx, t, &w, &b, c_out, c_in, k, 1, 1);
+    let conv = omni_kernels::Conv1d::new(&w, &b, c_out, c_in, k, 1, 1);
+    for isa in Isa::available() {
+        let got = conv.forward_with(isa, &x, t, Some(0.1), None);
+        assert!(rel_err(&got, &expect) <= 1e-5, "{isa:?}");
+    }
+}
+
+#[test]
+fn conv_transpose1d_every_variant_matches_the_definition() {
+    // (c_in, c_out, k, stride, pad, t): HiFi-GAN's upsamplers (11, 5), (8, 4), (4, 2)
+    // with padding (k − u) / 2, k < stride·2 with no padding, t = 1.
+    let cases = [
+        (8, 4, 11, 5, 3, 17),
+        (6, 5, 8, 4, 2, 40),
+        (4, 4, 4, 2, 1, 101),
+        (3, 2, 3, 2, 0, 10),
+        (5, 3, 8, 4, 2, 1),
+    ];
+    for (n, &(c_in, c_out, k, s, pad, t)) in cases.iter().enumerate() {
+        let x = rand_vec(c_in * t, 17 + n as u64);
+        let w = rand_vec(c_in * c_out * k, 170 + n as u64);
+        let b = rand_vec(c_out, 1700 + n as u64);
+        let expect = conv_transpose1d_ref(&x, t, &w, &b, c_in, c_out, k, s, pad);
+        let conv = omni_kernels::ConvTranspose1d::new(&w, &b, c_in, c_out, k, s, pad);
+        assert_eq!(conv.out_len(t) * c_out, expect.len(), "case {n}");
+        for isa in Isa::available() {
+            let got = conv.forward_with(isa, &x, t, None);
+            assert!(
+                rel_err(&got, &expect) <= 1e-5,
+                "case {n} {isa:?}: {}",
+                rel_err(&got, &expect)
+            );
+        }
+    }
+}

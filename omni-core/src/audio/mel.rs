@@ -3,12 +3,13 @@
 //! Steps, as in the reference: centred STFT (reflect padding of `N_FFT / 2` on both sides,
 //! periodic Hann window of 400 samples, hop 160), the last frame dropped, power spectrum
 //! `|X|²`, Slaney mel filterbank, `log10(max(x, 1e-10))`, `max(x, global_max - 8)`,
-//! `(x + 4) / 4`. The arithmetic is done in f64 (the reference runs in f32), so the output is
-//! at least as accurate as the reference's.
+//! `(x + 4) / 4`. The arithmetic is done in f32, as the reference's (`torch.stft` on f32
+//! audio); frames are split over rayon's threads.
 
 use std::fmt;
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
@@ -87,16 +88,20 @@ impl LogMel {
 #[derive(Clone)]
 struct SparseFilter {
     first_bin: usize,
-    weights: Vec<f64>,
+    weights: Vec<f32>,
 }
+
+/// Frames per rayon task: 3000 frames → 24 tasks, enough to balance 2–16 threads while
+/// each task reuses its FFT buffers over many frames.
+const FRAMES_PER_TASK: usize = 128;
 
 /// Whisper's log-mel frontend for `n_mels` = 80 or 128. Build once, reuse for every clip
 /// (it holds the FFT plan, the window and the filterbank). `Send + Sync`.
 #[derive(Clone)]
 pub struct MelFrontend {
     n_mels: usize,
-    fft: Arc<dyn RealToComplex<f64>>,
-    window: Vec<f64>,
+    fft: Arc<dyn RealToComplex<f32>>,
+    window: Vec<f32>,
     /// The dense filterbank `[n_mels, N_BINS]` as f32 (what whisper ships).
     filters: Vec<f32>,
     sparse: Vec<SparseFilter>,
@@ -110,6 +115,14 @@ impl fmt::Debug for MelFrontend {
     }
 }
 
+/// One task's FFT buffers, reused over its frames.
+struct FftBuffers {
+    input: Vec<f32>,
+    spectrum: Vec<Complex<f32>>,
+    scratch: Vec<Complex<f32>>,
+    power: Vec<f32>,
+}
+
 impl MelFrontend {
     /// A frontend producing `n_mels` bins (80: Whisper ≤ v2, 128: large-v3, used by LLaMA-Omni).
     pub fn new(n_mels: usize) -> Result<Self> {
@@ -118,10 +131,13 @@ impl MelFrontend {
                 "n_mels must be 80 or 128 (Whisper's filterbanks), got {n_mels}"
             )));
         }
-        let fft = RealFftPlanner::<f64>::new().plan_fft_forward(N_FFT);
-        // torch.hann_window(400) is periodic: 0.5 - 0.5 cos(2πn / N).
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
+        // torch.hann_window(400) is periodic: 0.5 - 0.5 cos(2πn / N) (computed in f64,
+        // rounded once to f32 as torch's f32 window is).
         let window = (0..N_FFT)
-            .map(|n| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / N_FFT as f64).cos())
+            .map(|n| {
+                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / N_FFT as f64).cos()) as f32
+            })
             .collect();
         let filters = slaney_mel_filters(SAMPLE_RATE, N_FFT, n_mels);
         let sparse = filters
@@ -131,7 +147,7 @@ impl MelFrontend {
                 let last = row.iter().rposition(|&w| w != 0.0).map_or(first, |l| l + 1);
                 SparseFilter {
                     first_bin: first,
-                    weights: row[first..last].iter().map(|&w| w as f64).collect(),
+                    weights: row[first..last].to_vec(),
                 }
             })
             .collect();
@@ -159,9 +175,53 @@ impl MelFrontend {
         n_samples / HOP
     }
 
+    fn buffers(&self) -> FftBuffers {
+        FftBuffers {
+            input: self.fft.make_input_vec(),
+            spectrum: self.fft.make_output_vec(),
+            scratch: self.fft.make_scratch_vec(),
+            power: vec![0f32; N_BINS],
+        }
+    }
+
+    /// `log10(max(mel energy, 1e-10))` of frames `t0..t0 + out.len() / n_mels` of the
+    /// reflect-padded signal, frame-major into `out`. Mirrors `log_mel_spectrogram`'s
+    /// `torch.stft` → `magnitudes = stft[..., :-1].abs() ** 2` → `filters @ magnitudes`
+    /// → `clamp(min=1e-10).log10()`, one frame at a time.
+    fn log_energies(
+        &self,
+        padded: &[f32],
+        t0: usize,
+        out: &mut [f32],
+        b: &mut FftBuffers,
+    ) -> Result<()> {
+        for (dt, row) in out.chunks_exact_mut(self.n_mels).enumerate() {
+            let start = (t0 + dt) * HOP;
+            let frame = &padded[start..start + N_FFT];
+            for ((dst, &x), &w) in b.input.iter_mut().zip(frame).zip(&self.window) {
+                *dst = x * w;
+            }
+            self.fft
+                .process_with_scratch(&mut b.input, &mut b.spectrum, &mut b.scratch)
+                .map_err(|e| Error::Audio(format!("FFT failed: {e}")))?;
+            for (p, c) in b.power.iter_mut().zip(&b.spectrum) {
+                *p = c.re * c.re + c.im * c.im;
+            }
+            for (dst, f) in row.iter_mut().zip(&self.sparse) {
+                let bins = &b.power[f.first_bin..f.first_bin + f.weights.len()];
+                let e: f32 = f.weights.iter().zip(bins).map(|(w, p)| w * p).sum();
+                *dst = e.max(1e-10).log10();
+            }
+        }
+        Ok(())
+    }
+
     /// `whisper.log_mel_spectrogram(samples, n_mels)` on exactly these samples (no 30 s
     /// padding): `n_samples / 160` frames. The clip must be longer than `N_FFT / 2` samples
     /// (reflect padding needs that much, as in torch).
+    ///
+    /// Single precision like the reference (`torch.stft` in f32); the frames are split
+    /// over rayon's threads.
     pub fn log_mel(&self, samples: &[f32]) -> Result<LogMel> {
         validate_samples(samples)?;
         let len = samples.len();
@@ -176,44 +236,34 @@ impl MelFrontend {
 
         // Reflect-padded signal: x[pad], ..., x[1], x[0..len], x[len-2], ..., x[len-1-pad].
         let mut padded = Vec::with_capacity(len + 2 * pad);
-        padded.extend((1..=pad).rev().map(|i| samples[i] as f64));
-        padded.extend(samples.iter().map(|&x| x as f64));
-        padded.extend((0..pad).map(|i| samples[len - 2 - i] as f64));
+        padded.extend((1..=pad).rev().map(|i| samples[i]));
+        padded.extend_from_slice(samples);
+        padded.extend((0..pad).map(|i| samples[len - 2 - i]));
 
-        let mut input = self.fft.make_input_vec();
-        let mut spectrum: Vec<Complex<f64>> = self.fft.make_output_vec();
-        let mut scratch = self.fft.make_scratch_vec();
-        let mut power = vec![0f64; N_BINS];
-        // mel energies, [n_mels, n_frames]
-        let mut mel = vec![0f64; n_mels * n_frames];
+        // log10 mel energies, frame-major [n_frames, n_mels].
+        let mut logs = vec![0f32; n_frames * n_mels];
+        logs.par_chunks_mut(FRAMES_PER_TASK * n_mels)
+            .enumerate()
+            .try_for_each_init(
+                || self.buffers(),
+                |b, (c, out)| self.log_energies(&padded, c * FRAMES_PER_TASK, out, b),
+            )?;
 
-        for t in 0..n_frames {
-            let frame = &padded[t * HOP..t * HOP + N_FFT];
-            for ((dst, &x), &w) in input.iter_mut().zip(frame).zip(&self.window) {
-                *dst = x * w;
-            }
-            self.fft
-                .process_with_scratch(&mut input, &mut spectrum, &mut scratch)
-                .map_err(|e| Error::Audio(format!("FFT failed: {e}")))?;
-            for (p, c) in power.iter_mut().zip(&spectrum) {
-                *p = c.re * c.re + c.im * c.im;
-            }
-            for (m, f) in self.sparse.iter().enumerate() {
-                let bins = &power[f.first_bin..f.first_bin + f.weights.len()];
-                mel[m * n_frames + t] = f.weights.iter().zip(bins).map(|(w, p)| w * p).sum();
-            }
-        }
-
-        let mut max = f64::NEG_INFINITY;
-        for v in mel.iter_mut() {
-            *v = v.max(1e-10).log10();
-            max = max.max(*v);
-        }
+        let max = logs
+            .par_chunks(FRAMES_PER_TASK * n_mels)
+            .map(|c| c.iter().copied().fold(f32::NEG_INFINITY, f32::max))
+            .reduce(|| f32::NEG_INFINITY, f32::max);
+        // `torch.maximum(log_spec, log_spec.max() - 8.0)`, `(log_spec + 4.0) / 4.0`,
+        // written mel-major.
         let floor = max - 8.0;
-        let data = mel
-            .iter()
-            .map(|&v| ((v.max(floor) + 4.0) / 4.0) as f32)
-            .collect();
+        let mut data = vec![0f32; n_mels * n_frames];
+        data.par_chunks_mut(n_frames)
+            .enumerate()
+            .for_each(|(m, row)| {
+                for (t, dst) in row.iter_mut().enumerate() {
+                    *dst = (logs[t * n_mels + m].max(floor) + 4.0) / 4.0;
+                }
+            });
         Ok(LogMel {
             n_mels,
             n_frames,

@@ -1,14 +1,21 @@
 //! The HiFi-GAN generator (fairseq `hifigan.py::Generator` with `ResBlock`, i.e. V1's
 //! ResBlock1): `conv_pre` → per stage { leaky ReLU 0.1, `ConvTranspose1d`, mean of the
 //! stage's ResBlocks } → leaky ReLU **0.01** → `conv_post` → tanh.
+//!
+//! On the CPU device the generator runs on host buffers with omni-kernels' direct
+//! convolutions ([`super::host`]); on other devices (and with `OMNI_VOCODER_BURN=1`)
+//! through burn's `conv1d` / `conv_transpose1d`.
+
+use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{leaky_relu, tanh};
 use burn::tensor::module::{conv1d, conv_transpose1d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::VocoderConfig;
+use super::host::HostGenerator;
 use super::weight_norm::{bias, conv_weight};
 use crate::weights::WeightStore;
 use crate::Result;
@@ -150,7 +157,15 @@ pub struct HifiGanGenerator {
     pub conv_post: Conv1dLayer,
     #[module(skip)]
     pub num_kernels: usize,
+    /// The packed host copy used on the CPU device (`None` elsewhere). Built from the
+    /// weights at load: a generator whose parameters are changed afterwards must drop
+    /// it (set `None`).
+    #[module(skip)]
+    pub host: Option<Arc<HostGenerator>>,
 }
+
+/// `OMNI_VOCODER_BURN=1`: keep burn's convolutions on the CPU device too (for benchmarks).
+pub const BURN_ENV: &str = "OMNI_VOCODER_BURN";
 
 impl HifiGanGenerator {
     /// Loads `conv_pre`, `ups.N`, `resblocks.N.convs{1,2}.M`, `conv_post`.
@@ -192,17 +207,35 @@ impl HifiGanGenerator {
         }
         let ch = cfg.stage_channels(cfg.num_upsamples() - 1);
         let conv_post = Conv1dLayer::load(store, "conv_post", ch, 1, 7, 1, 3, device)?;
-        Ok(HifiGanGenerator {
+        let mut g = HifiGanGenerator {
             conv_pre,
             ups,
             resblocks,
             conv_post,
             num_kernels: cfg.resblock_kernel_sizes.len(),
-        })
+            host: None,
+        };
+        let burn_only = std::env::var(BURN_ENV).is_ok_and(|v| v.trim() == "1");
+        if *device == Device::flex() && !burn_only {
+            g.host = Some(Arc::new(HostGenerator::new(&g)));
+        }
+        Ok(g)
     }
 
     /// `[1, model_in_dim, frames]` → `[1, 1, samples]`, values in (-1, 1).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, _, t] = x.dims();
+        if let (Some(host), 1) = (&self.host, b) {
+            let device = x.device();
+            let v = x
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 input read back");
+            let y = host.forward(&v, t);
+            let n = y.len();
+            return Tensor::from_data(TensorData::new(y, [1, 1, n]), &device);
+        }
         let mut x = self.conv_pre.forward(x);
         for (i, up) in self.ups.iter().enumerate() {
             x = up.forward(leaky_relu(x, LRELU_SLOPE));

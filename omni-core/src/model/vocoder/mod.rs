@@ -6,6 +6,8 @@
 //! - [`weight_norm`]: folding `weight_g`/`weight_v` into plain weights at load.
 //! - [`duration`]: the duration predictor and fairseq's duration rounding.
 //! - [`hifigan`]: the HiFi-GAN generator (ResBlock1).
+//! - [`host`]: the same generator on host buffers with omni-kernels' direct
+//!   convolutions, used on the CPU device.
 //! - [`code_hifigan`]: [`CodeHiFiGan`], units → PCM (`load`, `durations`, `synthesize`).
 //! - [`stream`]: [`VocoderStream`], the reference's independent chunks or omni's
 //!   overlapped, cross-faded chunks.
@@ -17,6 +19,7 @@ pub mod code_hifigan;
 pub mod config;
 pub mod duration;
 pub mod hifigan;
+pub mod host;
 pub mod stream;
 pub mod weight_norm;
 

@@ -1,0 +1,433 @@
+//! Direct 1-D convolutions on host f32 buffers (batch 1, channels first `[C, T]`):
+//! [`Conv1d`] mirrors `torch.nn.functional.conv1d` (stride 1, dilation, zero padding)
+//! and [`ConvTranspose1d`] mirrors `torch.nn.functional.conv_transpose1d` (stride,
+//! padding, no output padding, no dilation), as HiFi-GAN uses them.
+//!
+//! No im2col: a tile of `OB` output channels × `TW` output samples is accumulated in
+//! registers over every (input channel, tap) pair, reading the zero-padded input rows
+//! directly (`y[o, t] += w[o, i, j] · x[i, t + j·d]`). The weights are packed once, at
+//! construction, as `[c_out / OB][c_in][k][OB]`, so that a tile reads them sequentially.
+//! Tiles are spread over rayon's threads by groups of `OB` output channels and by time
+//! ranges.
+//!
+//! The transposed convolution is split into its `stride` polyphase components: output
+//! sample `t` with `(t + padding) mod stride = r` only sees the taps `j ≡ r (mod stride)`,
+//! so each phase is a stride-1 convolution of the input with `ceil(k / stride)` taps
+//! (reversed), whose outputs land every `stride` samples.
+//!
+//! A leaky ReLU of the input (`F.leaky_relu(x, slope)`) is applied while the padded copy
+//! of the input is made, and a residual can be added while storing, so HiFi-GAN's
+//! `x = conv2(lrelu(conv1(lrelu(x)))) + x` needs no separate passes.
+
+use rayon::prelude::*;
+
+use crate::Isa;
+
+/// Output channels per tile.
+pub(crate) const OB: usize = 4;
+/// Output samples per tile (two 8-lane vectors).
+pub(crate) const TW: usize = 16;
+
+/// Weights of a stride-1 convolution packed for the tile kernels.
+#[derive(Debug, Clone)]
+struct Packed {
+    c_out: usize,
+    c_in: usize,
+    k: usize,
+    /// `[ceil(c_out / OB)][c_in][k][OB]`, zero for the channels past `c_out`.
+    w: Vec<f32>,
+}
+
+impl Packed {
+    /// Packs `tap(o, i, j)` for `o < c_out`, `i < c_in`, `j < k`.
+    fn new(c_out: usize, c_in: usize, k: usize, tap: impl Fn(usize, usize, usize) -> f32) -> Self {
+        let nb = c_out.div_ceil(OB);
+        let mut w = vec![0f32; nb * c_in * k * OB];
+        for (b, blk) in w.chunks_exact_mut(c_in * k * OB).enumerate() {
+            for i in 0..c_in {
+                for j in 0..k {
+                    for l in 0..OB {
+                        let o = b * OB + l;
+                        if o < c_out {
+                            blk[(i * k + j) * OB + l] = tap(o, i, j);
+                        }
+                    }
+                }
+            }
+        }
+        Packed { c_out, c_in, k, w }
+    }
+
+    fn block(&self, b: usize) -> &[f32] {
+        let n = self.c_in * self.k * OB;
+        &self.w[b * n..(b + 1) * n]
+    }
+}
+
+/// The zero-padded input of a stride-1 convolution: `c_in` rows of `lp` samples,
+/// `left` zeros, the input (through the optional leaky ReLU), zeros up to `lp`.
+fn pad_input(
+    x: &[f32],
+    c_in: usize,
+    t_in: usize,
+    left: usize,
+    lp: usize,
+    slope: Option<f32>,
+) -> Vec<f32> {
+    assert_eq!(x.len(), c_in * t_in, "input is not [c_in, t_in]");
+    let mut xp = vec![0f32; c_in * lp];
+    let work = |(row, src): (&mut [f32], &[f32])| {
+        let dst = &mut row[left..left + t_in];
+        match slope {
+            // F.leaky_relu: x if x >= 0 else slope · x.
+            Some(a) => dst
+                .iter_mut()
+                .zip(src)
+                .for_each(|(d, &v)| *d = if v >= 0.0 { v } else { v * a }),
+            None => dst.copy_from_slice(src),
+        }
+    };
+    if c_in * t_in >= 1 << 15 {
+        xp.par_chunks_mut(lp).zip(x.par_chunks(t_in)).for_each(work);
+    } else {
+        xp.chunks_mut(lp).zip(x.chunks(t_in)).for_each(work);
+    }
+    xp
+}
+
+/// One tile: `acc[l][u] = Σ_i Σ_j w[i][j][l] · xp[i · lp + m0 + u + j·d]`.
+fn tile(
+    isa: Isa,
+    xp: &[f32],
+    lp: usize,
+    p: &Packed,
+    w: &[f32],
+    d: usize,
+    m0: usize,
+) -> [[f32; TW]; OB] {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: every public entry asserts `isa.is_available()`: AVX2 and FMA were
+        // detected at run time.
+        Isa::Avx2 => unsafe { crate::x86::conv_tile(xp, lp, p.c_in, p.k, d, w, m0) },
+        _ => tile_portable(xp, lp, p.c_in, p.k, d, w, m0),
+    }
+}
+
+/// Scalar reference of [`tile`] (plain Rust; the compiler vectorizes what it can).
+pub(crate) fn tile_portable(
+    xp: &[f32],
+    lp: usize,
+    c_in: usize,
+    k: usize,
+    d: usize,
+    w: &[f32],
+    m0: usize,
+) -> [[f32; TW]; OB] {
+    let mut acc = [[0f32; TW]; OB];
+    let span = TW + d * (k - 1);
+    for i in 0..c_in {
+        let row = &xp[i * lp + m0..i * lp + m0 + span];
+        for j in 0..k {
+            let xs = &row[j * d..j * d + TW];
+            let wj = &w[(i * k + j) * OB..(i * k + j + 1) * OB];
+            for (a, &wv) in acc.iter_mut().zip(wj) {
+                for (s, &xv) in a.iter_mut().zip(xs) {
+                    *s += wv * xv;
+                }
+            }
+        }
+    }
+    acc
+}
+
+/// One convolution pass over a padded input: one or more stride-1 phases, phase `r`'s
+/// position `m` landing on output sample `m · stride + offset_r` (kept if in `0..t_out`).
+struct Pass<'a> {
+    phases: &'a [Packed],
+    /// `offset_r = r − padding` for a transposed convolution, 0 for a plain one.
+    offset0: isize,
+    stride: usize,
+    dilation: usize,
+    /// Positions `0..n_m` of every phase are computed.
+    n_m: usize,
+    xp: &'a [f32],
+    lp: usize,
+    bias: &'a [f32],
+    residual: Option<&'a [f32]>,
+}
+
+/// `ceil(a / b)` for a possibly negative `a` and `b > 0`.
+fn div_ceil_i(a: isize, b: usize) -> isize {
+    a.div_euclid(b as isize) + (a.rem_euclid(b as isize) != 0) as isize
+}
+
+/// Runs `pass` into `out` (`[c_out, t_out]`): `bias + Σ taps (+ residual)`. Tasks are
+/// (group of `OB` output channels, range of output samples), spread over rayon's threads;
+/// each owns its slices of the output rows.
+fn run(isa: Isa, pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
+    if t_out == 0 || c_out == 0 {
+        return;
+    }
+    let groups = c_out.div_ceil(OB);
+    let want = 8 * rayon::current_num_threads();
+    let chunks = want.div_ceil(groups).max(1);
+    let step = TW * pass.stride;
+    let tt = t_out.div_ceil(chunks).max(8 * step).div_ceil(step) * step;
+    let mut tasks = Vec::with_capacity(groups * t_out.div_ceil(tt));
+    for (b, grp) in out.chunks_mut(OB * t_out).enumerate() {
+        let mut rows: Vec<_> = grp.chunks_mut(t_out).map(|r| r.chunks_mut(tt)).collect();
+        for c in 0..t_out.div_ceil(tt) {
+            let parts: Vec<&mut [f32]> = rows.iter_mut().filter_map(|it| it.next()).collect();
+            tasks.push((b, c * tt, parts));
+        }
+    }
+    tasks.into_par_iter().for_each(|(b, t_lo, mut parts)| {
+        let t_hi = t_lo + parts[0].len();
+        for (r, p) in pass.phases.iter().enumerate() {
+            let w = p.block(b);
+            let off = pass.offset0 + r as isize;
+            let m_lo = div_ceil_i(t_lo as isize - off, pass.stride).max(0) as usize;
+            let m_hi = (div_ceil_i(t_hi as isize - off, pass.stride).max(0) as usize).min(pass.n_m);
+            for m0 in (m_lo..m_hi).step_by(TW) {
+                let acc = tile(isa, pass.xp, pass.lp, p, w, pass.dilation, m0);
+                let n = TW.min(m_hi - m0);
+                for (l, (a, row)) in acc.iter().zip(parts.iter_mut()).enumerate() {
+                    let o = b * OB + l;
+                    let bias = pass.bias[o];
+                    if pass.stride == 1 && off == 0 {
+                        // Contiguous: t = m, a vectorizable row update.
+                        let dst = &mut row[m0 - t_lo..m0 - t_lo + n];
+                        match pass.residual {
+                            Some(res) => {
+                                let r = &res[o * t_out + m0..o * t_out + m0 + n];
+                                for ((d, &v), &rv) in dst.iter_mut().zip(&a[..n]).zip(r) {
+                                    *d = v + bias + rv;
+                                }
+                            }
+                            None => {
+                                for (d, &v) in dst.iter_mut().zip(&a[..n]) {
+                                    *d = v + bias;
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    for (u, &v) in a[..n].iter().enumerate() {
+                        // t_lo ≤ t < t_hi by the choice of m_lo, m_hi.
+                        let t = ((m0 + u) * pass.stride) as isize + off;
+                        let t = t as usize;
+                        let res = pass.residual.map_or(0.0, |res| res[o * t_out + t]);
+                        row[t - t_lo] = v + bias + res;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Padded row length for positions `0..n_m` and a receptive span of `span` samples
+/// (tap reach + `TW`): every tile, starting at any `m0 < n_m`, reads inside the row.
+fn padded_len(n_m: usize, span: usize) -> usize {
+    n_m + span
+}
+
+/// `torch.nn.functional.conv1d(x, weight, bias, stride=1, padding, dilation)` for one
+/// batch item, weights packed once.
+#[derive(Debug, Clone)]
+pub struct Conv1d {
+    packed: Packed,
+    bias: Vec<f32>,
+    dilation: usize,
+    padding: usize,
+}
+
+impl Conv1d {
+    /// `weight` is `[c_out, c_in, k]` (PyTorch's layout), `bias` `[c_out]`.
+    pub fn new(
+        weight: &[f32],
+        bias: &[f32],
+        c_out: usize,
+        c_in: usize,
+        k: usize,
+        dilation: usize,
+        padding: usize,
+    ) -> Self {
+        assert_eq!(
+            weight.len(),
+            c_out * c_in * k,
+            "weight is not [c_out, c_in, k]"
+        );
+        assert_eq!(bias.len(), c_out, "bias is not [c_out]");
+        assert!(k >= 1 && dilation >= 1, "kernel and dilation must be >= 1");
+        let packed = Packed::new(c_out, c_in, k, |o, i, j| weight[(o * c_in + i) * k + j]);
+        Conv1d {
+            packed,
+            bias: bias.to_vec(),
+            dilation,
+            padding,
+        }
+    }
+
+    /// `(c_out, c_in, k)`.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.packed.c_out, self.packed.c_in, self.packed.k)
+    }
+
+    /// Output length for `t_in` input samples: `t_in + 2·padding − dilation·(k − 1)`.
+    pub fn out_len(&self, t_in: usize) -> usize {
+        (t_in + 2 * self.padding).saturating_sub(self.dilation * (self.packed.k - 1))
+    }
+
+    /// `y = conv1d(leaky_relu(x, slope) or x) (+ residual)`; `x` is `[c_in, t_in]`,
+    /// `residual` and the result `[c_out, out_len(t_in)]`. [`Isa::selected`] kernels.
+    pub fn forward(
+        &self,
+        x: &[f32],
+        t_in: usize,
+        slope: Option<f32>,
+        residual: Option<&[f32]>,
+    ) -> Vec<f32> {
+        self.forward_with(Isa::selected(), x, t_in, slope, residual)
+    }
+
+    /// [`forward`](Self::forward) with an explicit instruction set.
+    pub fn forward_with(
+        &self,
+        isa: Isa,
+        x: &[f32],
+        t_in: usize,
+        slope: Option<f32>,
+        residual: Option<&[f32]>,
+    ) -> Vec<f32> {
+        assert!(
+            isa.is_available(),
+            "{} kernels are not available on this CPU",
+            isa.name()
+        );
+        let p = &self.packed;
+        let t_out = self.out_len(t_in);
+        if let Some(r) = residual {
+            assert_eq!(r.len(), p.c_out * t_out, "residual is not [c_out, t_out]");
+        }
+        let span = self.dilation * (p.k - 1) + TW;
+        let lp = padded_len(t_out, span).max(self.padding + t_in);
+        let xp = pad_input(x, p.c_in, t_in, self.padding, lp, slope);
+        let mut out = vec![0f32; p.c_out * t_out];
+        let pass = Pass {
+            phases: std::slice::from_ref(p),
+            offset0: 0,
+            stride: 1,
+            dilation: self.dilation,
+            n_m: t_out,
+            xp: &xp,
+            lp,
+            bias: &self.bias,
+            residual,
+        };
+        run(isa, &pass, p.c_out, t_out, &mut out);
+        out
+    }
+}
+
+/// `torch.nn.functional.conv_transpose1d(x, weight, bias, stride, padding)` (no output
+/// padding, groups 1, dilation 1) for one batch item, as `stride` polyphase
+/// convolutions with weights packed once.
+#[derive(Debug, Clone)]
+pub struct ConvTranspose1d {
+    /// Phase `r`: taps `j = r + (q_taps − 1 − q)·stride` at position `q` (zero if `j ≥ k`).
+    phases: Vec<Packed>,
+    bias: Vec<f32>,
+    c_out: usize,
+    c_in: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+}
+
+impl ConvTranspose1d {
+    /// `weight` is `[c_in, c_out, k]` (PyTorch's transposed layout), `bias` `[c_out]`.
+    pub fn new(
+        weight: &[f32],
+        bias: &[f32],
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Self {
+        assert_eq!(
+            weight.len(),
+            c_in * c_out * k,
+            "weight is not [c_in, c_out, k]"
+        );
+        assert_eq!(bias.len(), c_out, "bias is not [c_out]");
+        assert!(k >= 1 && stride >= 1, "kernel and stride must be >= 1");
+        let q_taps = k.div_ceil(stride);
+        let phases = (0..stride)
+            .map(|r| {
+                Packed::new(c_out, c_in, q_taps, |o, i, q| {
+                    let j = r + (q_taps - 1 - q) * stride;
+                    if j < k {
+                        weight[(i * c_out + o) * k + j]
+                    } else {
+                        0.0
+                    }
+                })
+            })
+            .collect();
+        ConvTranspose1d {
+            phases,
+            bias: bias.to_vec(),
+            c_out,
+            c_in,
+            k,
+            stride,
+            padding,
+        }
+    }
+
+    /// Output length: `(t_in − 1)·stride − 2·padding + k`.
+    pub fn out_len(&self, t_in: usize) -> usize {
+        ((t_in.max(1) - 1) * self.stride + self.k).saturating_sub(2 * self.padding)
+    }
+
+    /// `y = conv_transpose1d(leaky_relu(x, slope) or x)`; `x` is `[c_in, t_in]`, the
+    /// result `[c_out, out_len(t_in)]`. [`Isa::selected`] kernels.
+    pub fn forward(&self, x: &[f32], t_in: usize, slope: Option<f32>) -> Vec<f32> {
+        self.forward_with(Isa::selected(), x, t_in, slope)
+    }
+
+    /// [`forward`](Self::forward) with an explicit instruction set.
+    pub fn forward_with(&self, isa: Isa, x: &[f32], t_in: usize, slope: Option<f32>) -> Vec<f32> {
+        assert!(
+            isa.is_available(),
+            "{} kernels are not available on this CPU",
+            isa.name()
+        );
+        let q_taps = self.k.div_ceil(self.stride);
+        let t_out = self.out_len(t_in);
+        // Phase r, position m: output t = m·stride + r − padding, reading
+        // x[m − (q_taps − 1) + q] for q < q_taps, i.e. the input padded by q_taps − 1.
+        let n_m = t_in + q_taps - 1;
+        let lp = padded_len(n_m, q_taps + TW).max(q_taps - 1 + t_in);
+        let xp = pad_input(x, self.c_in, t_in, q_taps - 1, lp, slope);
+        let mut out = vec![0f32; self.c_out * t_out];
+        if t_out == 0 || t_in == 0 {
+            return out;
+        }
+        let pass = Pass {
+            phases: &self.phases,
+            offset0: -(self.padding as isize),
+            stride: self.stride,
+            dilation: 1,
+            n_m,
+            xp: &xp,
+            lp,
+            bias: &self.bias,
+            residual: None,
+        };
+        run(isa, &pass, self.c_out, t_out, &mut out);
+        out
+    }
+}
