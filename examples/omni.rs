@@ -7,6 +7,9 @@
 //!            [--output answer.wav] [--device cpu|wgpu|cuda:0] [--dtype f32|f16|bf16|q8_0|q4_0] [--json] ...
 //! omni live  --model DIR --vocoder DIR [--rate HZ] [--output answer.raw|answer.wav] [...]
 //!            reads mono s16le PCM from stdin (e.g. `sox -d -t raw -r 16000 -e signed -b 16 -c 1 -`)
+//! omni train --stage 1|2 --model DIR --data MANIFEST --out DIR [--steps N --batch B --accum K
+//!            --lr X --warmup W --eval-every E --eval-data M --save-every S --resume DIR --seed S]
+//!            (build with `--features train`)
 //! ```
 //! `run` answers the whole file as one turn (explicit mode: every sample, no
 //! trimming, as the reference encodes a file); `live` ends turns with the voice
@@ -15,6 +18,8 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/train.rs"]
+mod train;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -83,6 +88,8 @@ enum Cmd {
         #[arg(long, default_value_t = 16000)]
         rate: u32,
     },
+    /// Trains stage 1 (adaptor + LLM) or stage 2 (speech decoder); needs `--features train`.
+    Train(train::TrainArgs),
 }
 
 fn load(a: &Common) -> AnyResult<Arc<Omni>> {
@@ -338,6 +345,7 @@ fn main() {
             cmd_run(common, input.as_deref(), text.as_deref(), false)
         }
         Cmd::Live { common, rate } => cmd_live(common, *rate),
+        Cmd::Train(args) => std::process::exit(train::cmd_train(args)),
     };
     if let Err(e) = r {
         eprintln!("error: {e}");

@@ -154,6 +154,16 @@ pub fn save_model_dir(
         serde_json::to_vec_pretty(&index).unwrap_or_default(),
     )
     .map_err(|e| Error::io(&index_path, e))?;
+    // Saving over the folder the model came from (a resumed run writing where it
+    // was read from): the other files are already there; copying a file onto
+    // itself would truncate it.
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same(dir, source_dir) {
+        return Ok(());
+    }
     for entry in std::fs::read_dir(source_dir).map_err(|e| Error::io(source_dir, e))? {
         let entry = entry.map_err(|e| Error::io(source_dir, e))?;
         let fname = entry.file_name().to_string_lossy().to_string();

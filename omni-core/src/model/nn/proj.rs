@@ -42,6 +42,8 @@ pub struct Proj {
     pub bias: Option<Param<Tensor<1>>>,
     #[module(skip)]
     pub packed: Option<Packed>,
+    /// A low-rank update being trained (`train::lora`); `None` outside LoRA training.
+    pub lora: Option<super::lora::Lora>,
 }
 
 impl Proj {
@@ -51,6 +53,7 @@ impl Proj {
             dense: Some(linear),
             bias: None,
             packed: None,
+            lora: None,
         }
     }
 
@@ -60,6 +63,7 @@ impl Proj {
             dense: None,
             bias: bias.map(Param::from_tensor),
             packed: Some(Packed(Arc::new(w))),
+            lora: None,
         }
     }
 
@@ -89,7 +93,10 @@ impl Proj {
     /// [`GEMV_MAX_ROWS`]). For benchmarks and tests; dense layers ignore it.
     pub fn forward_with<const D: usize>(&self, x: Tensor<D>, kernels: Option<bool>) -> Tensor<D> {
         match (&self.dense, &self.packed) {
-            (Some(l), _) => l.forward(x),
+            (Some(l), _) => match &self.lora {
+                Some(lora) => l.forward(x.clone()) + lora.delta(x),
+                None => l.forward(x),
+            },
             (None, Some(p)) => self.forward_packed(&p.0, x, kernels),
             (None, None) => unreachable!("Proj without weight"),
         }
