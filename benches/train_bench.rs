@@ -15,14 +15,14 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use omni::adaptor::{AdaptorConfig, SpeechAdaptor};
-use omni::burn::module::Module;
-use omni::burn::tensor::{Tensor, TensorData};
-use omni::device::Device;
-use omni::llama::{Llama, OmniConfig};
-use omni::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
-use omni::train::{stage1_step, stage2_step, AdamW, AdamWConfig, Example, StepConfig};
-use omni::weights::{RunDType, WeightStore};
+use omni_core::burn::module::Module;
+use omni_core::burn::tensor::{Tensor, TensorData};
+use omni_core::model::adaptor::{AdaptorConfig, SpeechAdaptor};
+use omni_core::model::llama::{Llama, OmniConfig};
+use omni_core::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
+use omni_core::train::{stage1_step, stage2_step, AdamW, AdamWConfig, Example, StepConfig};
+use omni_core::weights::{RunDType, WeightStore};
+use omni_core::Device;
 use serde_json::json;
 
 fn read_batch(path: &PathBuf) -> HashMap<String, (Vec<usize>, Vec<f32>)> {

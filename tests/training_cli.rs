@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::fixture;
-use omni::llama::{Llama, OmniConfig};
-use omni::train::named_values;
-use omni::weights::{RunDType, WeightStore};
-use omni::{Omni, OmniOptions};
+use omni_core::model::llama::{Llama, OmniConfig};
+use omni_core::train::named_values;
+use omni_core::weights::{RunDType, WeightStore};
+use omni_core::{Omni, OmniOptions};
 
 /// The `omni` example binary cargo built next to this test (as tests/turns.rs).
 fn omni_cli() -> PathBuf {
@@ -161,10 +161,10 @@ fn stage1_logs_each_step_saves_checkpoints_and_omni_loads_the_result() {
         .expect("omni loads the trained model");
     let cfg = OmniConfig::from_file(&fixture("omni_tiny/config.json")).unwrap();
     let store = WeightStore::open_hf_dir(fixture("omni_tiny")).unwrap();
-    let before = Llama::load(&store, &cfg.llm, RunDType::F32, &omni.device, None).unwrap();
+    let before = Llama::load(&store, &cfg.llm, RunDType::F32, &omni.device(), None).unwrap();
     let (a, b) = (
         named_values(&before, "model."),
-        named_values(&omni.llm, "model."),
+        named_values(omni.llm(), "model."),
     );
     let moved = a.iter().zip(&b).filter(|(x, y)| x.data != y.data).count();
     assert_eq!(moved, a.len(), "every LLM tensor trains in stage 1");
@@ -176,16 +176,16 @@ fn stage1_logs_each_step_saves_checkpoints_and_omni_loads_the_result() {
     )
     .unwrap();
     let (g0, g1) = (
-        named_values(&tiny.speech_generator, "speech_generator."),
-        named_values(&omni.speech_generator, "speech_generator."),
+        named_values(tiny.speech_generator(), "speech_generator."),
+        named_values(omni.speech_generator(), "speech_generator."),
     );
     assert!(g0.iter().zip(&g1).all(|(x, y)| x.data == y.data));
     let _ = std::fs::remove_dir_all(&d);
 }
 
-fn generator_of(dir: &Path) -> Vec<omni::train::NamedTensor> {
+fn generator_of(dir: &Path) -> Vec<omni_core::train::NamedTensor> {
     let omni = Omni::load(dir, fixture("vocoder/tiny"), &OmniOptions::default(), None).unwrap();
-    named_values(&omni.speech_generator, "speech_generator.")
+    named_values(omni.speech_generator(), "speech_generator.")
 }
 
 #[test]

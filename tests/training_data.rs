@@ -10,11 +10,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::fixture;
-use omni::llama::prompt::{tokenizer_speech_token, Conversation};
-use omni::train::{
+use omni_core::model::llama::prompt::{tokenizer_speech_token, Conversation};
+use omni_core::train::{
     read_manifest, Dataset, ManifestFormat, ManifestOptions, Problem, TrainModel, IGNORE_INDEX,
 };
-use omni::{ErrorKind, OmniOptions};
+use omni_core::{ErrorKind, OmniOptions};
 
 fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("omni-train-data-{}-{tag}", std::process::id()));
@@ -292,11 +292,11 @@ fn questions_at_any_rate_give_30_s_encoder_outputs_close_to_their_16k_version() 
     // q2 is 22.05 kHz, q3 8 kHz; both as the encoder sees them, and their 16 kHz copies.
     for q in ["q2", "q3"] {
         let src = d.join(format!("wavs/{q}.wav"));
-        let (s, rate) = omni::audio::read_audio(&src).unwrap();
+        let (s, rate) = omni_core::audio::read_audio(&src).unwrap();
         assert_ne!(rate, 16000);
-        let s16 = omni::audio::to_16k_mono(&s, rate).unwrap();
+        let s16 = omni_core::audio::to_16k_mono(&s, rate).unwrap();
         let p16 = d.join(format!("{q}_16k.wav"));
-        omni::audio::write_wav(&p16, &s16, 16000).unwrap();
+        omni_core::audio::write_wav(&p16, &s16, 16000).unwrap();
         let a = model.encode_file(&src).unwrap();
         let b = model.encode_file(&p16).unwrap();
         assert_eq!(a.dims(), b.dims());

@@ -10,16 +10,16 @@ mod common;
 use std::collections::HashMap;
 
 use common::{fixture, max_rel_err, read_arrays, Array};
-use omni::adaptor::{AdaptorConfig, SpeechAdaptor};
-use omni::burn::module::Module;
-use omni::burn::tensor::{Tensor, TensorData};
-use omni::device::Device;
-use omni::llama::{Llama, OmniConfig};
-use omni::train::{
+use omni_core::burn::module::Module;
+use omni_core::burn::tensor::{Tensor, TensorData};
+use omni_core::model::adaptor::{AdaptorConfig, SpeechAdaptor};
+use omni_core::model::llama::{Llama, OmniConfig};
+use omni_core::train::{
     add_lora, llm_inputs, lm_loss, merge_lora, named_values, stage1_step, AdamW, AdamWConfig,
     Example, LoraConfig, StepConfig,
 };
-use omni::weights::{RunDType, WeightStore};
+use omni_core::weights::{RunDType, WeightStore};
+use omni_core::Device;
 
 fn dev() -> Device {
     Device::flex()

@@ -12,15 +12,15 @@ mod common;
 use std::path::PathBuf;
 
 use common::fixture;
-use omni::burn::module::Module;
-use omni::burn::tensor::{Int, Tensor, TensorData};
-use omni::llama::generate::{Generation, GenerationParams};
-use omni::llama::prompt::SPEECH_TOKEN_INDEX;
-use omni::train::{
+use omni_core::burn::module::Module;
+use omni_core::burn::tensor::{Int, Tensor, TensorData};
+use omni_core::model::llama::generate::{Generation, GenerationParams};
+use omni_core::model::llama::prompt::SPEECH_TOKEN_INDEX;
+use omni_core::train::{
     llm_inputs, read_manifest, AdamWConfig, Dataset, ManifestOptions, Stage, TrainConfig,
     TrainModel, Trainer, IGNORE_INDEX,
 };
-use omni::OmniOptions;
+use omni_core::OmniOptions;
 
 const ANSWERS: [&str; 3] = ["Four.", "Red.", "Yes."];
 
@@ -138,36 +138,67 @@ fn stage1_then_stage2_overfit_three_spoken_questions() {
             .map(|j| 100 * i as u32 + 7 * j + 1)
             .collect();
     }
-    let steps2 = 150;
-    let mut t = Trainer::new(model, data, config(Stage::Two, steps2, 1e-2)).unwrap();
+    let targets2: Vec<Vec<u32>> = data
+        .items
+        .iter()
+        .map(|it| it.record.units.clone())
+        .collect();
+    // Chunks of 10 steps until every decoded unit sequence is its target.
+    let max_steps2 = 400;
+    let mut t = Trainer::new(model, data, config(Stage::Two, max_steps2, 1e-2)).unwrap();
+    assert_ne!(
+        decoded_units(&t),
+        targets2,
+        "the untrained decoder already speaks"
+    );
     let mut losses = Vec::new();
-    for _ in 0..steps2 {
-        losses.push(t.step().unwrap().loss);
+    let mut spoken = false;
+    while t.step_count() < max_steps2 {
+        for _ in 0..10 {
+            losses.push(t.step().unwrap().loss);
+        }
+        if decoded_units(&t) == targets2 {
+            spoken = true;
+            break;
+        }
     }
     eprintln!(
-        "stage 2: CTC loss {} → {}",
+        "stage 2: CTC loss {} → {} in {} steps",
         losses[0],
-        losses[losses.len() - 1]
+        losses[losses.len() - 1],
+        t.step_count()
     );
+    assert!(
+        spoken,
+        "decoded units {:?} ≠ {targets2:?}",
+        decoded_units(&t)
+    );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+/// The units the speech decoder reads from each item's answer states (the
+/// training positions: labels that are not IGNORE_INDEX), CTC-collapsed.
+fn decoded_units(t: &Trainer) -> Vec<Vec<u32>> {
     let m = &t.model;
     let gen = m.speech_generator.valid();
-    for i in 0..t.data.items.len() {
-        let ex = t.data.examples(m, &[i]).unwrap();
-        let inputs = llm_inputs(&m.adaptor, &m.llm, &ex).unwrap();
-        let hidden = m
-            .llm
-            .forward(inputs.embeds, &mut m.llm.new_cache())
-            .unwrap();
-        let [_, len, h] = hidden.dims();
-        let pos: Vec<i64> = (0..len)
-            .filter(|&p| inputs.labels[0][p] != IGNORE_INDEX)
-            .map(|p| p as i64)
-            .collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(pos.clone(), [pos.len()]), &m.device);
-        let (_, units) = gen
-            .predict(hidden.reshape([len, h]).select(0, idx))
-            .unwrap();
-        assert_eq!(units, t.data.items[i].record.units, "example {i}: units");
-    }
-    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    (0..t.data.items.len())
+        .map(|i| {
+            let ex = t.data.examples(m, &[i]).unwrap();
+            let inputs = llm_inputs(&m.adaptor, &m.llm, &ex).unwrap();
+            let hidden = m
+                .llm
+                .forward(inputs.embeds, &mut m.llm.new_cache())
+                .unwrap();
+            let [_, len, h] = hidden.dims();
+            let pos: Vec<i64> = (0..len)
+                .filter(|&p| inputs.labels[0][p] != IGNORE_INDEX)
+                .map(|p| p as i64)
+                .collect();
+            let idx =
+                Tensor::<1, Int>::from_data(TensorData::new(pos.clone(), [pos.len()]), &m.device);
+            gen.predict(hidden.reshape([len, h]).select(0, idx))
+                .unwrap()
+                .1
+        })
+        .collect()
 }

@@ -97,14 +97,15 @@ pub use imp::cmd_train;
 mod imp {
     use std::io::Write;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     use std::time::Instant;
 
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-    use omni::train::{
+    use omni_core::train::{
         read_manifest, AdamWConfig, Dataset, LoraConfig, ManifestOptions, Stage, TrainConfig,
         TrainModel, Trainer, STAGE1_DEFAULTS, STAGE2_DEFAULTS,
     };
-    use omni::OmniOptions;
+    use omni_core::OmniOptions;
 
     use super::TrainArgs;
 
@@ -266,23 +267,16 @@ mod imp {
         Ok(true)
     }
 
-    /// Set by the SIGINT handler; read after each step.
-    static STOP: AtomicBool = AtomicBool::new(false);
-
-    extern "C" fn on_sigint(_: libc::c_int) {
-        // Async-signal-safe: one atomic store.
-        STOP.store(true, Ordering::SeqCst);
-    }
-
     /// Runs `omni train`; the process status (0, 1 on error, 130 when interrupted).
     pub fn cmd_train(a: &TrainArgs) -> i32 {
-        let handler = on_sigint as extern "C" fn(libc::c_int);
-        // SAFETY: installs a handler that only stores to an atomic (async-signal-safe).
-        let previous = unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) };
-        if previous == libc::SIG_ERR {
-            eprintln!("warning: no Ctrl-C handler: Ctrl-C will not save");
+        // Ctrl-C sets a flag (signal-hook's handler does one atomic store, which is
+        // async-signal-safe); the loop reads it after each step, saves and exits.
+        let stop = Arc::new(AtomicBool::new(false));
+        if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))
+        {
+            eprintln!("warning: no Ctrl-C handler ({e}): Ctrl-C will not save");
         }
-        match run(a, &STOP) {
+        match run(a, &stop) {
             Ok(true) => 0,
             Ok(false) => 130,
             Err(e) => {

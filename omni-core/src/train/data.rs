@@ -7,7 +7,7 @@
 //!   rate [`crate::audio::read_audio`] reads; `units` may be absent for stage 1;
 //!   `instruction_text` replaces the user message of the prompt and must hold
 //!   `<speech>` (default: the reference's
-//!   [`DEFAULT_USER_MESSAGE`](crate::llama::prompt::DEFAULT_USER_MESSAGE)).
+//!   [`DEFAULT_USER_MESSAGE`](crate::model::llama::prompt::DEFAULT_USER_MESSAGE)).
 //! - **InstructS2S-200K** (`[` first), as published (HF dataset
 //!   `ICTNLP/InstructS2S-200K`; its README: "cat en_part_* > instructs2s_200k.tar.gz;
 //!   tar -xzf"; the turn layout is quoted in ictnlp/LLaMA-Omni issue #66): one

@@ -14,8 +14,8 @@
 use super::batch::Example;
 use super::data::{Manifest, Record};
 use super::model::TrainModel;
-use crate::llama::prompt::{tokenizer_speech_token, Conversation, DEFAULT_USER_MESSAGE};
-use crate::llama::tokenizer::Tokenizer;
+use crate::model::llama::prompt::{tokenizer_speech_token, Conversation, DEFAULT_USER_MESSAGE};
+use crate::model::llama::tokenizer::Tokenizer;
 use crate::{Error, Result};
 
 /// One tokenized record.

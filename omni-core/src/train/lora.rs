@@ -9,9 +9,9 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Distribution, Tensor};
 
 use super::params::KeyPath;
-use crate::llama::Llama;
-use crate::nn::lora::Lora;
-use crate::nn::proj::Proj;
+use crate::model::llama::Llama;
+use crate::model::nn::lora::Lora;
+use crate::model::nn::proj::Proj;
 use crate::{Error, Result};
 
 /// Rank and scale.

@@ -8,15 +8,15 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Tensor;
 
-use crate::adaptor::{AdaptorConfig, SpeechAdaptor};
 use crate::audio::{read_audio, to_16k_mono, MelFrontend};
 use crate::bundle::{find_speech_encoder, OmniOptions};
 use crate::device::{parse_device, Device};
-use crate::llama::tokenizer::Tokenizer;
-use crate::llama::{Llama, OmniConfig};
-use crate::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
+use crate::model::adaptor::{AdaptorConfig, SpeechAdaptor};
+use crate::model::llama::tokenizer::Tokenizer;
+use crate::model::llama::{Llama, OmniConfig};
+use crate::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
+use crate::model::whisper::{WhisperConfig, WhisperEncoder, WhisperKeyLayout};
 use crate::weights::WeightStore;
-use crate::whisper::{WhisperConfig, WhisperEncoder, WhisperKeyLayout};
 use crate::{Error, Result};
 
 /// Everything but the vocoder.
