@@ -120,7 +120,11 @@ def run(out):
         return list(proj.parameters()) + list(llm.parameters())
 
     results = []
-    for stage in (1, 2):
+    stages = [int(x) for x in os.environ.get("OMNI_TRAIN_BENCH_STAGES", "1,2").split(",") if x]
+    for stage in stages:
+        # Each stage starts from the weights on disk, as the omni side does (stage 2
+        # after stage 1's steps would read hidden states of an updated LLM).
+        cfg, llm, proj, gen = load(out)
         params = stage1_params() if stage == 1 else list(gen.parameters())
         opt = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.0)
         times, losses = [], []
