@@ -515,7 +515,7 @@ fn bench_llm8b_layer(res: &mut Results, dir: &Path, dev: &Device) {
         let llm = Llama::load(&store, &cfg, dt, dev, None).expect("load llm");
         let load_ms = ms(t);
         res.mark();
-        bench_llm_model(res, &format!("llm8b_layer_{name}"), &llm, 1, load_ms, false);
+        bench_llm_model(res, &format!("llm8b_layer_{name}"), &llm, 1, load_ms, true);
     }
 }
 
@@ -547,16 +547,31 @@ fn bench_speech_decoder(res: &mut Results, dir: &Path, dev: &Device, n_full: usi
     ck.linear("speech_generator.output_proj", 4096, 1001, true, St::F16);
     let path = ck.write(&dir.join("speech_decoder_f16.safetensors"));
     let store = WeightStore::open_safetensors(&path).expect("open");
+    // `OMNI_BENCH_SD_DTYPES` (default f32): the incremental row per run dtype; the
+    // reference-way row (all frames) only for f32, PyTorch's dtype.
+    let dtypes = env_or("OMNI_BENCH_SD_DTYPES", "f32");
+    for name in dtypes.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let dt = RunDType::parse(name)
+            .unwrap_or_else(|| panic!("OMNI_BENCH_SD_DTYPES: unknown dtype {name}"));
+        bench_speech_decoder_dtype(res, &store, &llm_cfg, &cfg, dt, name, dev, n_full);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bench_speech_decoder_dtype(
+    res: &mut Results,
+    store: &WeightStore,
+    llm_cfg: &LlamaConfig,
+    cfg: &CtcDecoderConfig,
+    dtype: RunDType,
+    name: &str,
+    dev: &Device,
+    n_full: usize,
+) {
+    eprintln!("[speech decoder {name}]");
     let t = Instant::now();
-    let gen = SpeechGenerator::load(
-        &store,
-        "speech_generator.",
-        &llm_cfg,
-        &cfg,
-        RunDType::F32,
-        dev,
-    )
-    .expect("load");
+    let gen = SpeechGenerator::load(store, "speech_generator.", llm_cfg, cfg, dtype, dev)
+        .expect("load");
     let load_ms = ms(t);
     res.mark();
 
@@ -578,18 +593,21 @@ fn bench_speech_decoder(res: &mut Results, dir: &Path, dev: &Device, n_full: usi
     // The reference's way: the whole decoder over all 50 × 25 frames (also fills the cache).
     let mut cache = gen.new_cache();
     let mut check = Vec::new();
-    let full = time_n(0, n_full, || {
+    let full_runs = if name == "f32" { n_full } else { 1 };
+    let full = time_n(0, full_runs, || {
         cache = gen.new_cache();
         let l = gen.frame_logits(reps.clone(), &mut cache).expect("logits");
         let labels = gen.frame_labels(l).expect("labels");
         assert_eq!(labels.len(), tokens * lambda);
         check = labels[labels.len() - 25..].to_vec();
     });
-    res.row(
-        "sd_full_f32",
-        &full,
-        json!({ "tokens": tokens, "frames": tokens * lambda, "load_ms": load_ms, "check_last_labels": check }),
-    );
+    if name == "f32" {
+        res.row(
+            "sd_full_f32",
+            &full,
+            json!({ "tokens": tokens, "frames": tokens * lambda, "load_ms": load_ms, "check_last_labels": check }),
+        );
+    }
     // omni's way (what `UnitStream::push` runs): the 50th state's 25 frames against the
     // cached 49 × 25, i.e. frame_logits + frame_labels; the cache is cut back after each.
     let before = (tokens - 1) * lambda;
@@ -602,7 +620,7 @@ fn bench_speech_decoder(res: &mut Results, dir: &Path, dev: &Device, n_full: usi
         check = labels;
     });
     res.row(
-        "sd_inc_f32",
+        &format!("sd_inc_{name}"),
         &inc,
         json!({ "context_frames": before, "load_ms": load_ms, "check_last_labels": check }),
     );

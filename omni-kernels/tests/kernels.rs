@@ -221,6 +221,12 @@ fn every_available_kernel_matches_dequantize_then_matmul() {
         (21, 64, 8),
         (9, 128, 9),
         (9, 128, 33),
+        // Decode's eight-rows-at-a-time kernels: fewer than 8 rows, exactly 8, a
+        // remainder after full groups, a task (16 rows) boundary, and m > 8.
+        (7, 64, 1),
+        (8, 32, 1),
+        (45, 4096, 1),
+        (33, 256, 25),
     ] {
         let w = rand_vec(n * k, (n * k + m) as u64);
         let x: Vec<f32> = rand_vec(m * k, 99 + k as u64)
