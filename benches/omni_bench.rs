@@ -570,8 +570,8 @@ fn bench_speech_decoder_dtype(
 ) {
     eprintln!("[speech decoder {name}]");
     let t = Instant::now();
-    let gen = SpeechGenerator::load(store, "speech_generator.", llm_cfg, cfg, dtype, dev)
-        .expect("load");
+    let gen =
+        SpeechGenerator::load(store, "speech_generator.", llm_cfg, cfg, dtype, dev).expect("load");
     let load_ms = ms(t);
     res.mark();
 

@@ -318,3 +318,39 @@ fn labels_mask_the_instruction_as_preprocess_llama_3() {
         assert_eq!(ex.labels, labels, "example {i}: labels");
     }
 }
+
+/// Stage 1 with the trained modules in bf16 (`OmniOptions::dtype` = bf16): the
+/// f32 encoder outputs of a batch are cast at the adaptor, so the step runs, and
+/// the loss is the f32 reference's within 2 % (bf16 keeps 8 significant bits,
+/// 4e-3 relative per rounding; the tiny model's logits go through ~10 roundings).
+/// Before the cast, flex refused the f32 × bf16 matmul.
+#[test]
+fn bf16_modules_train_on_f32_encoder_outputs() {
+    let t = tiny();
+    let ex = batch(&t.g);
+    let acfg = AdaptorConfig::from_config_json(&fixture("omni_tiny/config.json")).unwrap();
+    let adaptor = SpeechAdaptor::load(
+        &t.store,
+        "model.speech_projector.",
+        &acfg,
+        RunDType::BF16,
+        &dev(),
+    )
+    .unwrap()
+    .train();
+    let llm = Llama::load(&t.store, &t.cfg.llm, RunDType::BF16, &dev(), None)
+        .unwrap()
+        .train();
+    let inputs = llm_inputs(&adaptor, &llm, &ex).unwrap();
+    let hidden = llm.forward(inputs.embeds, &mut llm.new_cache()).unwrap();
+    let loss = lm_loss(&llm, hidden, &inputs.labels).unwrap();
+    let grads = loss.backward();
+    let value = scalar(loss);
+    let expected = t.g["lm_loss"].data[0];
+    assert!(
+        ((value - expected) / expected).abs() < 2e-2,
+        "bf16 lm loss {value} vs f32 reference {expected}"
+    );
+    let g = named_grads(&adaptor, "model.speech_projector.", &grads);
+    assert!(!g.is_empty(), "the bf16 adaptor got no gradients");
+}

@@ -138,7 +138,11 @@ impl SpeechAdaptor {
         } else {
             x
         };
-        let x = x.reshape([b, n, c * self.k]);
+        // Encoder outputs come in f32 from training batches and host buffers: compute
+        // in the adaptor's own dtype (a no-op when they already match).
+        let x = x
+            .reshape([b, n, c * self.k])
+            .cast(self.linear1.weight.dtype());
         Ok(self.linear2.forward(relu(self.linear1.forward(x))))
     }
 }
