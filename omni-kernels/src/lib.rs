@@ -365,18 +365,38 @@ impl WeightMatrix {
             Data::Q8_0(w) => {
                 let act = Q8Activations::quantize_with(isa, x, k);
                 let nb = k / QK;
-                run_rows(n, m, out, |r, i| {
-                    let (q, d) = act.row(i);
-                    dot_q8_0(isa, &w[r * nb..(r + 1) * nb], q, d)
-                })
+                let row = |r: usize| &w[r * nb..(r + 1) * nb];
+                run_rows8(
+                    n,
+                    m,
+                    out,
+                    |r0, i| {
+                        let (q, d) = act.row(i);
+                        dot8_q8_0(isa, std::array::from_fn(|j| row(r0 + j)), q, d)
+                    },
+                    |r, i| {
+                        let (q, d) = act.row(i);
+                        dot_q8_0(isa, row(r), q, d)
+                    },
+                )
             }
             Data::Q4_0(w) => {
                 let act = Q8Activations::quantize_with(isa, x, k);
                 let nb = k / QK;
-                run_rows(n, m, out, |r, i| {
-                    let (q, d) = act.row(i);
-                    dot_q4_0(isa, &w[r * nb..(r + 1) * nb], q, d)
-                })
+                let row = |r: usize| &w[r * nb..(r + 1) * nb];
+                run_rows8(
+                    n,
+                    m,
+                    out,
+                    |r0, i| {
+                        let (q, d) = act.row(i);
+                        dot8_q4_0(isa, std::array::from_fn(|j| row(r0 + j)), q, d)
+                    },
+                    |r, i| {
+                        let (q, d) = act.row(i);
+                        dot_q4_0(isa, row(r), q, d)
+                    },
+                )
             }
         }
     }
@@ -411,6 +431,53 @@ fn run_rows(n: usize, m: usize, out: &mut [f32], f: impl Fn(usize, usize) -> f32
     for (j, col) in t.chunks_exact(m).enumerate() {
         for (i, &v) in col.iter().enumerate() {
             out[i * n + j] = v;
+        }
+    }
+}
+
+/// As [`run_rows`], eight weight rows at a time: `f8(r0, i)` gives rows
+/// `r0..r0 + 8` against row `i` of x; rows that do not fill a group of eight (the
+/// end of the matrix) take `f(row, i)`. `ROWS_PER_TASK` is a multiple of 8, so the
+/// groups never straddle two tasks.
+fn run_rows8(
+    n: usize,
+    m: usize,
+    out: &mut [f32],
+    f8: impl Fn(usize, usize) -> [f32; 8] + Sync,
+    f: impl Fn(usize, usize) -> f32 + Sync,
+) {
+    const { assert!(ROWS_PER_TASK.is_multiple_of(8)) };
+    // Row-block-major scratch [n, m] as in `run_rows` (for m = 1 it is `out` itself).
+    let mut scratch = Vec::new();
+    let t: &mut [f32] = if m == 1 {
+        out
+    } else {
+        scratch.resize(n * m, 0.0f32);
+        &mut scratch
+    };
+    t.par_chunks_mut(ROWS_PER_TASK * m)
+        .enumerate()
+        .for_each(|(c, o)| {
+            let r0 = c * ROWS_PER_TASK;
+            let rows = o.len() / m;
+            for i in 0..m {
+                let mut j = 0;
+                while j + 8 <= rows {
+                    for (q, v) in f8(r0 + j, i).into_iter().enumerate() {
+                        o[(j + q) * m + i] = v;
+                    }
+                    j += 8;
+                }
+                for j in j..rows {
+                    o[j * m + i] = f(r0 + j, i);
+                }
+            }
+        });
+    if m > 1 {
+        for (j, col) in scratch.chunks_exact(m).enumerate() {
+            for (i, &v) in col.iter().enumerate() {
+                out[i * n + j] = v;
+            }
         }
     }
 }
@@ -510,6 +577,26 @@ fn dot_q8_0(isa: Isa, w: &[BlockQ8_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
         // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
         Isa::Avx2 => unsafe { x86::dot_q8_0(w, xq, xd) },
         _ => portable::dot_q8_0(w, xq, xd),
+    }
+}
+
+#[inline]
+fn dot8_q8_0(isa: Isa, w: [&[BlockQ8_0]; 8], xq: &[[i8; QK]], xd: &[f32]) -> [f32; 8] {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
+        Isa::Avx2 => unsafe { x86::dot8_q8_0(w, xq, xd) },
+        _ => std::array::from_fn(|j| portable::dot_q8_0(w[j], xq, xd)),
+    }
+}
+
+#[inline]
+fn dot8_q4_0(isa: Isa, w: [&[BlockQ4_0]; 8], xq: &[[i8; QK]], xd: &[f32]) -> [f32; 8] {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
+        Isa::Avx2 => unsafe { x86::dot8_q4_0(w, xq, xd) },
+        _ => std::array::from_fn(|j| portable::dot_q4_0(w[j], xq, xd)),
     }
 }
 

@@ -101,6 +101,114 @@ pub(crate) fn dot_q4_0(w: &[BlockQ4_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
     hsum_ps(_mm256_add_ps(acc0, acc1))
 }
 
+/// The eight i32 lane sums of `v[0..8]` as one vector (lane r = Σ lanes of `v[r]`):
+/// two levels of `hadd` within the 128-bit halves, then the halves added across.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn reduce8_epi32(v: [__m256i; 8]) -> __m256i {
+    let t0 = _mm256_hadd_epi32(v[0], v[1]);
+    let t1 = _mm256_hadd_epi32(v[2], v[3]);
+    let t2 = _mm256_hadd_epi32(v[4], v[5]);
+    let t3 = _mm256_hadd_epi32(v[6], v[7]);
+    // u0 = [Σlo v0..v3 | Σhi v0..v3], u1 = the same for v4..v7.
+    let u0 = _mm256_hadd_epi32(t0, t1);
+    let u1 = _mm256_hadd_epi32(t2, t3);
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256::<0x20>(u0, u1),
+        _mm256_permute2x128_si256::<0x31>(u0, u1),
+    )
+}
+
+/// The eight block scales (f16 bits) of one block column as f32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn scales8(d: [u16; 8]) -> __m256 {
+    // SAFETY: `d` is exactly 16 readable bytes; `loadu` has no alignment requirement.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(d.as_ptr().cast()) })
+}
+
+/// Σ `codes · x` over a block as 8 i32 lanes; `codes` unsigned (< 128), `x` signed.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot_u8_i8(codes: __m256i, x: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(codes, x), _mm256_set1_epi16(1))
+}
+
+/// The 32 codes of a q4_0 block, unsigned (0..=15), in element order.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_0_codes_unsigned(b: &BlockQ4_0) -> __m256i {
+    // SAFETY: `b.qs` is exactly 16 readable bytes; `loadu` has no alignment requirement.
+    let lo = unsafe { _mm_loadu_si128(b.qs.as_ptr().cast()) };
+    let hi = _mm_srli_epi16::<4>(lo);
+    _mm256_and_si256(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(0x0F))
+}
+
+/// Eight q4_0 weight rows · one row of q8 activations: the eight dot products
+/// at once (decode's GEMV reads eight rows in step). Per block column the codes
+/// stay unsigned, so `maddubs(codes, x)` needs no sign trick (|pair sum| ≤
+/// 2·15·128 = 3840: no i16 saturation), and Σ(q − 8)·x = Σq·x − 8·Σx with Σx
+/// computed once for the eight rows; the eight integer sums are reduced into one
+/// vector and scaled by the eight rows' scales in one multiply-add. Same integer
+/// sums as [`dot_q4_0`]; only the f32 accumulation order differs. (llama.cpp's
+/// repacked `ggml_gemv_q4_0_8x8_q8_0` also computes 8 rows at a time; omni keeps
+/// llama.cpp's row-major block layout and reads the 8 rows side by side.)
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot8_q4_0(w: [&[BlockQ4_0]; 8], xq: &[[i8; QK]], xd: &[f32]) -> [f32; 8] {
+    let n = w.iter().fold(xq.len().min(xd.len()), |n, r| n.min(r.len()));
+    let mut acc = _mm256_setzero_ps();
+    for b in 0..n {
+        let x = load_i8x32(&xq[b]);
+        // 8·Σx of the block in every lane.
+        let sx = dot_u8_i8(_mm256_set1_epi8(1), x);
+        let s = _mm_add_epi32(
+            _mm256_castsi256_si128(sx),
+            _mm256_extracti128_si256::<1>(sx),
+        );
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0x4E>(s));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0xB1>(s));
+        let sx8 = _mm256_slli_epi32::<3>(_mm256_broadcastd_epi32(s));
+        let v = std::array::from_fn(|r| dot_u8_i8(q4_0_codes_unsigned(&w[r][b]), x));
+        let dots = _mm256_sub_epi32(reduce8_epi32(v), sx8);
+        let d = scales8(std::array::from_fn(|r| w[r][b].d));
+        acc = _mm256_fmadd_ps(
+            _mm256_mul_ps(d, _mm256_set1_ps(xd[b])),
+            _mm256_cvtepi32_ps(dots),
+            acc,
+        );
+    }
+    let mut out = [0.0f32; 8];
+    // SAFETY: `out` is exactly 8 writable f32; `storeu` has no alignment requirement.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
+    out
+}
+
+/// Eight q8_0 weight rows · one row of q8 activations, as [`dot8_q4_0`]: the sign
+/// trick per row (`maddubs` needs an unsigned operand), one reduction and one
+/// scaling for the eight rows. Same integer sums as [`dot_q8_0`].
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot8_q8_0(w: [&[BlockQ8_0]; 8], xq: &[[i8; QK]], xd: &[f32]) -> [f32; 8] {
+    let n = w.iter().fold(xq.len().min(xd.len()), |n, r| n.min(r.len()));
+    let mut acc = _mm256_setzero_ps();
+    for b in 0..n {
+        let x = load_i8x32(&xq[b]);
+        let v = std::array::from_fn(|r| {
+            let wq = load_i8x32(&w[r][b].qs);
+            dot_u8_i8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(x, wq))
+        });
+        let d = scales8(std::array::from_fn(|r| w[r][b].d));
+        acc = _mm256_fmadd_ps(
+            _mm256_mul_ps(d, _mm256_set1_ps(xd[b])),
+            _mm256_cvtepi32_ps(reduce8_epi32(v)),
+            acc,
+        );
+    }
+    let mut out = [0.0f32; 8];
+    // SAFETY: `out` is exactly 8 writable f32; `storeu` has no alignment requirement.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
+    out
+}
+
 /// f16 weights (bits) · f32 activations: 8 halves at a time through F16C
 /// `vcvtph2ps` in registers, 4 FMA accumulators (no converted copy of the weights).
 #[inline]
