@@ -58,6 +58,51 @@ impl BlockQ4_0 {
     }
 }
 
+/// Eight q4_0 weight rows interleaved, one block column of them (the layout the
+/// decode GEMV reads: one contiguous stream per eight rows instead of eight, and
+/// the eight rows' codes side by side so that one 32-bit lane per row collects its
+/// dot product — no horizontal sums). Same bytes as eight [`BlockQ4_0`] (144), the
+/// idea of llama.cpp's repacked `block_q4_0x8`, in a layout of omni's own:
+///
+/// - `d[r]`: row `r`'s scale;
+/// - `qs[32·c + 4·r + j]` (chunk `c` 0..4, row `r` 0..8, `j` 0..4) = row `r`'s byte
+///   `4c + j`, unchanged: its low nibble is element `4c + j`, its high nibble element
+///   `16 + 4c + j`. So chunk `c`'s low nibbles are elements `4c..4c+4` of the eight
+///   rows and its high nibbles elements `16+4c..16+4c+4`: a 4-byte group per row, the
+///   unit of `vpmaddubsw` pairs and VNNI's `vpdpbusd`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct BlockQ4_0x8 {
+    /// The eight rows' scales, f16 bits.
+    pub d: [u16; 8],
+    pub qs: [u8; 8 * QK / 2],
+}
+
+impl BlockQ4_0x8 {
+    /// Interleaves one block column of eight rows.
+    pub fn pack(rows: [&BlockQ4_0; 8]) -> Self {
+        let mut qs = [0u8; 8 * QK / 2];
+        for c in 0..4 {
+            for (r, row) in rows.iter().enumerate() {
+                qs[32 * c + 4 * r..32 * c + 4 * r + 4].copy_from_slice(&row.qs[4 * c..4 * c + 4]);
+            }
+        }
+        BlockQ4_0x8 {
+            d: std::array::from_fn(|r| rows[r].d),
+            qs,
+        }
+    }
+
+    /// Row `r`'s block (the inverse of [`BlockQ4_0x8::pack`]).
+    pub fn row(&self, r: usize) -> BlockQ4_0 {
+        let mut qs = [0u8; QK / 2];
+        for c in 0..4 {
+            qs[4 * c..4 * c + 4].copy_from_slice(&self.qs[32 * c + 4 * r..32 * c + 4 * r + 4]);
+        }
+        BlockQ4_0 { d: self.d[r], qs }
+    }
+}
+
 /// Mirrors llama.cpp `quantize_row_q8_0_ref`. `x.len()` must be a multiple of 32.
 pub fn quantize_row_q8_0(x: &[f32]) -> Vec<BlockQ8_0> {
     assert!(
@@ -151,6 +196,9 @@ pub fn dequantize_row_q4_0(blocks: &[BlockQ4_0], out: &mut [f32]) {
 pub struct Q8Activations {
     pub qs: Vec<[i8; QK]>,
     pub d: Vec<f32>,
+    /// Σ of each block's codes (the interleaved q4_0 kernels' `8 · Σx` correction:
+    /// they multiply the unsigned codes 0..=15 and subtract 8 per element).
+    pub sums: Vec<i32>,
     /// Blocks per row.
     pub blocks_per_row: usize,
 }
@@ -175,9 +223,14 @@ impl Q8Activations {
             let xb: &[f32; QK] = xb.try_into().expect("32 values");
             *s = crate::quantize_act_block(isa, xb, q);
         }
+        let sums = qs
+            .iter()
+            .map(|q| q.iter().map(|&v| v as i32).sum())
+            .collect();
         Q8Activations {
             qs,
             d,
+            sums,
             blocks_per_row: k / QK,
         }
     }
@@ -196,6 +249,11 @@ impl Q8Activations {
     pub fn row(&self, i: usize) -> (&[[i8; QK]], &[f32]) {
         let r = i * self.blocks_per_row..(i + 1) * self.blocks_per_row;
         (&self.qs[r.clone()], &self.d[r])
+    }
+
+    /// The block sums of row `i`.
+    pub fn row_sums(&self, i: usize) -> &[i32] {
+        &self.sums[i * self.blocks_per_row..(i + 1) * self.blocks_per_row]
     }
 
     /// The f32 values these codes stand for (row-major), for reference checks.

@@ -109,7 +109,9 @@ fn tile(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: every public entry asserts `isa.is_available()`: AVX2 and FMA were
         // detected at run time.
-        Isa::Avx2 => unsafe { crate::x86::conv_tile(xp, lp, p.c_in, p.k, d, w, m0) },
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe {
+            crate::x86::conv_tile(xp, lp, p.c_in, p.k, d, w, m0)
+        },
         _ => tile_portable(xp, lp, p.c_in, p.k, d, w, m0),
     }
 }

@@ -12,9 +12,12 @@
 //! - [`Conv1d`] / [`ConvTranspose1d`]: direct (no im2col) f32 1-D convolutions with
 //!   register tiles, multi-threaded with rayon (the HiFi-GAN vocoder's convolutions).
 //! - [`Isa`]: the instruction set, picked at run time (`is_x86_feature_detected!`):
-//!   `Avx2` (AVX2 + FMA + F16C) or `Portable` (scalar, any CPU). `OMNI_KERNELS=portable`
-//!   forces the scalar kernels (so CI runs them on a SIMD machine too).
-//!   AVX-512 / VNNI variants are not written yet: on an AVX-512 CPU the AVX2 kernels run.
+//!   `Avx512Vnni` (AVX2 + FMA + F16C + AVX-512 F/BW/VL/VNNI), `Avx2` (AVX2 + FMA +
+//!   F16C) or `Portable` (scalar, any CPU). `OMNI_KERNELS=portable|avx2` forces a
+//!   lesser set (so CI runs every variant on one machine). The VNNI variant differs
+//!   only in the q4_0 decode kernel (`vpdpbusd`); everything else runs its AVX2 code.
+//! - q4_0 weights are stored eight rows interleaved ([`BlockQ4_0x8`]) for that
+//!   kernel; rows are gathered back for the other paths.
 //!
 //! Safety policy: SIMD code lives in `x86.rs` as safe `#[target_feature]` functions;
 //! the only `unsafe` are their unaligned loads and the calls into them from this
@@ -34,7 +37,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-pub use blocks::{BlockQ4_0, BlockQ8_0, Q8Activations, QK};
+pub use blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, Q8Activations, QK};
 pub use conv1d::{Conv1d, ConvTranspose1d};
 
 /// Instruction set of the kernels.
@@ -44,10 +47,13 @@ pub enum Isa {
     Portable,
     /// x86-64 AVX2 + FMA + F16C.
     Avx2,
+    /// [`Isa::Avx2`] plus AVX-512 F, BW, VL and VNNI (Intel Ice Lake and later
+    /// Xeons, AMD Zen 4 and later).
+    Avx512Vnni,
 }
 
 /// The environment variable that overrides the run-time choice: `portable`,
-/// `avx2` or `auto` (default).
+/// `avx2`, `avx512vnni` or `auto` (default).
 pub const KERNELS_ENV: &str = "OMNI_KERNELS";
 
 impl Isa {
@@ -56,6 +62,7 @@ impl Isa {
         match self {
             Isa::Portable => "portable",
             Isa::Avx2 => "avx2",
+            Isa::Avx512Vnni => "avx512vnni",
         }
     }
 
@@ -69,14 +76,22 @@ impl Isa {
                     && is_x86_feature_detected!("fma")
                     && is_x86_feature_detected!("f16c")
             }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => {
+                Isa::Avx2.is_available()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vl")
+                    && is_x86_feature_detected!("avx512vnni")
+            }
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 => false,
+            Isa::Avx2 | Isa::Avx512Vnni => false,
         }
     }
 
     /// Every variant this CPU can run, best last.
     pub fn available() -> Vec<Isa> {
-        [Isa::Portable, Isa::Avx2]
+        [Isa::Portable, Isa::Avx2, Isa::Avx512Vnni]
             .into_iter()
             .filter(|i| i.is_available())
             .collect()
@@ -95,9 +110,10 @@ impl Isa {
             None | Some("") | Some("auto") => return Ok(Isa::detected()),
             Some("portable") | Some("scalar") => Isa::Portable,
             Some("avx2") => Isa::Avx2,
+            Some("avx512vnni") | Some("avx512") => Isa::Avx512Vnni,
             Some(other) => {
                 return Err(format!(
-                    "{KERNELS_ENV}={other}: expected auto, portable or avx2"
+                    "{KERNELS_ENV}={other}: expected auto, portable, avx2 or avx512vnni"
                 ))
             }
         };
@@ -170,7 +186,60 @@ pub enum Format {
 enum Data {
     F16(Vec<u16>),
     Q8_0(Vec<BlockQ8_0>),
-    Q4_0(Vec<BlockQ4_0>),
+    Q4_0(Q4_0Rows),
+}
+
+/// q4_0 weights: rows `0..8·⌊n/8⌋` interleaved by eight ([`BlockQ4_0x8`],
+/// group-major: group `g`'s block columns `0..nb` in turn), the last `n % 8` rows
+/// row-major.
+#[derive(Clone)]
+struct Q4_0Rows {
+    groups: Vec<BlockQ4_0x8>,
+    tail: Vec<BlockQ4_0>,
+    /// Blocks per row.
+    nb: usize,
+}
+
+impl Q4_0Rows {
+    /// From row-major blocks of `rows` rows.
+    fn pack(blocks: Vec<BlockQ4_0>, rows: usize, nb: usize) -> Self {
+        let full = rows / 8 * 8;
+        let groups = (0..full / 8)
+            .into_par_iter()
+            .flat_map_iter(|g| {
+                let blocks = &blocks;
+                (0..nb).map(move |b| {
+                    BlockQ4_0x8::pack(std::array::from_fn(|r| &blocks[(8 * g + r) * nb + b]))
+                })
+            })
+            .collect();
+        Q4_0Rows {
+            groups,
+            tail: blocks[full * nb..].to_vec(),
+            nb,
+        }
+    }
+
+    /// Group `g`'s block columns (rows `8g..8g+8`).
+    fn group(&self, g: usize) -> &[BlockQ4_0x8] {
+        &self.groups[g * self.nb..(g + 1) * self.nb]
+    }
+
+    /// Row `r`'s blocks, gathered into `buf`.
+    fn row_into(&self, r: usize, buf: &mut Vec<BlockQ4_0>) {
+        buf.clear();
+        let full = self.groups.len() / self.nb.max(1) * 8;
+        if r < full {
+            buf.extend(self.group(r / 8).iter().map(|g| g.row(r % 8)));
+        } else {
+            buf.extend_from_slice(&self.tail[(r - full) * self.nb..(r - full + 1) * self.nb]);
+        }
+    }
+
+    fn nbytes(&self) -> usize {
+        self.groups.len() * std::mem::size_of::<BlockQ4_0x8>()
+            + self.tail.len() * std::mem::size_of::<BlockQ4_0>()
+    }
 }
 
 /// A linear layer's weight `[rows, cols]` (= `[out, in]`, row-major, PyTorch's layout).
@@ -191,6 +260,11 @@ impl std::fmt::Debug for WeightMatrix {
             self.cols
         )
     }
+}
+
+thread_local! {
+    /// One gathered q4_0 row per thread, for the small-batch path.
+    static ROW_BUF: std::cell::RefCell<Vec<BlockQ4_0>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Output rows per rayon task.
@@ -220,7 +294,11 @@ impl WeightMatrix {
                     .collect(),
             ),
             Format::Q8_0 => Data::Q8_0(blocks::quantize_row_q8_0(w)),
-            Format::Q4_0 => Data::Q4_0(blocks::quantize_row_q4_0(w)),
+            Format::Q4_0 => Data::Q4_0(Q4_0Rows::pack(
+                blocks::quantize_row_q4_0(w),
+                rows,
+                cols / QK,
+            )),
         };
         WeightMatrix { rows, cols, data }
     }
@@ -258,7 +336,7 @@ impl WeightMatrix {
         match &self.data {
             Data::F16(v) => v.len() * 2,
             Data::Q8_0(v) => v.len() * std::mem::size_of::<BlockQ8_0>(),
-            Data::Q4_0(v) => v.len() * std::mem::size_of::<BlockQ4_0>(),
+            Data::Q4_0(q) => q.nbytes(),
         }
     }
 
@@ -270,10 +348,15 @@ impl WeightMatrix {
         }
     }
 
-    /// The q4_0 blocks (row-major, `cols / 32` per row), if that is the format.
-    pub fn q4_0_blocks(&self) -> Option<&[BlockQ4_0]> {
+    /// Row `r`'s q4_0 blocks (`cols / 32`), if that is the format (the rows are
+    /// stored interleaved by eight: this gathers one).
+    pub fn q4_0_row(&self, r: usize) -> Option<Vec<BlockQ4_0>> {
         match &self.data {
-            Data::Q4_0(v) => Some(v),
+            Data::Q4_0(q) if r < self.rows => {
+                let mut buf = Vec::new();
+                q.row_into(r, &mut buf);
+                Some(buf)
+            }
             _ => None,
         }
     }
@@ -288,7 +371,7 @@ impl WeightMatrix {
         }
         out.par_chunks_mut(k * ROWS_PER_TASK)
             .enumerate()
-            .for_each(|(c, o)| {
+            .for_each_init(Vec::new, |buf, (c, o)| {
                 let a = r0 + c * ROWS_PER_TASK;
                 let b = a + o.len() / k;
                 match &self.data {
@@ -298,7 +381,12 @@ impl WeightMatrix {
                         }
                     }
                     Data::Q8_0(v) => blocks::dequantize_row_q8_0(&v[a * nb..b * nb], o),
-                    Data::Q4_0(v) => blocks::dequantize_row_q4_0(&v[a * nb..b * nb], o),
+                    Data::Q4_0(q) => {
+                        for (r, o) in (a..b).zip(o.chunks_exact_mut(k)) {
+                            q.row_into(r, buf);
+                            blocks::dequantize_row_q4_0(buf, o);
+                        }
+                    }
                 }
             });
     }
@@ -353,8 +441,11 @@ impl WeightMatrix {
                 Data::Q8_0(w) => run_row_blocks(n, m, out, |r, o| {
                     rows_q8_0(isa, &w[r * nb..(r + 1) * nb], x, k, o)
                 }),
-                Data::Q4_0(w) => run_row_blocks(n, m, out, |r, o| {
-                    rows_q4_0(isa, &w[r * nb..(r + 1) * nb], x, k, o)
+                Data::Q4_0(q) => run_row_blocks(n, m, out, |r, o| {
+                    ROW_BUF.with_borrow_mut(|buf| {
+                        q.row_into(r, buf);
+                        rows_q4_0(isa, buf, x, k, o)
+                    })
                 }),
             };
         }
@@ -382,19 +473,18 @@ impl WeightMatrix {
             }
             Data::Q4_0(w) => {
                 let act = Q8Activations::quantize_with(isa, x, k);
-                let nb = k / QK;
-                let row = |r: usize| &w[r * nb..(r + 1) * nb];
+                let full = n / 8 * 8;
                 run_rows8(
                     n,
                     m,
                     out,
                     |r0, i| {
                         let (q, d) = act.row(i);
-                        dot8_q4_0(isa, std::array::from_fn(|j| row(r0 + j)), q, d)
+                        dot8_q4_0x8(isa, w.group(r0 / 8), q, d, act.row_sums(i))
                     },
                     |r, i| {
                         let (q, d) = act.row(i);
-                        dot_q4_0(isa, row(r), q, d)
+                        dot_q4_0(isa, &w.tail[(r - full) * nb..(r - full + 1) * nb], q, d)
                     },
                 )
             }
@@ -503,8 +593,9 @@ fn run_row_blocks(n: usize, m: usize, out: &mut [f32], g: impl Fn(usize, &mut [f
 fn rows_q8_0(isa: Isa, w: &[BlockQ8_0], x: &[f32], k: usize, out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were detected.
-        Isa::Avx2 => unsafe { x86::rows_q8_0(w, x, k, out) },
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were
+        // detected (`Avx512Vnni` is only available where `Avx2` is).
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::rows_q8_0(w, x, k, out) },
         _ => portable::rows_dequantized(
             w.len(),
             |b, buf| blocks::dequantize_row_q8_0(&w[b..b + 1], buf),
@@ -518,8 +609,9 @@ fn rows_q8_0(isa: Isa, w: &[BlockQ8_0], x: &[f32], k: usize, out: &mut [f32]) {
 fn rows_q4_0(isa: Isa, w: &[BlockQ4_0], x: &[f32], k: usize, out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were detected.
-        Isa::Avx2 => unsafe { x86::rows_q4_0(w, x, k, out) },
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were
+        // detected (`Avx512Vnni` is only available where `Avx2` is).
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::rows_q4_0(w, x, k, out) },
         _ => portable::rows_dequantized(
             w.len(),
             |b, buf| blocks::dequantize_row_q4_0(&w[b..b + 1], buf),
@@ -533,8 +625,9 @@ fn rows_q4_0(isa: Isa, w: &[BlockQ4_0], x: &[f32], k: usize, out: &mut [f32]) {
 fn rows_f16(isa: Isa, w: &[[u16; QK]], x: &[f32], k: usize, out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were detected.
-        Isa::Avx2 => unsafe { x86::rows_f16(w, x, k, out) },
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were
+        // detected (`Avx512Vnni` is only available where `Avx2` is).
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::rows_f16(w, x, k, out) },
         _ => portable::rows_dequantized(
             w.len(),
             |b, buf| {
@@ -553,8 +646,9 @@ fn rows_f16(isa: Isa, w: &[[u16; QK]], x: &[f32], k: usize, out: &mut [f32]) {
 fn quantize_act_block(isa: Isa, x: &[f32; QK], q: &mut [i8; QK]) -> f32 {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: callers assert `isa.is_available()`: AVX2, FMA and F16C were detected.
-        Isa::Avx2 => unsafe { x86::quantize_block_q8(x, q) },
+        // SAFETY: callers assert `isa.is_available()`: AVX2, FMA and F16C were detected
+        // (`Avx512Vnni` is only available where `Avx2` is).
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::quantize_block_q8(x, q) },
         _ => Q8Activations::quantize_block_portable(x, q),
     }
 }
@@ -564,8 +658,9 @@ fn dot_f16(isa: Isa, w: &[u16], x: &[f32]) -> f32 {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `matmul_with` asserted `isa.is_available()`, i.e. AVX2, FMA and F16C
-        // were detected on this CPU, the features `x86::dot_f16` is compiled for.
-        Isa::Avx2 => unsafe { x86::dot_f16(w, x) },
+        // were detected on this CPU, the features `x86::dot_f16` is compiled for
+        // (`Avx512Vnni` is only available where `Avx2` is).
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::dot_f16(w, x) },
         _ => portable::dot_f16(w, x),
     }
 }
@@ -575,7 +670,7 @@ fn dot_q8_0(isa: Isa, w: &[BlockQ8_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
-        Isa::Avx2 => unsafe { x86::dot_q8_0(w, xq, xd) },
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::dot_q8_0(w, xq, xd) },
         _ => portable::dot_q8_0(w, xq, xd),
     }
 }
@@ -585,18 +680,25 @@ fn dot8_q8_0(isa: Isa, w: [&[BlockQ8_0]; 8], xq: &[[i8; QK]], xd: &[f32]) -> [f3
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
-        Isa::Avx2 => unsafe { x86::dot8_q8_0(w, xq, xd) },
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::dot8_q8_0(w, xq, xd) },
         _ => std::array::from_fn(|j| portable::dot_q8_0(w[j], xq, xd)),
     }
 }
 
 #[inline]
-fn dot8_q4_0(isa: Isa, w: [&[BlockQ4_0]; 8], xq: &[[i8; QK]], xd: &[f32]) -> [f32; 8] {
+fn dot8_q4_0x8(isa: Isa, w: &[BlockQ4_0x8], xq: &[[i8; QK]], xd: &[f32], xsum: &[i32]) -> [f32; 8] {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
-        Isa::Avx2 => unsafe { x86::dot8_q4_0(w, xq, xd) },
-        _ => std::array::from_fn(|j| portable::dot_q4_0(w[j], xq, xd)),
+        Isa::Avx2 => unsafe { x86::dot8_q4_0x8(w, xq, xd, xsum) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA, F16C and
+        // AVX-512 F/BW/VL/VNNI were detected at run time.
+        Isa::Avx512Vnni => unsafe { x86::dot8_q4_0x8_vnni(w, xq, xd, xsum) },
+        _ => std::array::from_fn(|r| {
+            let row: Vec<BlockQ4_0> = w.iter().map(|g| g.row(r)).collect();
+            portable::dot_q4_0(&row, xq, xd)
+        }),
     }
 }
 
@@ -605,7 +707,7 @@ fn dot_q4_0(isa: Isa, w: &[BlockQ4_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
-        Isa::Avx2 => unsafe { x86::dot_q4_0(w, xq, xd) },
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::dot_q4_0(w, xq, xd) },
         _ => portable::dot_q4_0(w, xq, xd),
     }
 }

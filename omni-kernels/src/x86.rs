@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::blocks::{BlockQ4_0, BlockQ8_0, QK};
+use crate::blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, QK};
 use crate::conv1d::{OB, TW};
 
 /// Horizontal sum of 8 lanes.
@@ -134,57 +134,8 @@ fn dot_u8_i8(codes: __m256i, x: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(codes, x), _mm256_set1_epi16(1))
 }
 
-/// The 32 codes of a q4_0 block, unsigned (0..=15), in element order.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn q4_0_codes_unsigned(b: &BlockQ4_0) -> __m256i {
-    // SAFETY: `b.qs` is exactly 16 readable bytes; `loadu` has no alignment requirement.
-    let lo = unsafe { _mm_loadu_si128(b.qs.as_ptr().cast()) };
-    let hi = _mm_srli_epi16::<4>(lo);
-    _mm256_and_si256(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(0x0F))
-}
-
-/// Eight q4_0 weight rows · one row of q8 activations: the eight dot products
-/// at once (decode's GEMV reads eight rows in step). Per block column the codes
-/// stay unsigned, so `maddubs(codes, x)` needs no sign trick (|pair sum| ≤
-/// 2·15·128 = 3840: no i16 saturation), and Σ(q − 8)·x = Σq·x − 8·Σx with Σx
-/// computed once for the eight rows; the eight integer sums are reduced into one
-/// vector and scaled by the eight rows' scales in one multiply-add. Same integer
-/// sums as [`dot_q4_0`]; only the f32 accumulation order differs. (llama.cpp's
-/// repacked `ggml_gemv_q4_0_8x8_q8_0` also computes 8 rows at a time; omni keeps
-/// llama.cpp's row-major block layout and reads the 8 rows side by side.)
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn dot8_q4_0(w: [&[BlockQ4_0]; 8], xq: &[[i8; QK]], xd: &[f32]) -> [f32; 8] {
-    let n = w.iter().fold(xq.len().min(xd.len()), |n, r| n.min(r.len()));
-    let mut acc = _mm256_setzero_ps();
-    for b in 0..n {
-        let x = load_i8x32(&xq[b]);
-        // 8·Σx of the block in every lane.
-        let sx = dot_u8_i8(_mm256_set1_epi8(1), x);
-        let s = _mm_add_epi32(
-            _mm256_castsi256_si128(sx),
-            _mm256_extracti128_si256::<1>(sx),
-        );
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0x4E>(s));
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0xB1>(s));
-        let sx8 = _mm256_slli_epi32::<3>(_mm256_broadcastd_epi32(s));
-        let v = std::array::from_fn(|r| dot_u8_i8(q4_0_codes_unsigned(&w[r][b]), x));
-        let dots = _mm256_sub_epi32(reduce8_epi32(v), sx8);
-        let d = scales8(std::array::from_fn(|r| w[r][b].d));
-        acc = _mm256_fmadd_ps(
-            _mm256_mul_ps(d, _mm256_set1_ps(xd[b])),
-            _mm256_cvtepi32_ps(dots),
-            acc,
-        );
-    }
-    let mut out = [0.0f32; 8];
-    // SAFETY: `out` is exactly 8 writable f32; `storeu` has no alignment requirement.
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
-    out
-}
-
-/// Eight q8_0 weight rows · one row of q8 activations, as [`dot8_q4_0`]: the sign
-/// trick per row (`maddubs` needs an unsigned operand), one reduction and one
+/// Eight q8_0 weight rows · one row of q8 activations (decode's GEMV reads eight
+/// rows in step): the sign trick per row (`maddubs` needs an unsigned operand), one reduction and one
 /// scaling for the eight rows. Same integer sums as [`dot_q8_0`].
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn dot8_q8_0(w: [&[BlockQ8_0]; 8], xq: &[[i8; QK]], xd: &[f32]) -> [f32; 8] {
@@ -207,6 +158,111 @@ pub(crate) fn dot8_q8_0(w: [&[BlockQ8_0]; 8], xq: &[[i8; QK]], xd: &[f32]) -> [f
     // SAFETY: `out` is exactly 8 writable f32; `storeu` has no alignment requirement.
     unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
     out
+}
+
+/// Activation bytes `4g..4g+4` of a block as one 32-bit value in all eight lanes:
+/// the x side of one 4-element group against the eight rows of a [`BlockQ4_0x8`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn broadcast_group(x: &[i8; QK], g: usize) -> __m256i {
+    let b = &x[4 * g..4 * g + 4];
+    _mm256_set1_epi32(i32::from_le_bytes([
+        b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8,
+    ]))
+}
+
+/// Chunk `c` (0..4) of an interleaved block: low nibbles (group `c` of the eight
+/// rows) and high nibbles (group `c + 4`), as unsigned bytes 0..=15.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_0x8_chunk(w: &BlockQ4_0x8, c: usize) -> (__m256i, __m256i) {
+    let q = &w.qs[32 * c..32 * c + 32];
+    // SAFETY: `q` is a checked slice of 32 readable bytes; `loadu` has no alignment requirement.
+    let bytes = unsafe { _mm256_loadu_si256(q.as_ptr().cast()) };
+    let mask = _mm256_set1_epi8(0x0F);
+    (
+        _mm256_and_si256(bytes, mask),
+        _mm256_and_si256(_mm256_srli_epi16::<4>(bytes), mask),
+    )
+}
+
+/// Adds `8 · Σx`-corrected, scaled block sums of eight rows (`dots`: lane `r` =
+/// Σ code·x of row `r`, codes unsigned) into `acc`: `(dots − 8Σx) · d_r · d_x`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_0x8_accumulate(acc: __m256, dots: __m256i, w: &BlockQ4_0x8, xd: f32, xsum: i32) -> __m256 {
+    let dots = _mm256_sub_epi32(dots, _mm256_set1_epi32(8 * xsum));
+    _mm256_fmadd_ps(
+        _mm256_mul_ps(scales8(w.d), _mm256_set1_ps(xd)),
+        _mm256_cvtepi32_ps(dots),
+        acc,
+    )
+}
+
+/// The eight lanes as an array.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn store8(acc: __m256) -> [f32; 8] {
+    let mut out = [0.0f32; 8];
+    // SAFETY: `out` is exactly 8 writable f32; `storeu` has no alignment requirement.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
+    out
+}
+
+/// Eight interleaved q4_0 rows ([`BlockQ4_0x8`]) · one row of q8 activations
+/// (`xsum` = the blocks' Σx, [`crate::Q8Activations::sums`]). Per chunk, one
+/// `vpmaddubsw` per group of 4 elements puts row `r`'s partial sums in lane `r`
+/// directly: no horizontal reduction (compare [`dot8_q8_0`]). The i16 partial
+/// sums of a block stay exact: |pair| ≤ 2·15·127 = 3810, eight groups ≤ 30480 <
+/// 32767. Same integer sums as `ggml_vec_dot_q4_0_q8_0`; only the f32
+/// accumulation order differs.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot8_q4_0x8(
+    w: &[BlockQ4_0x8],
+    xq: &[[i8; QK]],
+    xd: &[f32],
+    xsum: &[i32],
+) -> [f32; 8] {
+    let n = w.len().min(xq.len()).min(xd.len()).min(xsum.len());
+    let mut acc = _mm256_setzero_ps();
+    for b in 0..n {
+        let mut s16 = _mm256_setzero_si256();
+        for c in 0..4 {
+            let (lo, hi) = q4_0x8_chunk(&w[b], c);
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo, broadcast_group(&xq[b], c)));
+            s16 = _mm256_add_epi16(
+                s16,
+                _mm256_maddubs_epi16(hi, broadcast_group(&xq[b], c + 4)),
+            );
+        }
+        let dots = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+        acc = q4_0x8_accumulate(acc, dots, &w[b], xd[b], xsum[b]);
+    }
+    store8(acc)
+}
+
+/// [`dot8_q4_0x8`] with AVX-512 VNNI (`vpdpbusd` on 256-bit registers, AVX512VL):
+/// one instruction per group multiplies the unsigned codes by the signed
+/// activations and adds the four products into the row's i32 lane (no i16 step).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(crate) fn dot8_q4_0x8_vnni(
+    w: &[BlockQ4_0x8],
+    xq: &[[i8; QK]],
+    xd: &[f32],
+    xsum: &[i32],
+) -> [f32; 8] {
+    let n = w.len().min(xq.len()).min(xd.len()).min(xsum.len());
+    let mut acc = _mm256_setzero_ps();
+    for b in 0..n {
+        let mut s32 = _mm256_setzero_si256();
+        for c in 0..4 {
+            let (lo, hi) = q4_0x8_chunk(&w[b], c);
+            s32 = _mm256_dpbusd_epi32(s32, lo, broadcast_group(&xq[b], c));
+            s32 = _mm256_dpbusd_epi32(s32, hi, broadcast_group(&xq[b], c + 4));
+        }
+        acc = q4_0x8_accumulate(acc, s32, &w[b], xd[b], xsum[b]);
+    }
+    store8(acc)
 }
 
 /// f16 weights (bits) · f32 activations: 8 halves at a time through F16C

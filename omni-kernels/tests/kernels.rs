@@ -6,7 +6,7 @@ use half::f16;
 use omni_kernels::blocks::{
     dequantize_row_q4_0, dequantize_row_q8_0, quantize_row_q4_0, quantize_row_q8_0,
 };
-use omni_kernels::{Format, Isa, Q8Activations, WeightMatrix, QK};
+use omni_kernels::{BlockQ4_0, BlockQ4_0x8, Format, Isa, Q8Activations, WeightMatrix, QK};
 
 /// Deterministic xorshift values in [-1, 1).
 fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
@@ -160,29 +160,53 @@ fn round_trip_error_is_within_half_a_step_for_q8_0_and_one_step_for_q4_0() {
 
 #[test]
 fn weight_matrix_dequantizes_rows_in_row_major_order() {
-    let (rows, cols) = (5, 64);
+    // 21 rows: two groups of eight (q4_0 stores those interleaved) and a tail of 5.
+    let (rows, cols) = (21, 64);
     let w = rand_vec(rows * cols, 2);
     for f in [Format::Q8_0, Format::Q4_0, Format::F16] {
         let m = WeightMatrix::from_f32(f, rows, cols, &w);
         let all = m.dequantize();
-        let mut part = vec![0.0; 2 * cols];
-        m.dequantize_rows(2, 4, &mut part);
-        assert_eq!(&all[2 * cols..4 * cols], &part[..], "{f:?}");
-        // Row-wise equal to quantizing that row alone.
-        let mut row = vec![0.0; cols];
-        match f {
-            Format::Q8_0 => {
-                dequantize_row_q8_0(&quantize_row_q8_0(&w[3 * cols..4 * cols]), &mut row)
+        // A range across the group boundary and into the tail.
+        let mut part = vec![0.0; 12 * cols];
+        m.dequantize_rows(6, 18, &mut part);
+        assert_eq!(&all[6 * cols..18 * cols], &part[..], "{f:?}");
+        // Every row equal to quantizing that row alone.
+        for r in 0..rows {
+            let src = &w[r * cols..(r + 1) * cols];
+            let mut row = vec![0.0; cols];
+            match f {
+                Format::Q8_0 => dequantize_row_q8_0(&quantize_row_q8_0(src), &mut row),
+                Format::Q4_0 => {
+                    assert_eq!(m.q4_0_row(r), Some(quantize_row_q4_0(src)), "row {r}");
+                    dequantize_row_q4_0(&quantize_row_q4_0(src), &mut row)
+                }
+                Format::F16 => row
+                    .iter_mut()
+                    .zip(src)
+                    .for_each(|(r, v)| *r = f16::from_f32(*v).to_f32()),
             }
-            Format::Q4_0 => {
-                dequantize_row_q4_0(&quantize_row_q4_0(&w[3 * cols..4 * cols]), &mut row)
-            }
-            Format::F16 => row
-                .iter_mut()
-                .zip(&w[3 * cols..])
-                .for_each(|(r, v)| *r = f16::from_f32(*v).to_f32()),
+            assert_eq!(&all[r * cols..(r + 1) * cols], &row[..], "{f:?} row {r}");
         }
-        assert_eq!(&all[3 * cols..4 * cols], &row[..], "{f:?}");
+    }
+}
+
+/// The interleaved layout's definition, byte by byte: chunk `c`, row `r`, byte `j`
+/// is row `r`'s byte `4c + j` (low nibble element `4c + j`, high `16 + 4c + j`).
+#[test]
+fn q4_0x8_interleaves_four_bytes_per_row_and_unpacks_to_the_same_blocks() {
+    let blocks = quantize_row_q4_0(&rand_vec(8 * QK, 17));
+    let rows: [&BlockQ4_0; 8] = std::array::from_fn(|r| &blocks[r]);
+    let x8 = BlockQ4_0x8::pack(rows);
+    for (r, block) in blocks.iter().enumerate().take(8) {
+        assert_eq!(x8.d[r], block.d);
+        assert_eq!(x8.row(r), *block);
+        for c in 0..4 {
+            for j in 0..4 {
+                let byte = x8.qs[32 * c + 4 * r + j];
+                assert_eq!(byte & 0x0F, block.code(4 * c + j));
+                assert_eq!(byte >> 4, block.code(16 + 4 * c + j));
+            }
+        }
     }
 }
 
@@ -321,6 +345,12 @@ fn kernel_choice_follows_omni_kernels_and_refuses_unknown_names() {
         Ok(i) => assert!(i == Isa::Avx2 && Isa::Avx2.is_available()),
         Err(_) => assert!(!Isa::Avx2.is_available()),
     }
+    match Isa::from_env_value(Some("avx512vnni")) {
+        Ok(i) => assert!(i == Isa::Avx512Vnni && Isa::Avx512Vnni.is_available()),
+        Err(_) => assert!(!Isa::Avx512Vnni.is_available()),
+    }
+    // The VNNI set includes the AVX2 one (its other kernels are the AVX2 code).
+    assert!(!Isa::Avx512Vnni.is_available() || Isa::Avx2.is_available());
     // What this process runs: OMNI_KERNELS if set (CI sets `portable` in one job).
     let env = std::env::var("OMNI_KERNELS").ok();
     assert_eq!(
@@ -344,6 +374,11 @@ fn activation_quantization_rounds_ties_to_even_identically_on_every_instruction_
         let a = Q8Activations::quantize_with(isa, &x, 64);
         assert_eq!(a.qs, base.qs, "{isa:?} codes");
         assert_eq!(a.d, base.d, "{isa:?} scales");
+        assert_eq!(a.sums, base.sums, "{isa:?} block sums");
+    }
+    // The block sums are the codes' sums (the q4_0 kernels subtract 8 · Σx).
+    for (q, &s) in base.qs.iter().zip(&base.sums) {
+        assert_eq!(s, q.iter().map(|&v| v as i32).sum::<i32>());
     }
 }
 
