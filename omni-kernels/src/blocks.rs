@@ -103,6 +103,79 @@ impl BlockQ4_0x8 {
     }
 }
 
+/// Eight q8_0 weight rows interleaved, one block column of them (as
+/// [`BlockQ4_0x8`]; same bytes as eight [`BlockQ8_0`], 272):
+///
+/// - `d[r]`: row `r`'s scale;
+/// - `qs[32·g + 4·r + j]` (group `g` 0..8, row `r` 0..8, `j` 0..4) = row `r`'s code
+///   `4g + j` **plus 128**, as an unsigned byte (`code ^ 0x80`): VNNI's `vpdpbusd`
+///   multiplies unsigned by signed bytes, so the kernels take the weights as the
+///   unsigned side and subtract `128 · Σx` per block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct BlockQ8_0x8 {
+    /// The eight rows' scales, f16 bits.
+    pub d: [u16; 8],
+    pub qs: [u8; 8 * QK],
+}
+
+impl BlockQ8_0x8 {
+    /// Interleaves one block column of eight rows.
+    pub fn pack(rows: [&BlockQ8_0; 8]) -> Self {
+        let mut qs = [0u8; 8 * QK];
+        for g in 0..8 {
+            for (r, row) in rows.iter().enumerate() {
+                for j in 0..4 {
+                    qs[32 * g + 4 * r + j] = (row.qs[4 * g + j] as u8) ^ 0x80;
+                }
+            }
+        }
+        BlockQ8_0x8 {
+            d: std::array::from_fn(|r| rows[r].d),
+            qs,
+        }
+    }
+
+    /// Row `r`'s block (the inverse of [`BlockQ8_0x8::pack`]).
+    pub fn row(&self, r: usize) -> BlockQ8_0 {
+        let mut qs = [0i8; QK];
+        for g in 0..8 {
+            for j in 0..4 {
+                qs[4 * g + j] = (self.qs[32 * g + 4 * r + j] ^ 0x80) as i8;
+            }
+        }
+        BlockQ8_0 { d: self.d[r], qs }
+    }
+}
+
+/// A block type stored eight rows interleaved ([`BlockQ4_0x8`], [`BlockQ8_0x8`]).
+pub trait Interleaved8: Copy + Send + Sync {
+    /// The row-major block.
+    type Block: Copy + Send + Sync;
+    fn pack(rows: [&Self::Block; 8]) -> Self;
+    fn row(&self, r: usize) -> Self::Block;
+}
+
+impl Interleaved8 for BlockQ4_0x8 {
+    type Block = BlockQ4_0;
+    fn pack(rows: [&BlockQ4_0; 8]) -> Self {
+        BlockQ4_0x8::pack(rows)
+    }
+    fn row(&self, r: usize) -> BlockQ4_0 {
+        BlockQ4_0x8::row(self, r)
+    }
+}
+
+impl Interleaved8 for BlockQ8_0x8 {
+    type Block = BlockQ8_0;
+    fn pack(rows: [&BlockQ8_0; 8]) -> Self {
+        BlockQ8_0x8::pack(rows)
+    }
+    fn row(&self, r: usize) -> BlockQ8_0 {
+        BlockQ8_0x8::row(self, r)
+    }
+}
+
 /// Mirrors llama.cpp `quantize_row_q8_0_ref`. `x.len()` must be a multiple of 32.
 pub fn quantize_row_q8_0(x: &[f32]) -> Vec<BlockQ8_0> {
     assert!(
@@ -196,8 +269,9 @@ pub fn dequantize_row_q4_0(blocks: &[BlockQ4_0], out: &mut [f32]) {
 pub struct Q8Activations {
     pub qs: Vec<[i8; QK]>,
     pub d: Vec<f32>,
-    /// Σ of each block's codes (the interleaved q4_0 kernels' `8 · Σx` correction:
-    /// they multiply the unsigned codes 0..=15 and subtract 8 per element).
+    /// Σ of each block's codes (the interleaved kernels' correction: they multiply
+    /// unsigned weight codes — q4_0's 0..=15, q8_0's code + 128 — and subtract
+    /// `8 · Σx` or `128 · Σx`).
     pub sums: Vec<i32>,
     /// Blocks per row.
     pub blocks_per_row: usize,

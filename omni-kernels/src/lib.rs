@@ -15,9 +15,10 @@
 //!   `Avx512Vnni` (AVX2 + FMA + F16C + AVX-512 F/BW/VL/VNNI), `Avx2` (AVX2 + FMA +
 //!   F16C) or `Portable` (scalar, any CPU). `OMNI_KERNELS=portable|avx2` forces a
 //!   lesser set (so CI runs every variant on one machine). The VNNI variant differs
-//!   only in the q4_0 decode kernel (`vpdpbusd`); everything else runs its AVX2 code.
-//! - q4_0 weights are stored eight rows interleaved ([`BlockQ4_0x8`]) for that
-//!   kernel; rows are gathered back for the other paths.
+//!   only in the q8_0 / q4_0 GEMV (`vpdpbusd`); everything else runs its AVX2 code.
+//! - q8_0 / q4_0 weights are stored eight rows interleaved ([`BlockQ8_0x8`],
+//!   [`BlockQ4_0x8`]) for the GEMV, which then keeps one 32-bit lane per weight row
+//!   (no horizontal sums); rows are gathered back for the other paths.
 //!
 //! Safety policy: SIMD code lives in `x86.rs` as safe `#[target_feature]` functions;
 //! the only `unsafe` are their unaligned loads and the calls into them from this
@@ -37,7 +38,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-pub use blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, Q8Activations, QK};
+pub use blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, BlockQ8_0x8, Interleaved8, Q8Activations, QK};
 pub use conv1d::{Conv1d, ConvTranspose1d};
 
 /// Instruction set of the kernels.
@@ -185,60 +186,69 @@ pub enum Format {
 #[derive(Clone)]
 enum Data {
     F16(Vec<u16>),
-    Q8_0(Vec<BlockQ8_0>),
-    Q4_0(Q4_0Rows),
+    Q8_0(Rows8<BlockQ8_0x8>),
+    Q4_0(Rows8<BlockQ4_0x8>),
 }
 
-/// q4_0 weights: rows `0..8·⌊n/8⌋` interleaved by eight ([`BlockQ4_0x8`],
-/// group-major: group `g`'s block columns `0..nb` in turn), the last `n % 8` rows
-/// row-major.
+/// q8_0 / q4_0 weights: rows `0..8·⌊n/8⌋` interleaved by eight (`X8`:
+/// [`BlockQ8_0x8`] / [`BlockQ4_0x8`], group-major: group `g`'s block columns
+/// `0..nb` in turn), the last `n % 8` rows row-major.
 #[derive(Clone)]
-struct Q4_0Rows {
-    groups: Vec<BlockQ4_0x8>,
-    tail: Vec<BlockQ4_0>,
+struct Rows8<X8: Interleaved8> {
+    groups: Vec<X8>,
+    tail: Vec<X8::Block>,
     /// Blocks per row.
     nb: usize,
 }
 
-impl Q4_0Rows {
+impl<X8: Interleaved8> Rows8<X8> {
     /// From row-major blocks of `rows` rows.
-    fn pack(blocks: Vec<BlockQ4_0>, rows: usize, nb: usize) -> Self {
+    fn pack(blocks: Vec<X8::Block>, rows: usize, nb: usize) -> Self {
         let full = rows / 8 * 8;
         let groups = (0..full / 8)
             .into_par_iter()
             .flat_map_iter(|g| {
                 let blocks = &blocks;
-                (0..nb).map(move |b| {
-                    BlockQ4_0x8::pack(std::array::from_fn(|r| &blocks[(8 * g + r) * nb + b]))
-                })
+                (0..nb)
+                    .map(move |b| X8::pack(std::array::from_fn(|r| &blocks[(8 * g + r) * nb + b])))
             })
             .collect();
-        Q4_0Rows {
+        Rows8 {
             groups,
             tail: blocks[full * nb..].to_vec(),
             nb,
         }
     }
 
+    /// Rows stored interleaved (`8·⌊n/8⌋`).
+    fn full(&self) -> usize {
+        self.groups.len() / self.nb.max(1) * 8
+    }
+
     /// Group `g`'s block columns (rows `8g..8g+8`).
-    fn group(&self, g: usize) -> &[BlockQ4_0x8] {
+    fn group(&self, g: usize) -> &[X8] {
         &self.groups[g * self.nb..(g + 1) * self.nb]
     }
 
+    /// Row `r` (≥ [`Rows8::full`]) of the row-major tail.
+    fn tail_row(&self, r: usize) -> &[X8::Block] {
+        let t = r - self.full();
+        &self.tail[t * self.nb..(t + 1) * self.nb]
+    }
+
     /// Row `r`'s blocks, gathered into `buf`.
-    fn row_into(&self, r: usize, buf: &mut Vec<BlockQ4_0>) {
+    fn row_into(&self, r: usize, buf: &mut Vec<X8::Block>) {
         buf.clear();
-        let full = self.groups.len() / self.nb.max(1) * 8;
-        if r < full {
+        if r < self.full() {
             buf.extend(self.group(r / 8).iter().map(|g| g.row(r % 8)));
         } else {
-            buf.extend_from_slice(&self.tail[(r - full) * self.nb..(r - full + 1) * self.nb]);
+            buf.extend_from_slice(self.tail_row(r));
         }
     }
 
     fn nbytes(&self) -> usize {
-        self.groups.len() * std::mem::size_of::<BlockQ4_0x8>()
-            + self.tail.len() * std::mem::size_of::<BlockQ4_0>()
+        self.groups.len() * std::mem::size_of::<X8>()
+            + self.tail.len() * std::mem::size_of::<X8::Block>()
     }
 }
 
@@ -263,8 +273,9 @@ impl std::fmt::Debug for WeightMatrix {
 }
 
 thread_local! {
-    /// One gathered q4_0 row per thread, for the small-batch path.
-    static ROW_BUF: std::cell::RefCell<Vec<BlockQ4_0>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// One gathered q8_0 / q4_0 row per thread, for the small-batch path.
+    static ROW_BUF: std::cell::RefCell<(Vec<BlockQ8_0>, Vec<BlockQ4_0>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Output rows per rayon task.
@@ -293,12 +304,8 @@ impl WeightMatrix {
                     .map(|&v| half::f16::from_f32(v).to_bits())
                     .collect(),
             ),
-            Format::Q8_0 => Data::Q8_0(blocks::quantize_row_q8_0(w)),
-            Format::Q4_0 => Data::Q4_0(Q4_0Rows::pack(
-                blocks::quantize_row_q4_0(w),
-                rows,
-                cols / QK,
-            )),
+            Format::Q8_0 => Data::Q8_0(Rows8::pack(blocks::quantize_row_q8_0(w), rows, cols / QK)),
+            Format::Q4_0 => Data::Q4_0(Rows8::pack(blocks::quantize_row_q4_0(w), rows, cols / QK)),
         };
         WeightMatrix { rows, cols, data }
     }
@@ -335,15 +342,20 @@ impl WeightMatrix {
     pub fn nbytes(&self) -> usize {
         match &self.data {
             Data::F16(v) => v.len() * 2,
-            Data::Q8_0(v) => v.len() * std::mem::size_of::<BlockQ8_0>(),
+            Data::Q8_0(q) => q.nbytes(),
             Data::Q4_0(q) => q.nbytes(),
         }
     }
 
-    /// The q8_0 blocks (row-major, `cols / 32` per row), if that is the format.
-    pub fn q8_0_blocks(&self) -> Option<&[BlockQ8_0]> {
+    /// Row `r`'s q8_0 blocks (`cols / 32`), if that is the format (the rows are
+    /// stored interleaved by eight: this gathers one).
+    pub fn q8_0_row(&self, r: usize) -> Option<Vec<BlockQ8_0>> {
         match &self.data {
-            Data::Q8_0(v) => Some(v),
+            Data::Q8_0(q) if r < self.rows => {
+                let mut buf = Vec::new();
+                q.row_into(r, &mut buf);
+                Some(buf)
+            }
             _ => None,
         }
     }
@@ -365,30 +377,40 @@ impl WeightMatrix {
     /// multi-threaded over rows (rayon).
     pub fn dequantize_rows(&self, r0: usize, r1: usize, out: &mut [f32]) {
         assert!(r0 <= r1 && r1 <= self.rows && out.len() == (r1 - r0) * self.cols);
-        let (k, nb) = (self.cols, self.cols / QK);
+        let k = self.cols;
         if k == 0 {
             return;
         }
         out.par_chunks_mut(k * ROWS_PER_TASK)
             .enumerate()
-            .for_each_init(Vec::new, |buf, (c, o)| {
-                let a = r0 + c * ROWS_PER_TASK;
-                let b = a + o.len() / k;
-                match &self.data {
-                    Data::F16(v) => {
-                        for (o, &h) in o.iter_mut().zip(&v[a * k..b * k]) {
-                            *o = half::f16::from_bits(h).to_f32();
+            .for_each_init(
+                <(Vec<BlockQ8_0>, Vec<BlockQ4_0>)>::default,
+                |buf, (c, o)| {
+                    let a = r0 + c * ROWS_PER_TASK;
+                    let b = a + o.len() / k;
+                    match &self.data {
+                        Data::F16(v) => {
+                            for (o, &h) in o.iter_mut().zip(&v[a * k..b * k]) {
+                                *o = half::f16::from_bits(h).to_f32();
+                            }
+                        }
+                        Data::Q8_0(q) => {
+                            let buf = &mut buf.0;
+                            for (r, o) in (a..b).zip(o.chunks_exact_mut(k)) {
+                                q.row_into(r, buf);
+                                blocks::dequantize_row_q8_0(buf, o);
+                            }
+                        }
+                        Data::Q4_0(q) => {
+                            let buf = &mut buf.1;
+                            for (r, o) in (a..b).zip(o.chunks_exact_mut(k)) {
+                                q.row_into(r, buf);
+                                blocks::dequantize_row_q4_0(buf, o);
+                            }
                         }
                     }
-                    Data::Q8_0(v) => blocks::dequantize_row_q8_0(&v[a * nb..b * nb], o),
-                    Data::Q4_0(q) => {
-                        for (r, o) in (a..b).zip(o.chunks_exact_mut(k)) {
-                            q.row_into(r, buf);
-                            blocks::dequantize_row_q4_0(buf, o);
-                        }
-                    }
-                }
-            });
+                },
+            );
     }
 
     /// The whole matrix as f32, row-major `[rows, cols]`.
@@ -431,18 +453,20 @@ impl WeightMatrix {
         if m == 0 || n == 0 {
             return;
         }
-        let nb = k / QK;
         if self.small_batch(m) {
             return match &self.data {
                 Data::F16(w) => run_row_blocks(n, m, out, |r, o| {
                     let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
                     rows_f16(isa, row, x, k, o)
                 }),
-                Data::Q8_0(w) => run_row_blocks(n, m, out, |r, o| {
-                    rows_q8_0(isa, &w[r * nb..(r + 1) * nb], x, k, o)
+                Data::Q8_0(q) => run_row_blocks(n, m, out, |r, o| {
+                    ROW_BUF.with_borrow_mut(|(buf, _)| {
+                        q.row_into(r, buf);
+                        rows_q8_0(isa, buf, x, k, o)
+                    })
                 }),
                 Data::Q4_0(q) => run_row_blocks(n, m, out, |r, o| {
-                    ROW_BUF.with_borrow_mut(|buf| {
+                    ROW_BUF.with_borrow_mut(|(_, buf)| {
                         q.row_into(r, buf);
                         rows_q4_0(isa, buf, x, k, o)
                     })
@@ -455,25 +479,22 @@ impl WeightMatrix {
             }),
             Data::Q8_0(w) => {
                 let act = Q8Activations::quantize_with(isa, x, k);
-                let nb = k / QK;
-                let row = |r: usize| &w[r * nb..(r + 1) * nb];
                 run_rows8(
                     n,
                     m,
                     out,
                     |r0, i| {
                         let (q, d) = act.row(i);
-                        dot8_q8_0(isa, std::array::from_fn(|j| row(r0 + j)), q, d)
+                        dot8_q8_0x8(isa, w.group(r0 / 8), q, d, act.row_sums(i))
                     },
                     |r, i| {
                         let (q, d) = act.row(i);
-                        dot_q8_0(isa, row(r), q, d)
+                        dot_q8_0(isa, w.tail_row(r), q, d)
                     },
                 )
             }
             Data::Q4_0(w) => {
                 let act = Q8Activations::quantize_with(isa, x, k);
-                let full = n / 8 * 8;
                 run_rows8(
                     n,
                     m,
@@ -484,7 +505,7 @@ impl WeightMatrix {
                     },
                     |r, i| {
                         let (q, d) = act.row(i);
-                        dot_q4_0(isa, &w.tail[(r - full) * nb..(r - full + 1) * nb], q, d)
+                        dot_q4_0(isa, w.tail_row(r), q, d)
                     },
                 )
             }
@@ -676,12 +697,19 @@ fn dot_q8_0(isa: Isa, w: &[BlockQ8_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
 }
 
 #[inline]
-fn dot8_q8_0(isa: Isa, w: [&[BlockQ8_0]; 8], xq: &[[i8; QK]], xd: &[f32]) -> [f32; 8] {
+fn dot8_q8_0x8(isa: Isa, w: &[BlockQ8_0x8], xq: &[[i8; QK]], xd: &[f32], xsum: &[i32]) -> [f32; 8] {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
-        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::dot8_q8_0(w, xq, xd) },
-        _ => std::array::from_fn(|j| portable::dot_q8_0(w[j], xq, xd)),
+        Isa::Avx2 => unsafe { x86::dot8_q8_0x8(w, xq, xd) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA, F16C and
+        // AVX-512 F/BW/VL/VNNI were detected at run time.
+        Isa::Avx512Vnni => unsafe { x86::dot8_q8_0x8_vnni(w, xq, xd, xsum) },
+        _ => std::array::from_fn(|r| {
+            let row: Vec<BlockQ8_0> = w.iter().map(|g| g.row(r)).collect();
+            portable::dot_q8_0(&row, xq, xd)
+        }),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, QK};
+use crate::blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, BlockQ8_0x8, QK};
 use crate::conv1d::{OB, TW};
 
 /// Horizontal sum of 8 lanes.
@@ -101,63 +101,12 @@ pub(crate) fn dot_q4_0(w: &[BlockQ4_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
     hsum_ps(_mm256_add_ps(acc0, acc1))
 }
 
-/// The eight i32 lane sums of `v[0..8]` as one vector (lane r = Σ lanes of `v[r]`):
-/// two levels of `hadd` within the 128-bit halves, then the halves added across.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn reduce8_epi32(v: [__m256i; 8]) -> __m256i {
-    let t0 = _mm256_hadd_epi32(v[0], v[1]);
-    let t1 = _mm256_hadd_epi32(v[2], v[3]);
-    let t2 = _mm256_hadd_epi32(v[4], v[5]);
-    let t3 = _mm256_hadd_epi32(v[6], v[7]);
-    // u0 = [Σlo v0..v3 | Σhi v0..v3], u1 = the same for v4..v7.
-    let u0 = _mm256_hadd_epi32(t0, t1);
-    let u1 = _mm256_hadd_epi32(t2, t3);
-    _mm256_add_epi32(
-        _mm256_permute2x128_si256::<0x20>(u0, u1),
-        _mm256_permute2x128_si256::<0x31>(u0, u1),
-    )
-}
-
 /// The eight block scales (f16 bits) of one block column as f32 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn scales8(d: [u16; 8]) -> __m256 {
     // SAFETY: `d` is exactly 16 readable bytes; `loadu` has no alignment requirement.
     _mm256_cvtph_ps(unsafe { _mm_loadu_si128(d.as_ptr().cast()) })
-}
-
-/// Σ `codes · x` over a block as 8 i32 lanes; `codes` unsigned (< 128), `x` signed.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn dot_u8_i8(codes: __m256i, x: __m256i) -> __m256i {
-    _mm256_madd_epi16(_mm256_maddubs_epi16(codes, x), _mm256_set1_epi16(1))
-}
-
-/// Eight q8_0 weight rows · one row of q8 activations (decode's GEMV reads eight
-/// rows in step): the sign trick per row (`maddubs` needs an unsigned operand), one reduction and one
-/// scaling for the eight rows. Same integer sums as [`dot_q8_0`].
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn dot8_q8_0(w: [&[BlockQ8_0]; 8], xq: &[[i8; QK]], xd: &[f32]) -> [f32; 8] {
-    let n = w.iter().fold(xq.len().min(xd.len()), |n, r| n.min(r.len()));
-    let mut acc = _mm256_setzero_ps();
-    for b in 0..n {
-        let x = load_i8x32(&xq[b]);
-        let v = std::array::from_fn(|r| {
-            let wq = load_i8x32(&w[r][b].qs);
-            dot_u8_i8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(x, wq))
-        });
-        let d = scales8(std::array::from_fn(|r| w[r][b].d));
-        acc = _mm256_fmadd_ps(
-            _mm256_mul_ps(d, _mm256_set1_ps(xd[b])),
-            _mm256_cvtepi32_ps(reduce8_epi32(v)),
-            acc,
-        );
-    }
-    let mut out = [0.0f32; 8];
-    // SAFETY: `out` is exactly 8 writable f32; `storeu` has no alignment requirement.
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
-    out
 }
 
 /// Activation bytes `4g..4g+4` of a block as one 32-bit value in all eight lanes:
@@ -186,14 +135,14 @@ fn q4_0x8_chunk(w: &BlockQ4_0x8, c: usize) -> (__m256i, __m256i) {
     )
 }
 
-/// Adds `8 · Σx`-corrected, scaled block sums of eight rows (`dots`: lane `r` =
-/// Σ code·x of row `r`, codes unsigned) into `acc`: `(dots − 8Σx) · d_r · d_x`.
+/// Adds one block column's integer sums of eight rows (`dots`: lane `r` = row
+/// `r`'s Σ code·x, already corrected for an unsigned code bias) into `acc`,
+/// scaled by the rows' scales `d` and the activation scale: `dots · d_r · d_x`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4_0x8_accumulate(acc: __m256, dots: __m256i, w: &BlockQ4_0x8, xd: f32, xsum: i32) -> __m256 {
-    let dots = _mm256_sub_epi32(dots, _mm256_set1_epi32(8 * xsum));
+fn accumulate8(acc: __m256, dots: __m256i, d: [u16; 8], xd: f32) -> __m256 {
     _mm256_fmadd_ps(
-        _mm256_mul_ps(scales8(w.d), _mm256_set1_ps(xd)),
+        _mm256_mul_ps(scales8(d), _mm256_set1_ps(xd)),
         _mm256_cvtepi32_ps(dots),
         acc,
     )
@@ -212,7 +161,7 @@ fn store8(acc: __m256) -> [f32; 8] {
 /// Eight interleaved q4_0 rows ([`BlockQ4_0x8`]) · one row of q8 activations
 /// (`xsum` = the blocks' Σx, [`crate::Q8Activations::sums`]). Per chunk, one
 /// `vpmaddubsw` per group of 4 elements puts row `r`'s partial sums in lane `r`
-/// directly: no horizontal reduction (compare [`dot8_q8_0`]). The i16 partial
+/// directly: no horizontal reduction. The i16 partial
 /// sums of a block stay exact: |pair| ≤ 2·15·127 = 3810, eight groups ≤ 30480 <
 /// 32767. Same integer sums as `ggml_vec_dot_q4_0_q8_0`; only the f32
 /// accumulation order differs.
@@ -236,7 +185,8 @@ pub(crate) fn dot8_q4_0x8(
             );
         }
         let dots = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
-        acc = q4_0x8_accumulate(acc, dots, &w[b], xd[b], xsum[b]);
+        let dots = _mm256_sub_epi32(dots, _mm256_set1_epi32(8 * xsum[b]));
+        acc = accumulate8(acc, dots, w[b].d, xd[b]);
     }
     store8(acc)
 }
@@ -260,7 +210,65 @@ pub(crate) fn dot8_q4_0x8_vnni(
             s32 = _mm256_dpbusd_epi32(s32, lo, broadcast_group(&xq[b], c));
             s32 = _mm256_dpbusd_epi32(s32, hi, broadcast_group(&xq[b], c + 4));
         }
-        acc = q4_0x8_accumulate(acc, s32, &w[b], xd[b], xsum[b]);
+        let dots = _mm256_sub_epi32(s32, _mm256_set1_epi32(8 * xsum[b]));
+        acc = accumulate8(acc, dots, w[b].d, xd[b]);
+    }
+    store8(acc)
+}
+
+/// Group `g` (0..8) of an interleaved q8_0 block: the eight rows' codes `4g..4g+4`,
+/// biased (code + 128, unsigned).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_0x8_group(w: &BlockQ8_0x8, g: usize) -> __m256i {
+    let q = &w.qs[32 * g..32 * g + 32];
+    // SAFETY: `q` is a checked slice of 32 readable bytes; `loadu` has no alignment requirement.
+    unsafe { _mm256_loadu_si256(q.as_ptr().cast()) }
+}
+
+/// Eight interleaved q8_0 rows ([`BlockQ8_0x8`]) · one row of q8 activations, AVX2:
+/// per group the codes are unbiased (`^ 0x80`) and multiplied with llama.cpp's
+/// sign trick (`vpmaddubsw` needs an unsigned operand: |w| against x with w's
+/// sign; |pair| ≤ 2·128·127 = 32512, no saturation), one `vpmaddwd` per group puts
+/// row `r`'s sum in lane `r`. Same integer sums as `ggml_vec_dot_q8_0_q8_0`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot8_q8_0x8(w: &[BlockQ8_0x8], xq: &[[i8; QK]], xd: &[f32]) -> [f32; 8] {
+    let n = w.len().min(xq.len()).min(xd.len());
+    let bias = _mm256_set1_epi8(i8::MIN);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = _mm256_setzero_ps();
+    for b in 0..n {
+        let mut s32 = _mm256_setzero_si256();
+        for g in 0..8 {
+            let wq = _mm256_xor_si256(q8_0x8_group(&w[b], g), bias);
+            let x = broadcast_group(&xq[b], g);
+            let p = _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(x, wq));
+            s32 = _mm256_add_epi32(s32, _mm256_madd_epi16(p, ones));
+        }
+        acc = accumulate8(acc, s32, w[b].d, xd[b]);
+    }
+    store8(acc)
+}
+
+/// [`dot8_q8_0x8`] with AVX-512 VNNI: one `vpdpbusd` per group on the biased
+/// (unsigned) codes, then `− 128 · Σx` per block (`xsum`, the activation blocks'
+/// Σx): Σ(w + 128)·x − 128·Σx = Σw·x, exact in i32 (|Σ| ≤ 32·255·127).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(crate) fn dot8_q8_0x8_vnni(
+    w: &[BlockQ8_0x8],
+    xq: &[[i8; QK]],
+    xd: &[f32],
+    xsum: &[i32],
+) -> [f32; 8] {
+    let n = w.len().min(xq.len()).min(xd.len()).min(xsum.len());
+    let mut acc = _mm256_setzero_ps();
+    for b in 0..n {
+        let mut s32 = _mm256_setzero_si256();
+        for g in 0..8 {
+            s32 = _mm256_dpbusd_epi32(s32, q8_0x8_group(&w[b], g), broadcast_group(&xq[b], g));
+        }
+        let dots = _mm256_sub_epi32(s32, _mm256_set1_epi32(128 * xsum[b]));
+        acc = accumulate8(acc, dots, w[b].d, xd[b]);
     }
     store8(acc)
 }

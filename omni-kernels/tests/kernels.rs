@@ -6,7 +6,9 @@ use half::f16;
 use omni_kernels::blocks::{
     dequantize_row_q4_0, dequantize_row_q8_0, quantize_row_q4_0, quantize_row_q8_0,
 };
-use omni_kernels::{BlockQ4_0, BlockQ4_0x8, Format, Isa, Q8Activations, WeightMatrix, QK};
+use omni_kernels::{
+    BlockQ4_0, BlockQ4_0x8, BlockQ8_0x8, Format, Isa, Q8Activations, WeightMatrix, QK,
+};
 
 /// Deterministic xorshift values in [-1, 1).
 fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
@@ -160,7 +162,7 @@ fn round_trip_error_is_within_half_a_step_for_q8_0_and_one_step_for_q4_0() {
 
 #[test]
 fn weight_matrix_dequantizes_rows_in_row_major_order() {
-    // 21 rows: two groups of eight (q4_0 stores those interleaved) and a tail of 5.
+    // 21 rows: two groups of eight (q8_0 / q4_0 store those interleaved) and a tail of 5.
     let (rows, cols) = (21, 64);
     let w = rand_vec(rows * cols, 2);
     for f in [Format::Q8_0, Format::Q4_0, Format::F16] {
@@ -175,7 +177,10 @@ fn weight_matrix_dequantizes_rows_in_row_major_order() {
             let src = &w[r * cols..(r + 1) * cols];
             let mut row = vec![0.0; cols];
             match f {
-                Format::Q8_0 => dequantize_row_q8_0(&quantize_row_q8_0(src), &mut row),
+                Format::Q8_0 => {
+                    assert_eq!(m.q8_0_row(r), Some(quantize_row_q8_0(src)), "row {r}");
+                    dequantize_row_q8_0(&quantize_row_q8_0(src), &mut row)
+                }
                 Format::Q4_0 => {
                     assert_eq!(m.q4_0_row(r), Some(quantize_row_q4_0(src)), "row {r}");
                     dequantize_row_q4_0(&quantize_row_q4_0(src), &mut row)
@@ -188,6 +193,27 @@ fn weight_matrix_dequantizes_rows_in_row_major_order() {
             assert_eq!(&all[r * cols..(r + 1) * cols], &row[..], "{f:?} row {r}");
         }
     }
+}
+
+/// q8_0's interleaved layout, byte by byte: group `g`, row `r`, byte `j` is row
+/// `r`'s code `4g + j` plus 128 (unsigned).
+#[test]
+fn q8_0x8_interleaves_four_biased_codes_per_row_and_unpacks_to_the_same_blocks() {
+    let mut x = rand_vec(8 * QK, 18);
+    x[5] = -1.0; // a row whose amax is negative: its code -127 must survive the bias
+    let blocks = quantize_row_q8_0(&x);
+    let x8 = BlockQ8_0x8::pack(std::array::from_fn(|r| &blocks[r]));
+    for (r, block) in blocks.iter().enumerate() {
+        assert_eq!(x8.d[r], block.d);
+        assert_eq!(x8.row(r), *block);
+        for g in 0..8 {
+            for j in 0..4 {
+                let code = block.qs[4 * g + j] as i32;
+                assert_eq!(x8.qs[32 * g + 4 * r + j] as i32, code + 128);
+            }
+        }
+    }
+    assert!(blocks[0].qs.contains(&-127));
 }
 
 /// The interleaved layout's definition, byte by byte: chunk `c`, row `r`, byte `j`
