@@ -5,6 +5,8 @@
 //! `cargo run --release --example burn_quant_probe` — times `x[1, k] · W[k, n]`
 //! for one Llama-3.1-8B `gate_proj` shape (k 4096, n 14336) with W in f32, f16,
 //! burn q8 per-tensor, burn q8 per-32-block, and omni-kernels' q8_0/q4_0 GEMV.
+//! `PROBE_PROJ_ONLY=1` times only omni's `Proj` (kernel path vs dequantized tiles)
+//! at the row counts in `PROBE_M` (default `1,2,4,8,16,25`).
 //! Reading the source agrees with the timings: burn-flex does not override
 //! `q_matmul`, whose default (burn-backend `QTensorOps::q_matmul`) calls
 //! `dequantize` (a scalar map over every weight) then `float_matmul`.
@@ -46,9 +48,50 @@ fn main() {
         })
         .collect();
     let x: Vec<f32> = (0..k).map(|i| ((i % 17) as f32 - 8.0) * 0.1).collect();
-    let xt = Tensor::<2>::from_data(TensorData::new(x.clone(), [1, k]), &dev);
-    let wt = Tensor::<2>::from_data(TensorData::new(w.clone(), [k, n]), &dev);
     println!("CPU: {}", omni_core::kernels::cpu_description());
+    let proj_only = std::env::var("PROBE_PROJ_ONLY").is_ok_and(|v| v == "1");
+    let ms_list: Vec<usize> = std::env::var("PROBE_M")
+        .unwrap_or_else(|_| "1,2,4,8,16,25".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    let mut wnk = vec![0.0f32; k * n];
+    for r in 0..k {
+        for c in 0..n {
+            wnk[c * k + r] = w[r * n + c];
+        }
+    }
+    if !proj_only {
+        burn_paths(&dev, &w, &wnk, &x, k, n);
+    }
+    // omni's Proj with m rows: the kernel path against dequantized tiles + f32 matmul.
+    println!("omni Proj, x[m, {k}] · W[{n}, {k}]ᵀ (ms, median of 3): m, kernels path, tiles path");
+    for f in [Format::Q8_0, Format::Q4_0, Format::F16] {
+        let p =
+            omni_core::model::nn::proj::Proj::packed(WeightMatrix::from_f32(f, n, k, &wnk), None);
+        for &m in &ms_list {
+            let xm = Tensor::<2>::from_data(
+                TensorData::new(
+                    x.iter().cycle().take(m * k).copied().collect::<Vec<_>>(),
+                    [m, k],
+                ),
+                &dev,
+            );
+            let a = time(3, || {
+                let _ = p.forward_with(xm.clone(), Some(true)).into_data();
+            });
+            let b = time(3, || {
+                let _ = p.forward_with(xm.clone(), Some(false)).into_data();
+            });
+            println!("  {f:?} m={m:3}  {a:8.2}  {b:8.2}");
+        }
+    }
+}
+
+/// burn's own f32 / f16 / quantized matmuls and omni-kernels' GEMV, one row.
+fn burn_paths(dev: &Device, w: &[f32], wnk: &[f32], x: &[f32], k: usize, n: usize) {
+    let xt = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [1, k]), dev);
+    let wt = Tensor::<2>::from_data(TensorData::new(w.to_vec(), [k, n]), dev);
     println!("x[1, {k}] · W[{k}, {n}], median of 7 (ms):");
     let f32_ms = time(7, || {
         let _ = xt.clone().matmul(wt.clone()).into_data();
@@ -85,40 +128,10 @@ fn main() {
         });
         println!("  {name:31} {ms:8.2}   (dequantize alone {deq:.2})");
     }
-    // omni-kernels on the same weight ([n, k] layout).
-    let mut wnk = vec![0.0f32; k * n];
-    for r in 0..k {
-        for c in 0..n {
-            wnk[c * k + r] = w[r * n + c];
-        }
-    }
     for f in [Format::F16, Format::Q8_0, Format::Q4_0] {
-        let m = WeightMatrix::from_f32(f, n, k, &wnk);
+        let m = WeightMatrix::from_f32(f, n, k, wnk);
         let mut y = vec![0.0; n];
-        let ms = time(7, || m.matmul(&x, 1, &mut y));
+        let ms = time(7, || m.matmul(x, 1, &mut y));
         println!("  omni-kernels {f:?} GEMV{:14} {ms:8.2}", "");
-    }
-    drop((wt, w16));
-    // omni's Proj with m rows: the kernel path against dequantized tiles + f32 matmul.
-    println!("omni Proj, x[m, {k}] · W[{n}, {k}]ᵀ (ms, median of 3): m, kernels path, tiles path");
-    for f in [Format::Q8_0, Format::F16] {
-        let p =
-            omni_core::model::nn::proj::Proj::packed(WeightMatrix::from_f32(f, n, k, &wnk), None);
-        for m in [1usize, 2, 4, 8, 16, 25] {
-            let xm = Tensor::<2>::from_data(
-                TensorData::new(
-                    x.iter().cycle().take(m * k).copied().collect::<Vec<_>>(),
-                    [m, k],
-                ),
-                &dev,
-            );
-            let a = time(3, || {
-                let _ = p.forward_with(xm.clone(), Some(true)).into_data();
-            });
-            let b = time(3, || {
-                let _ = p.forward_with(xm.clone(), Some(false)).into_data();
-            });
-            println!("  {f:?} m={m:3}  {a:8.2}  {b:8.2}");
-        }
     }
 }

@@ -97,9 +97,12 @@ fn check_prefill(dtype: RunDType, bound: f32, same_first_token: bool) -> f32 {
     }
     let x = prompt_embeds(&llm, &t.g);
     let n = x.dims()[1];
+    // A prompt, not a decode step: many rows through the packed layers (the 8-bit
+    // activation kernels up to `KERNEL_MAX_ROWS_QUANT` rows, as in real prompts;
+    // the dequantized-tile path has its own test in `nn::proj`).
     assert!(
-        n > omni_core::model::nn::proj::GEMV_MAX_ROWS,
-        "the prompt must exercise the prefill path"
+        (32..=omni_core::model::nn::proj::KERNEL_MAX_ROWS_QUANT).contains(&n),
+        "the prompt must be many rows: {n}"
     );
     let h = llm.forward(x, &mut llm.new_cache()).unwrap();
     let logits = host(llm.logits(h.slice([0..1, n - 16..n, 0..64])));

@@ -476,17 +476,21 @@ fn missing_real_weights_fail_with_the_fetch_instruction() {
 }
 
 /// q8_0 (issue 11): 8-bit weights in 32-blocks with an f16 scale (relative step ≈ 1/127 of
-/// each block's max), f32 activations. Measured max |Δlogit| 1.22 over the 4 prompts, top-1
-/// agreement 0.991 (322 steps); bound ~2×.
-const SMOLLM2_Q8_0_LOGIT_ERR: f32 = 2.5;
+/// each block's max), and — as in llama.cpp, in prefill as in decode — activations
+/// quantized to 8 bits per 32-block for the integer dot products. Measured (2026-12-01) max
+/// |Δlogit| 1.95 over the 4 prompts, top-1 agreement 0.950 (322 steps); bound ~2×. (While
+/// prompts still ran on f32 activations through dequantized tiles, teacher forcing — a prompt —
+/// measured 0.991 / 1.22; decode steps always had 8-bit activations.)
+const SMOLLM2_Q8_0_LOGIT_ERR: f32 = 4.0;
 /// q4_0: 16 symmetric levels per block (~16× q8_0's step), re-quantizing weights that are
-/// themselves dequantized Q4_1 (asymmetric): measured max |Δlogit| 16.4, top-1 agreement
-/// 0.758. Bound ~2×: this pins the measured quality, it does not call q4_0 accurate at 135M.
+/// themselves dequantized Q4_1 (asymmetric), 8-bit activations as for q8_0: measured max
+/// |Δlogit| 15.9, top-1 agreement 0.742 (f32 activations: 16.4, 0.758). Bound ~2×: this pins
+/// the measured quality, it does not call q4_0 accurate at 135M.
 const SMOLLM2_Q4_0_LOGIT_ERR: f32 = 33.0;
 
 #[test]
 fn smollm2_q8_0_tracks_transformers_f32() {
-    assert_tracks_reference("q8_0", SMOLLM2_Q8_0_LOGIT_ERR, 0.97);
+    assert_tracks_reference("q8_0", SMOLLM2_Q8_0_LOGIT_ERR, 0.93);
 }
 
 #[test]

@@ -272,20 +272,15 @@ impl std::fmt::Debug for WeightMatrix {
     }
 }
 
-thread_local! {
-    /// One gathered q8_0 / q4_0 row per thread, for the small-batch path.
-    static ROW_BUF: std::cell::RefCell<(Vec<BlockQ8_0>, Vec<BlockQ4_0>)> =
-        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-}
-
 /// Output rows per rayon task.
 const ROWS_PER_TASK: usize = 16;
 
-/// Most rows of `x` that take the small-batch f32 path (2..=8 rows; see
-/// [`WeightMatrix::small_batch`]). Measured (`examples/burn_quant_probe.rs`, one 8B
-/// `gate_proj`): faster than the per-row paths up to 8 rows; at 16–25 rows the f32
-/// copies of x (m·k·4 bytes) no longer stay in cache for every weight row and the
-/// 8-bit-activation path is 2–2.5× faster.
+/// Most rows of `x` that take the small-batch f32 path of f16 weights (2..=8 rows;
+/// see [`WeightMatrix::small_batch`]). Measured (`examples/gemv_bench.rs`, one 8B
+/// `gate_proj`, Intel Xeon AVX-512, 2026-12-01): f16 at m = 4 / 8 5.3 / 8.4 ms
+/// against 6.6 / 11.1 ms per row. q8_0/q4_0 never take it: with the interleaved
+/// rows their 8-bit-activation path is 3–6× faster at every m (q4_0 m = 2 / 4 / 8:
+/// 1.1 / 3.4 / 3.4 ms against 9.4 / 11 / 14 ms).
 pub const SMALL_M_MAX: usize = 8;
 
 impl WeightMatrix {
@@ -425,13 +420,15 @@ impl WeightMatrix {
         self.matmul_with(Isa::selected(), x, m, out)
     }
 
-    /// Whether `m` rows of `x` take the small-batch path: 2..=8 rows (and `cols % 32
-    /// == 0`) run in f32 against each weight block dequantized once into registers;
-    /// one row (decode) and more than 8 rows quantize `x` to 8 bits per 32-block for
-    /// q8_0/q4_0 and use integer dot products, as llama.cpp (f16: f32 dot products
-    /// per row).
+    /// Whether `m` rows of `x` take the small-batch path: for f16 weights, 2..=8 rows
+    /// (and `cols % 32 == 0`) run in f32 against each 32 weights converted once into
+    /// registers; otherwise f16 takes f32 dot products per row. q8_0/q4_0 always
+    /// quantize `x` to 8 bits per 32-block and use integer dot products, as
+    /// llama.cpp does.
     pub fn small_batch(&self, m: usize) -> bool {
-        (2..=SMALL_M_MAX).contains(&m) && self.cols.is_multiple_of(QK)
+        self.format() == Format::F16
+            && (2..=SMALL_M_MAX).contains(&m)
+            && self.cols.is_multiple_of(QK)
     }
 
     /// [`WeightMatrix::matmul`] with an explicit instruction set (panics if this CPU
@@ -459,18 +456,7 @@ impl WeightMatrix {
                     let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
                     rows_f16(isa, row, x, k, o)
                 }),
-                Data::Q8_0(q) => run_row_blocks(n, m, out, |r, o| {
-                    ROW_BUF.with_borrow_mut(|(buf, _)| {
-                        q.row_into(r, buf);
-                        rows_q8_0(isa, buf, x, k, o)
-                    })
-                }),
-                Data::Q4_0(q) => run_row_blocks(n, m, out, |r, o| {
-                    ROW_BUF.with_borrow_mut(|(_, buf)| {
-                        q.row_into(r, buf);
-                        rows_q4_0(isa, buf, x, k, o)
-                    })
-                }),
+                Data::Q8_0(_) | Data::Q4_0(_) => unreachable!("small batches are f16 only"),
             };
         }
         match &self.data {
@@ -608,38 +594,6 @@ fn run_row_blocks(n: usize, m: usize, out: &mut [f32], g: impl Fn(usize, &mut [f
         for (i, &v) in col.iter().enumerate() {
             out[i * n + j] = v;
         }
-    }
-}
-
-fn rows_q8_0(isa: Isa, w: &[BlockQ8_0], x: &[f32], k: usize, out: &mut [f32]) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were
-        // detected (`Avx512Vnni` is only available where `Avx2` is).
-        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::rows_q8_0(w, x, k, out) },
-        _ => portable::rows_dequantized(
-            w.len(),
-            |b, buf| blocks::dequantize_row_q8_0(&w[b..b + 1], buf),
-            x,
-            k,
-            out,
-        ),
-    }
-}
-
-fn rows_q4_0(isa: Isa, w: &[BlockQ4_0], x: &[f32], k: usize, out: &mut [f32]) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were
-        // detected (`Avx512Vnni` is only available where `Avx2` is).
-        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::rows_q4_0(w, x, k, out) },
-        _ => portable::rows_dequantized(
-            w.len(),
-            |b, buf| blocks::dequantize_row_q4_0(&w[b..b + 1], buf),
-            x,
-            k,
-            out,
-        ),
     }
 }
 

@@ -397,30 +397,6 @@ macro_rules! small_m_kernel {
     };
 }
 
-/// 32 signed bytes → 4×8 f32, times `d`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn i8x32_to_f32(q: __m256i, d: f32) -> [__m256; 4] {
-    let dv = _mm256_set1_ps(d);
-    let lo = _mm256_castsi256_si128(q);
-    let hi = _mm256_extracti128_si256::<1>(q);
-    let cv = |v: __m128i| _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), dv);
-    [
-        cv(lo),
-        cv(_mm_srli_si128::<8>(lo)),
-        cv(hi),
-        cv(_mm_srli_si128::<8>(hi)),
-    ]
-}
-
-small_m_kernel!(
-    /// q8_0 row · f32 rows (mirrors `dequantize_row_q8_0` then an f32 dot product).
-    rows_q8_0, BlockQ8_0, |b| i8x32_to_f32(load_i8x32(&b.qs), f16_to_f32(b.d))
-);
-small_m_kernel!(
-    /// q4_0 row · f32 rows (mirrors `dequantize_row_q4_0` then an f32 dot product).
-    rows_q4_0, BlockQ4_0, |b| i8x32_to_f32(q4_0_codes(b), f16_to_f32(b.d))
-);
 small_m_kernel!(
     /// f16 row (32 halves per "block") · f32 rows.
     rows_f16, [u16; QK], |b| {

@@ -2,11 +2,12 @@
 //! either a burn tensor (f32/bf16, or any dtype off the CPU) or an
 //! [`omni_kernels::WeightMatrix`] on the CPU backend (q8_0, q4_0, and f16).
 //!
-//! Packed weights are kept in PyTorch's `[out, in]` layout. A call with few rows
-//! (`m ≤ GEMV_MAX_ROWS`: decode, the speech decoder's 25 frames per token) runs
-//! omni-kernels' GEMV/GEMM, which reads the blocks and dequantizes in registers.
-//! A call with many rows (prefill) dequantizes the weight tile by tile to f32
-//! and multiplies with burn's f32 matmul (faster there: see `benches/RESULTS.md`).
+//! Packed weights are kept in PyTorch's `[out, in]` layout. A call with up to
+//! [`Proj::kernel_max_rows`] rows (q8_0/q4_0: 512, so decode, the speech decoder's
+//! 25 frames per token and prompts of ordinary length; f16: 64) runs omni-kernels'
+//! GEMV/GEMM, which reads the blocks and multiplies in registers (q8_0/q4_0 on
+//! 8-bit activations). A call with more rows dequantizes the weight tile by tile to
+//! f32 and multiplies with burn's f32 matmul, which wins there (measured below).
 //! The activations of a packed layer are f32 in and out, cast back to the input
 //! dtype (f16 runs keep f16 activations between layers).
 
@@ -17,8 +18,17 @@ use burn::nn::Linear;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use omni_kernels::WeightMatrix;
 
-/// Rows of `x` up to which a packed layer uses the omni-kernels GEMV/GEMM path.
-pub const GEMV_MAX_ROWS: usize = 32;
+/// Rows of `x` up to which an f16 packed layer uses the omni-kernels path.
+/// Measured (`examples/burn_quant_probe.rs`, one 8B `gate_proj`, Intel Xeon
+/// AVX-512, 2026-12-01, kernel path vs tiles): m = 64 93 vs 196 ms, m = 128 253 vs
+/// 245 ms.
+pub const KERNEL_MAX_ROWS_F16: usize = 64;
+
+/// Rows of `x` up to which a q8_0/q4_0 packed layer uses the omni-kernels path
+/// (same measurement, q8_0 / q4_0): m = 340 163 / 142 ms vs 328 / 275 ms with
+/// tiles, m = 1024 653 / 607 ms vs 517 / 607 ms — the tiles pay one dequantization
+/// of the whole weight per call, the kernels a cost per row.
+pub const KERNEL_MAX_ROWS_QUANT: usize = 512;
 
 /// f32 values per dequantized tile of the prefill path (64 MiB).
 const TILE_VALUES: usize = 16 << 20;
@@ -67,6 +77,15 @@ impl Proj {
         }
     }
 
+    /// Most rows of `x` that take the omni-kernels path (0 for a dense layer).
+    pub fn kernel_max_rows(&self) -> usize {
+        match self.weight_matrix().map(|w| w.format()) {
+            Some(omni_kernels::Format::F16) => KERNEL_MAX_ROWS_F16,
+            Some(_) => KERNEL_MAX_ROWS_QUANT,
+            None => 0,
+        }
+    }
+
     /// The packed weight, if any.
     pub fn weight_matrix(&self) -> Option<&WeightMatrix> {
         self.packed.as_ref().map(|p| p.0.as_ref())
@@ -90,7 +109,7 @@ impl Proj {
 
     /// [`Proj::forward`] with the packed-weight path forced (`Some(true)`: omni-kernels
     /// GEMV/GEMM; `Some(false)`: dequantized tiles + burn f32 matmul; `None`: by
-    /// [`GEMV_MAX_ROWS`]). For benchmarks and tests; dense layers ignore it.
+    /// [`Proj::kernel_max_rows`]). For benchmarks and tests; dense layers ignore it.
     pub fn forward_with<const D: usize>(&self, x: Tensor<D>, kernels: Option<bool>) -> Tensor<D> {
         match (&self.dense, &self.packed) {
             (Some(l), _) => match &self.lora {
@@ -121,7 +140,7 @@ impl Proj {
         let mut out_dims = dims;
         out_dims[D - 1] = n;
         let x = x.cast(DType::F32);
-        let y = if kernels.unwrap_or(m <= GEMV_MAX_ROWS) {
+        let y = if kernels.unwrap_or(m <= self.kernel_max_rows()) {
             let data = x.into_data();
             let xv = data.as_slice::<f32>().expect("f32 activations");
             let mut out = vec![0.0f32; m * n];
@@ -157,5 +176,71 @@ fn prefill_matmul(w: &WeightMatrix, x: Tensor<2>, device: &Device) -> Tensor<2> 
         parts.pop().expect("one tile")
     } else {
         Tensor::cat(parts, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omni_kernels::Format;
+
+    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Both paths of a packed layer against their definitions: the kernel path is
+    /// `WeightMatrix::matmul` (8-bit activations for q8_0/q4_0), the tile path is
+    /// the f32 product with the dequantized weight (1e-4 of Σ|w·x|: f32 sums of 96
+    /// terms). Rows of x span a tile boundary of neither path specially: m = 40.
+    #[test]
+    fn packed_layer_paths_match_their_definitions_and_the_row_limit_picks_by_format() {
+        let dev = Device::flex();
+        let (n, k, m) = (24usize, 96usize, 40usize);
+        let w = rand_vec(n * k, 3);
+        let x = rand_vec(m * k, 4);
+        for f in [Format::F16, Format::Q8_0, Format::Q4_0] {
+            let wm = WeightMatrix::from_f32(f, n, k, &w);
+            let wd = wm.dequantize();
+            let mut want_kernels = vec![0.0f32; m * n];
+            wm.matmul(&x, m, &mut want_kernels);
+            let p = Proj::packed(wm, None);
+            let xt = Tensor::<2>::from_data(TensorData::new(x.clone(), [m, k]), &dev);
+            let run = |kern: bool| -> Vec<f32> {
+                p.forward_with(xt.clone(), Some(kern))
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .expect("f32")
+            };
+            assert_eq!(run(true), want_kernels, "{f:?} kernel path");
+            let tiles = run(false);
+            for i in 0..m {
+                for r in 0..n {
+                    let (mut y, mut mag) = (0.0f64, 0.0f64);
+                    for c in 0..k {
+                        let t = wd[r * k + c] as f64 * x[i * k + c] as f64;
+                        y += t;
+                        mag += t.abs();
+                    }
+                    let got = tiles[i * n + r] as f64;
+                    assert!(
+                        (got - y).abs() <= 1e-4 * mag,
+                        "{f:?} tiles [{i}, {r}]: {got} vs {y}"
+                    );
+                }
+            }
+            let limit = match f {
+                Format::F16 => KERNEL_MAX_ROWS_F16,
+                _ => KERNEL_MAX_ROWS_QUANT,
+            };
+            assert_eq!(p.kernel_max_rows(), limit);
+        }
     }
 }
