@@ -469,9 +469,13 @@ impl WeightMatrix {
                     n,
                     m,
                     out,
+                    |r0, i| dot8_q8_0x8(isa, w.group(r0 / 8), [XRow::of(&act, i)])[0],
                     |r0, i| {
-                        let (q, d) = act.row(i);
-                        dot8_q8_0x8(isa, w.group(r0 / 8), q, d, act.row_sums(i))
+                        dot8_q8_0x8(
+                            isa,
+                            w.group(r0 / 8),
+                            std::array::from_fn(|j| XRow::of(&act, i + j)),
+                        )
                     },
                     |r, i| {
                         let (q, d) = act.row(i);
@@ -485,9 +489,13 @@ impl WeightMatrix {
                     n,
                     m,
                     out,
+                    |r0, i| dot8_q4_0x8(isa, w.group(r0 / 8), [XRow::of(&act, i)])[0],
                     |r0, i| {
-                        let (q, d) = act.row(i);
-                        dot8_q4_0x8(isa, w.group(r0 / 8), q, d, act.row_sums(i))
+                        dot8_q4_0x8(
+                            isa,
+                            w.group(r0 / 8),
+                            std::array::from_fn(|j| XRow::of(&act, i + j)),
+                        )
                     },
                     |r, i| {
                         let (q, d) = act.row(i);
@@ -533,14 +541,16 @@ fn run_rows(n: usize, m: usize, out: &mut [f32], f: impl Fn(usize, usize) -> f32
 }
 
 /// As [`run_rows`], eight weight rows at a time: `f8(r0, i)` gives rows
-/// `r0..r0 + 8` against row `i` of x; rows that do not fill a group of eight (the
-/// end of the matrix) take `f(row, i)`. `ROWS_PER_TASK` is a multiple of 8, so the
-/// groups never straddle two tasks.
+/// `r0..r0 + 8` against row `i` of x, `f8x4(r0, i)` the same against rows
+/// `i..i + 4` of x (each weight block loaded once for four rows); rows that do not
+/// fill a group of eight (the end of the matrix) take `f(row, i)`. `ROWS_PER_TASK`
+/// is a multiple of 8, so the groups never straddle two tasks.
 fn run_rows8(
     n: usize,
     m: usize,
     out: &mut [f32],
     f8: impl Fn(usize, usize) -> [f32; 8] + Sync,
+    f8x4: impl Fn(usize, usize) -> [[f32; 8]; 4] + Sync,
     f: impl Fn(usize, usize) -> f32 + Sync,
 ) {
     const { assert!(ROWS_PER_TASK.is_multiple_of(8)) };
@@ -557,15 +567,27 @@ fn run_rows8(
         .for_each(|(c, o)| {
             let r0 = c * ROWS_PER_TASK;
             let rows = o.len() / m;
-            for i in 0..m {
-                let mut j = 0;
-                while j + 8 <= rows {
+            let full = rows / 8 * 8;
+            let mut i = 0;
+            while i + 4 <= m {
+                for j in (0..full).step_by(8) {
+                    for (di, ys) in f8x4(r0 + j, i).into_iter().enumerate() {
+                        for (q, v) in ys.into_iter().enumerate() {
+                            o[(j + q) * m + i + di] = v;
+                        }
+                    }
+                }
+                i += 4;
+            }
+            for i in i..m {
+                for j in (0..full).step_by(8) {
                     for (q, v) in f8(r0 + j, i).into_iter().enumerate() {
                         o[(j + q) * m + i] = v;
                     }
-                    j += 8;
                 }
-                for j in j..rows {
+            }
+            for i in 0..m {
+                for j in full..rows {
                     o[j * m + i] = f(r0 + j, i);
                 }
             }
@@ -650,36 +672,60 @@ fn dot_q8_0(isa: Isa, w: &[BlockQ8_0], xq: &[[i8; QK]], xd: &[f32]) -> f32 {
     }
 }
 
+/// One row of 8-bit activations as the interleaved kernels read it: codes, scales
+/// and block sums (see [`Q8Activations`]).
+#[derive(Clone, Copy)]
+pub(crate) struct XRow<'a> {
+    pub q: &'a [[i8; QK]],
+    pub d: &'a [f32],
+    pub sum: &'a [i32],
+}
+
+impl<'a> XRow<'a> {
+    fn of(act: &'a Q8Activations, i: usize) -> Self {
+        let (q, d) = act.row(i);
+        XRow {
+            q,
+            d,
+            sum: act.row_sums(i),
+        }
+    }
+}
+
 #[inline]
-fn dot8_q8_0x8(isa: Isa, w: &[BlockQ8_0x8], xq: &[[i8; QK]], xd: &[f32], xsum: &[i32]) -> [f32; 8] {
+fn dot8_q8_0x8<const R: usize>(isa: Isa, w: &[BlockQ8_0x8], x: [XRow<'_>; R]) -> [[f32; 8]; R] {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
-        Isa::Avx2 => unsafe { x86::dot8_q8_0x8(w, xq, xd) },
+        Isa::Avx2 => unsafe { x86::dot8_q8_0x8(w, x) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA, F16C and
         // AVX-512 F/BW/VL/VNNI were detected at run time.
-        Isa::Avx512Vnni => unsafe { x86::dot8_q8_0x8_vnni(w, xq, xd, xsum) },
-        _ => std::array::from_fn(|r| {
-            let row: Vec<BlockQ8_0> = w.iter().map(|g| g.row(r)).collect();
-            portable::dot_q8_0(&row, xq, xd)
+        Isa::Avx512Vnni => unsafe { x86::dot8_q8_0x8_vnni(w, x) },
+        _ => std::array::from_fn(|i| {
+            std::array::from_fn(|r| {
+                let row: Vec<BlockQ8_0> = w.iter().map(|g| g.row(r)).collect();
+                portable::dot_q8_0(&row, x[i].q, x[i].d)
+            })
         }),
     }
 }
 
 #[inline]
-fn dot8_q4_0x8(isa: Isa, w: &[BlockQ4_0x8], xq: &[[i8; QK]], xd: &[f32], xsum: &[i32]) -> [f32; 8] {
+fn dot8_q4_0x8<const R: usize>(isa: Isa, w: &[BlockQ4_0x8], x: [XRow<'_>; R]) -> [[f32; 8]; R] {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
-        Isa::Avx2 => unsafe { x86::dot8_q4_0x8(w, xq, xd, xsum) },
+        Isa::Avx2 => unsafe { x86::dot8_q4_0x8(w, x) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA, F16C and
         // AVX-512 F/BW/VL/VNNI were detected at run time.
-        Isa::Avx512Vnni => unsafe { x86::dot8_q4_0x8_vnni(w, xq, xd, xsum) },
-        _ => std::array::from_fn(|r| {
-            let row: Vec<BlockQ4_0> = w.iter().map(|g| g.row(r)).collect();
-            portable::dot_q4_0(&row, xq, xd)
+        Isa::Avx512Vnni => unsafe { x86::dot8_q4_0x8_vnni(w, x) },
+        _ => std::array::from_fn(|i| {
+            std::array::from_fn(|r| {
+                let row: Vec<BlockQ4_0> = w.iter().map(|g| g.row(r)).collect();
+                portable::dot_q4_0(&row, x[i].q, x[i].d)
+            })
         }),
     }
 }

@@ -8,6 +8,7 @@ use std::arch::x86_64::*;
 
 use crate::blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, BlockQ8_0x8, QK};
 use crate::conv1d::{OB, TW};
+use crate::XRow;
 
 /// Horizontal sum of 8 lanes.
 #[inline]
@@ -158,62 +159,69 @@ fn store8(acc: __m256) -> [f32; 8] {
     out
 }
 
-/// Eight interleaved q4_0 rows ([`BlockQ4_0x8`]) · one row of q8 activations
-/// (`xsum` = the blocks' Σx, [`crate::Q8Activations::sums`]). Per chunk, one
-/// `vpmaddubsw` per group of 4 elements puts row `r`'s partial sums in lane `r`
-/// directly: no horizontal reduction. The i16 partial
-/// sums of a block stay exact: |pair| ≤ 2·15·127 = 3810, eight groups ≤ 30480 <
-/// 32767. Same integer sums as `ggml_vec_dot_q4_0_q8_0`; only the f32
-/// accumulation order differs.
+/// The shortest length among the weight blocks and every activation row.
+fn common_len<const R: usize>(nw: usize, x: &[XRow<'_>; R]) -> usize {
+    x.iter()
+        .fold(nw, |n, r| n.min(r.q.len()).min(r.d.len()).min(r.sum.len()))
+}
+
+/// Eight interleaved q4_0 rows ([`BlockQ4_0x8`]) · `R` rows of q8 activations
+/// (`R` = 1 for decode, 4 for longer inputs: each weight chunk is loaded and
+/// unpacked once for the `R` rows). Per chunk, one `vpmaddubsw` per group of 4
+/// elements puts weight row `r`'s partial sums in lane `r` directly: no horizontal
+/// reduction. The i16 partial sums of a block stay exact: |pair| ≤ 2·15·127 = 3810,
+/// eight groups ≤ 30480 < 32767. Then `− 8 · Σx` (the codes are kept unsigned).
+/// Same integer sums as `ggml_vec_dot_q4_0_q8_0`; only the f32 accumulation order
+/// differs.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn dot8_q4_0x8(
-    w: &[BlockQ4_0x8],
-    xq: &[[i8; QK]],
-    xd: &[f32],
-    xsum: &[i32],
-) -> [f32; 8] {
-    let n = w.len().min(xq.len()).min(xd.len()).min(xsum.len());
-    let mut acc = _mm256_setzero_ps();
-    for b in 0..n {
-        let mut s16 = _mm256_setzero_si256();
+pub(crate) fn dot8_q4_0x8<const R: usize>(w: &[BlockQ4_0x8], x: [XRow<'_>; R]) -> [[f32; 8]; R] {
+    let n = common_len(w.len(), &x);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for (b, wb) in w[..n].iter().enumerate() {
+        let mut s16 = [_mm256_setzero_si256(); R];
         for c in 0..4 {
-            let (lo, hi) = q4_0x8_chunk(&w[b], c);
-            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo, broadcast_group(&xq[b], c)));
-            s16 = _mm256_add_epi16(
-                s16,
-                _mm256_maddubs_epi16(hi, broadcast_group(&xq[b], c + 4)),
-            );
+            let (lo, hi) = q4_0x8_chunk(wb, c);
+            for (s, xr) in s16.iter_mut().zip(&x) {
+                let q = &xr.q[b];
+                *s = _mm256_add_epi16(*s, _mm256_maddubs_epi16(lo, broadcast_group(q, c)));
+                *s = _mm256_add_epi16(*s, _mm256_maddubs_epi16(hi, broadcast_group(q, c + 4)));
+            }
         }
-        let dots = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
-        let dots = _mm256_sub_epi32(dots, _mm256_set1_epi32(8 * xsum[b]));
-        acc = accumulate8(acc, dots, w[b].d, xd[b]);
+        for ((a, s), xr) in acc.iter_mut().zip(s16).zip(&x) {
+            let dots = _mm256_madd_epi16(s, _mm256_set1_epi16(1));
+            let dots = _mm256_sub_epi32(dots, _mm256_set1_epi32(8 * xr.sum[b]));
+            *a = accumulate8(*a, dots, wb.d, xr.d[b]);
+        }
     }
-    store8(acc)
+    std::array::from_fn(|r| store8(acc[r]))
 }
 
 /// [`dot8_q4_0x8`] with AVX-512 VNNI (`vpdpbusd` on 256-bit registers, AVX512VL):
 /// one instruction per group multiplies the unsigned codes by the signed
 /// activations and adds the four products into the row's i32 lane (no i16 step).
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(crate) fn dot8_q4_0x8_vnni(
+pub(crate) fn dot8_q4_0x8_vnni<const R: usize>(
     w: &[BlockQ4_0x8],
-    xq: &[[i8; QK]],
-    xd: &[f32],
-    xsum: &[i32],
-) -> [f32; 8] {
-    let n = w.len().min(xq.len()).min(xd.len()).min(xsum.len());
-    let mut acc = _mm256_setzero_ps();
-    for b in 0..n {
-        let mut s32 = _mm256_setzero_si256();
+    x: [XRow<'_>; R],
+) -> [[f32; 8]; R] {
+    let n = common_len(w.len(), &x);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for (b, wb) in w[..n].iter().enumerate() {
+        let mut s32 = [_mm256_setzero_si256(); R];
         for c in 0..4 {
-            let (lo, hi) = q4_0x8_chunk(&w[b], c);
-            s32 = _mm256_dpbusd_epi32(s32, lo, broadcast_group(&xq[b], c));
-            s32 = _mm256_dpbusd_epi32(s32, hi, broadcast_group(&xq[b], c + 4));
+            let (lo, hi) = q4_0x8_chunk(wb, c);
+            for (s, xr) in s32.iter_mut().zip(&x) {
+                let q = &xr.q[b];
+                *s = _mm256_dpbusd_epi32(*s, lo, broadcast_group(q, c));
+                *s = _mm256_dpbusd_epi32(*s, hi, broadcast_group(q, c + 4));
+            }
         }
-        let dots = _mm256_sub_epi32(s32, _mm256_set1_epi32(8 * xsum[b]));
-        acc = accumulate8(acc, dots, w[b].d, xd[b]);
+        for ((a, s), xr) in acc.iter_mut().zip(s32).zip(&x) {
+            let dots = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * xr.sum[b]));
+            *a = accumulate8(*a, dots, wb.d, xr.d[b]);
+        }
     }
-    store8(acc)
+    std::array::from_fn(|r| store8(acc[r]))
 }
 
 /// Group `g` (0..8) of an interleaved q8_0 block: the eight rows' codes `4g..4g+4`,
@@ -226,51 +234,58 @@ fn q8_0x8_group(w: &BlockQ8_0x8, g: usize) -> __m256i {
     unsafe { _mm256_loadu_si256(q.as_ptr().cast()) }
 }
 
-/// Eight interleaved q8_0 rows ([`BlockQ8_0x8`]) · one row of q8 activations, AVX2:
-/// per group the codes are unbiased (`^ 0x80`) and multiplied with llama.cpp's
+/// Eight interleaved q8_0 rows ([`BlockQ8_0x8`]) · `R` rows of q8 activations,
+/// AVX2: per group the codes are unbiased (`^ 0x80`) and multiplied with llama.cpp's
 /// sign trick (`vpmaddubsw` needs an unsigned operand: |w| against x with w's
 /// sign; |pair| ≤ 2·128·127 = 32512, no saturation), one `vpmaddwd` per group puts
-/// row `r`'s sum in lane `r`. Same integer sums as `ggml_vec_dot_q8_0_q8_0`.
+/// weight row `r`'s sum in lane `r`. Same integer sums as `ggml_vec_dot_q8_0_q8_0`.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn dot8_q8_0x8(w: &[BlockQ8_0x8], xq: &[[i8; QK]], xd: &[f32]) -> [f32; 8] {
-    let n = w.len().min(xq.len()).min(xd.len());
+pub(crate) fn dot8_q8_0x8<const R: usize>(w: &[BlockQ8_0x8], x: [XRow<'_>; R]) -> [[f32; 8]; R] {
+    let n = common_len(w.len(), &x);
     let bias = _mm256_set1_epi8(i8::MIN);
     let ones = _mm256_set1_epi16(1);
-    let mut acc = _mm256_setzero_ps();
-    for b in 0..n {
-        let mut s32 = _mm256_setzero_si256();
+    let mut acc = [_mm256_setzero_ps(); R];
+    for (b, wb) in w[..n].iter().enumerate() {
+        let mut s32 = [_mm256_setzero_si256(); R];
         for g in 0..8 {
-            let wq = _mm256_xor_si256(q8_0x8_group(&w[b], g), bias);
-            let x = broadcast_group(&xq[b], g);
-            let p = _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(x, wq));
-            s32 = _mm256_add_epi32(s32, _mm256_madd_epi16(p, ones));
+            let wq = _mm256_xor_si256(q8_0x8_group(wb, g), bias);
+            let aw = _mm256_sign_epi8(wq, wq);
+            for (s, xr) in s32.iter_mut().zip(&x) {
+                let xs = _mm256_sign_epi8(broadcast_group(&xr.q[b], g), wq);
+                *s = _mm256_add_epi32(*s, _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xs), ones));
+            }
         }
-        acc = accumulate8(acc, s32, w[b].d, xd[b]);
+        for ((a, s), xr) in acc.iter_mut().zip(s32).zip(&x) {
+            *a = accumulate8(*a, s, wb.d, xr.d[b]);
+        }
     }
-    store8(acc)
+    std::array::from_fn(|r| store8(acc[r]))
 }
 
 /// [`dot8_q8_0x8`] with AVX-512 VNNI: one `vpdpbusd` per group on the biased
-/// (unsigned) codes, then `− 128 · Σx` per block (`xsum`, the activation blocks'
-/// Σx): Σ(w + 128)·x − 128·Σx = Σw·x, exact in i32 (|Σ| ≤ 32·255·127).
+/// (unsigned) codes, then `− 128 · Σx` per block (the activation blocks' Σx):
+/// Σ(w + 128)·x − 128·Σx = Σw·x, exact in i32 (|Σ| ≤ 32·255·127).
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(crate) fn dot8_q8_0x8_vnni(
+pub(crate) fn dot8_q8_0x8_vnni<const R: usize>(
     w: &[BlockQ8_0x8],
-    xq: &[[i8; QK]],
-    xd: &[f32],
-    xsum: &[i32],
-) -> [f32; 8] {
-    let n = w.len().min(xq.len()).min(xd.len()).min(xsum.len());
-    let mut acc = _mm256_setzero_ps();
-    for b in 0..n {
-        let mut s32 = _mm256_setzero_si256();
+    x: [XRow<'_>; R],
+) -> [[f32; 8]; R] {
+    let n = common_len(w.len(), &x);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for (b, wb) in w[..n].iter().enumerate() {
+        let mut s32 = [_mm256_setzero_si256(); R];
         for g in 0..8 {
-            s32 = _mm256_dpbusd_epi32(s32, q8_0x8_group(&w[b], g), broadcast_group(&xq[b], g));
+            let wq = q8_0x8_group(wb, g);
+            for (s, xr) in s32.iter_mut().zip(&x) {
+                *s = _mm256_dpbusd_epi32(*s, wq, broadcast_group(&xr.q[b], g));
+            }
         }
-        let dots = _mm256_sub_epi32(s32, _mm256_set1_epi32(128 * xsum[b]));
-        acc = accumulate8(acc, dots, w[b].d, xd[b]);
+        for ((a, s), xr) in acc.iter_mut().zip(s32).zip(&x) {
+            let dots = _mm256_sub_epi32(s, _mm256_set1_epi32(128 * xr.sum[b]));
+            *a = accumulate8(*a, dots, wb.d, xr.d[b]);
+        }
     }
-    store8(acc)
+    std::array::from_fn(|r| store8(acc[r]))
 }
 
 /// f16 weights (bits) · f32 activations: 8 halves at a time through F16C
