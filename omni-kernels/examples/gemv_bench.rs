@@ -3,7 +3,10 @@
 //! format and instruction set, reports the median wall time, the weight bytes
 //! streamed per second, and the process CPU time per call (robust to other
 //! processes stealing cores, unlike wall time). `GEMV_M` = rows of x (default 1),
-//! `GEMV_N` = rows of W (default 14336), `GEMV_ISA` = only this instruction set.
+//! `GEMV_N` = rows of W (default 14336), `GEMV_ISA` = only this instruction set,
+//! `GEMV_K` = columns (default 4096), `GEMV_COPIES` = that many copies of W used in
+//! turn (default 1; e.g. 64 copies of a 2048-wide layer make every call read DRAM, as
+//! in a model whose weights do not fit in the cache, instead of a cache-resident W).
 
 use std::time::Instant;
 
@@ -27,7 +30,15 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(14336);
-    let k = 4096usize;
+    let k: usize = std::env::var("GEMV_K")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4096);
+    let copies: usize = std::env::var("GEMV_COPIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let m: usize = std::env::var("GEMV_M")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -44,11 +55,14 @@ fn main() {
     let x: Vec<f32> = (0..m * k).map(|i| ((i % 13) as f32 - 6.0) * 0.1).collect();
     println!("{}", omni_kernels::cpu_description());
     println!(
-        "x[{m}, {k}] · W[{n}, {k}]ᵀ, threads {}",
+        "x[{m}, {k}] · W[{n}, {k}]ᵀ ({copies} copies in turn), threads {}",
         rayon::current_num_threads()
     );
     for f in [Format::F16, Format::Q8_0, Format::Q4_0] {
-        let wm = WeightMatrix::from_f32(f, n, k, &w);
+        let wms: Vec<WeightMatrix> = (0..copies)
+            .map(|_| WeightMatrix::from_f32(f, n, k, &w))
+            .collect();
+        let wm = &wms[0];
         let only = std::env::var("GEMV_ISA").ok();
         for isa in Isa::available()
             .into_iter()
@@ -63,9 +77,11 @@ fn main() {
             } else {
                 15
             };
+            let reps = reps.max(copies);
             let mut t = Vec::new();
             let c0 = cpu_seconds();
-            for _ in 0..reps {
+            for rep in 0..reps {
+                let wm = &wms[rep % copies];
                 let t0 = Instant::now();
                 wm.matmul_with(isa, &x, m, &mut y);
                 t.push(t0.elapsed().as_secs_f64() * 1e3);

@@ -4,11 +4,12 @@
 //!   (`quantize_row_q8_0_ref`, `quantize_row_q4_0_ref`, `dequantize_row_*`).
 //! - [`WeightMatrix`]: a linear layer's weight `[rows = out, cols = in]` (PyTorch's
 //!   layout) held as f16, q8_0 or q4_0, and [`WeightMatrix::matmul`]:
-//!   `y[m, rows] = x[m, cols] · Wᵀ` for small `m` (decode GEMV and short batches),
-//!   reading the stored blocks and dequantizing in registers, multi-threaded over
-//!   output rows with rayon. For q8_0/q4_0 the activations are first quantized to
-//!   8 bits per 32-block and the dot products run on integers, as llama.cpp's
-//!   `ggml_vec_dot_q8_0_q8_0` / `ggml_vec_dot_q4_0_q8_0` do.
+//!   `y[m, rows] = x[m, cols] · Wᵀ` (decode's GEMV, and GEMMs of up to a few hundred
+//!   rows: the speech decoder's frames, prompts), reading the stored blocks and
+//!   dequantizing in registers, multi-threaded over output rows with rayon. For
+//!   q8_0/q4_0 the activations are first quantized to 8 bits per 32-block and the
+//!   dot products run on integers, as llama.cpp's `ggml_vec_dot_q8_0_q8_0` /
+//!   `ggml_vec_dot_q4_0_q8_0` do; four rows of x share each weight load.
 //! - [`Conv1d`] / [`ConvTranspose1d`]: direct (no im2col) f32 1-D convolutions with
 //!   register tiles, multi-threaded with rayon (the HiFi-GAN vocoder's convolutions).
 //! - [`Isa`]: the instruction set, picked at run time (`is_x86_feature_detected!`):
