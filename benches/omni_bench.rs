@@ -293,8 +293,10 @@ fn decode_step(llm: &Llama, cache: &mut KvCache, tok: u32) -> u32 {
     argmax(&logits) as u32
 }
 
-/// Prefill of `ids` on a fresh cache, up to the first token (the last position's logits).
-fn prefill(llm: &Llama, ids: &[u32]) -> (KvCache, u32) {
+/// Prefill of `ids` on a fresh cache, up to the first token (the last position's
+/// logits); also the first token's margin (top-1 − top-2 logit), recorded so that a
+/// token mismatch between runtimes can be read as a near-tie or not.
+fn prefill(llm: &Llama, ids: &[u32]) -> (KvCache, u32, f32) {
     let mut cache = llm.new_cache();
     let h = llm
         .forward(llm.embed(ids).expect("embed"), &mut cache)
@@ -302,7 +304,13 @@ fn prefill(llm: &Llama, ids: &[u32]) -> (KvCache, u32) {
     let [_, n, d] = h.dims();
     let last = h.slice([0..1, n - 1..n, 0..d]).reshape([1, d]);
     let logits = host_logits(llm, &last).expect("logits");
-    (cache, argmax(&logits) as u32)
+    let top = argmax(&logits);
+    let second = logits
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != top)
+        .fold(f32::NEG_INFINITY, |m, (_, &v)| m.max(v));
+    (cache, top as u32, logits[top] - second)
 }
 
 /// `OMNI_BENCH_PROFILE=1`: the sub-steps of a few decode steps, each read back so
@@ -422,7 +430,7 @@ fn bench_llm_model(
 ) {
     let ids = token_ids(PREFILL, llm.config.vocab_size);
     // Warm-up.
-    let (mut cache, mut tok) = prefill(llm, &ids);
+    let (mut cache, mut tok, _) = prefill(llm, &ids);
     for _ in 0..2 {
         tok = decode_step(llm, &mut cache, tok);
     }
@@ -447,7 +455,7 @@ fn bench_llm_model(
             json!({ "tokens": PREFILL, "tokens_per_s": PREFILL as f64 / (med / 1e3), "load_ms": load_ms }),
         );
     }
-    let (mut cache, mut tok) = last.expect("a prefill ran");
+    let (mut cache, mut tok, margin) = last.expect("a prefill ran");
     let mut toks = vec![tok];
     let mut dec = Vec::new();
     for _ in 0..DECODE_STEPS {
@@ -459,7 +467,7 @@ fn bench_llm_model(
     res.row(
         &format!("{id}_decode"),
         &dec,
-        json!({ "context": PREFILL, "load_ms": load_ms, "check_tokens": toks }),
+        json!({ "context": PREFILL, "load_ms": load_ms, "check_tokens": toks, "first_token_margin": margin }),
     );
 }
 

@@ -613,7 +613,9 @@ def cmd_quant(a):
                 targets.append(f"{what} {d}: omni at {speed:.2f}× llama.cpp's tokens/s")
             if l and r.get("check_tokens") and l.get("check_tokens") and d != "f16burn":
                 o, t = r["check_tokens"], l["check_tokens"]
-                checks.append(f"{pat.format(d=d)} {sum(x == y for x, y in zip(o, t))}/{len(t)}")
+                m = r.get("first_token_margin")
+                margin = f" (omni's first-token margin {m:.3g})" if m is not None and o[:1] != t[:1] else ""
+                checks.append(f"{pat.format(d=d)} {sum(x == y for x, y in zip(o, t))}/{len(t)}{margin}")
     cpus = sorted({r.get("cpu", "?") for r in om.values()})
     text = "\n".join(lines) + "\n\n" + machine_line() + "\n\nCPU and kernels as recorded by the rows: " + "; ".join(f"`{c}`" for c in cpus) + "\n"
     if lc:

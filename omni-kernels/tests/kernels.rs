@@ -277,6 +277,9 @@ fn every_available_kernel_matches_dequantize_then_matmul() {
         (8, 32, 1),
         (45, 4096, 1),
         (33, 256, 25),
+        // Llama-3.1-8B's down_proj width (448 blocks per row), one and six rows of x.
+        (16, 14336, 1),
+        (16, 14336, 6),
     ] {
         let w = rand_vec(n * k, (n * k + m) as u64);
         let x: Vec<f32> = rand_vec(m * k, 99 + k as u64)
