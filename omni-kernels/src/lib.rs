@@ -276,12 +276,13 @@ impl std::fmt::Debug for WeightMatrix {
 /// Output rows per rayon task.
 const ROWS_PER_TASK: usize = 16;
 
-/// Most rows of `x` that take the small-batch f32 path of f16 weights (2..=8 rows;
-/// see [`WeightMatrix::small_batch`]). Measured (`examples/gemv_bench.rs`, one 8B
+/// Rows of `x` per pass of the small-batch f32 path of f16 weights (see
+/// [`WeightMatrix::small_batch`]; more rows take several passes over each weight
+/// row, which is then in L1). Measured (`examples/gemv_bench.rs`, one 8B
 /// `gate_proj`, Intel Xeon AVX-512, 2026-12-01): f16 at m = 4 / 8 5.3 / 8.4 ms
-/// against 6.6 / 11.1 ms per row. q8_0/q4_0 never take it: with the interleaved
-/// rows their 8-bit-activation path is 3–6× faster at every m (q4_0 m = 2 / 4 / 8:
-/// 1.1 / 3.4 / 3.4 ms against 9.4 / 11 / 14 ms).
+/// against 6.6 / 11.1 ms with a dot product per row. q8_0/q4_0 never take it: with
+/// the interleaved rows their 8-bit-activation path is 3–6× faster at every m
+/// (q4_0 m = 2 / 4 / 8: 1.1 / 3.4 / 3.4 ms against 9.4 / 11 / 14 ms).
 pub const SMALL_M_MAX: usize = 8;
 
 impl WeightMatrix {
@@ -421,15 +422,13 @@ impl WeightMatrix {
         self.matmul_with(Isa::selected(), x, m, out)
     }
 
-    /// Whether `m` rows of `x` take the small-batch path: for f16 weights, 2..=8 rows
-    /// (and `cols % 32 == 0`) run in f32 against each 32 weights converted once into
-    /// registers; otherwise f16 takes f32 dot products per row. q8_0/q4_0 always
-    /// quantize `x` to 8 bits per 32-block and use integer dot products, as
-    /// llama.cpp does.
+    /// Whether `m` rows of `x` take the small-batch path: for f16 weights, 2 rows or
+    /// more (and `cols % 32 == 0`) run in f32 against each 32 weights converted once
+    /// into registers, up to 8 rows of x per pass over a weight row; one row is a
+    /// dot product. q8_0/q4_0 always quantize `x` to 8 bits per 32-block and use
+    /// integer dot products, as llama.cpp does.
     pub fn small_batch(&self, m: usize) -> bool {
-        self.format() == Format::F16
-            && (2..=SMALL_M_MAX).contains(&m)
-            && self.cols.is_multiple_of(QK)
+        self.format() == Format::F16 && m >= 2 && self.cols.is_multiple_of(QK)
     }
 
     /// [`WeightMatrix::matmul`] with an explicit instruction set (panics if this CPU
@@ -455,7 +454,11 @@ impl WeightMatrix {
             return match &self.data {
                 Data::F16(w) => run_row_blocks(n, m, out, |r, o| {
                     let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
-                    rows_f16(isa, row, x, k, o)
+                    // Eight rows of x per pass: the kernel keeps one accumulator per row.
+                    for (c, oc) in o.chunks_mut(SMALL_M_MAX).enumerate() {
+                        let x0 = c * SMALL_M_MAX * k;
+                        rows_f16(isa, row, &x[x0..x0 + oc.len() * k], k, oc)
+                    }
                 }),
                 Data::Q8_0(_) | Data::Q4_0(_) => unreachable!("small batches are f16 only"),
             };
