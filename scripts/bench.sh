@@ -11,7 +11,8 @@
 #   OMNI_BENCH_DIR   scratch folder for the checkpoints (~4.5 GB; default /tmp/omni_bench, deleted at the end
 #                    unless BENCH_KEEP=1)
 #   PYTHON           Python with torch, transformers 4.43, openai-whisper, safetensors, fairseq
-#                    (default /work/venv/ref/bin/python)
+#                    (default /work/venv/ref/bin/python, made by scripts/bench_torch_setup.sh
+#                    when it is missing)
 #   OMNI_BENCH_PREFILL_RUNS, OMNI_BENCH_SD_FULL_RUNS  repetitions of the two slowest rows (default 3)
 #   BENCH_RETRY      1 (default): row groups timed while other processes kept >= 0.25 cores busy
 #                    (measured from /proc/stat) are timed once more, after waiting up to 2 min for
@@ -73,6 +74,10 @@ if [ "${1:-}" = quant ]; then
 fi
 
 t0=$(date +%s)
+if [ -z "${PYTHON:-}" ] && [ ! -x "$PY" ]; then
+    echo "== no $PY: making the PyTorch venv (scripts/bench_torch_setup.sh, ~6 GB)" >&2
+    scripts/bench_torch_setup.sh
+fi
 rm -rf "$OMNI_BENCH_DIR"
 mkdir -p "$OMNI_BENCH_DIR" "$RAW"
 if [ "${BENCH_KEEP:-0}" != 1 ]; then
