@@ -324,16 +324,21 @@ pub(crate) fn dot8_q8_0x8_vnni<const R: usize>(
 }
 
 /// f16 weights (bits) · f32 activations: 8 halves at a time through F16C
-/// `vcvtph2ps` in registers, 4 FMA accumulators (no converted copy of the weights).
+/// `vcvtph2ps` in registers, 4 FMA accumulators (no converted copy of the weights),
+/// prefetching as the quantized decode kernels do (in-model A/B, Intel Xeon,
+/// 2026-12-01: 1B f16 decode 148 → 120–124 ms, one 8B layer 22.8–24.4 → 21.0–21.9 ms).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
     let n = w.len().min(x.len());
     let (w, x) = (&w[..n], &x[..n]);
     let mut acc = [_mm256_setzero_ps(); 4];
-    let mut wc = w.chunks_exact(32);
-    let mut xc = x.chunks_exact(32);
-    for (a, b) in (&mut wc).zip(&mut xc) {
+    let (wc, wrem) = w.as_chunks::<32>();
+    let (xc, xrem) = x.as_chunks::<32>();
+    for (a, b) in wc.iter().zip(xc) {
+        // One cache line of weights per chunk; the row is a short stream (as in the
+        // quantized decode kernels).
+        prefetch_ahead(a);
         for (l, acc) in acc.iter_mut().enumerate() {
             // SAFETY: `a` (u16) and `b` (f32) hold 32 elements each; lane `l` < 4 reads
             // elements 8l..8l+8, inside both. `loadu` has no alignment requirement.
@@ -350,7 +355,7 @@ pub(crate) fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
         _mm256_add_ps(acc[0], acc[1]),
         _mm256_add_ps(acc[2], acc[3]),
     ));
-    for (&a, &b) in wc.remainder().iter().zip(xc.remainder()) {
+    for (&a, &b) in wrem.iter().zip(xrem) {
         s += f16_to_f32(a) * b;
     }
     s
