@@ -25,6 +25,8 @@ mod pipeline;
 mod progress;
 mod session;
 mod streaming;
+#[cfg(test)]
+mod test_util;
 #[cfg(feature = "train")]
 pub mod train;
 pub mod weights;

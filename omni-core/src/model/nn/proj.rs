@@ -184,17 +184,7 @@ mod tests {
     use super::*;
     use omni_kernels::Format;
 
-    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::test_util::rand_vec;
 
     /// Both paths of a packed layer against their definitions: the kernel path is
     /// `WeightMatrix::matmul` (8-bit activations for q8_0/q4_0), the tile path is

@@ -127,17 +127,7 @@ mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
     use omni_kernels::{Conv1d, ConvTranspose1d, Isa};
 
-    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::test_util::rand_vec;
 
     fn t3(v: &[f32], s: [usize; 3]) -> Tensor<3> {
         Tensor::from_data(TensorData::new(v.to_vec(), s), &Device::flex())
