@@ -26,40 +26,21 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{fixture, max_rel_err, read_arrays, Array};
+use common::train_tiny::{dev, load_adaptor, load_llm, tiny, Tiny};
+use common::{fixture, max_rel_err, Array};
 use omni_core::burn::module::Module;
 use omni_core::burn::tensor::{Tensor, TensorData};
 use omni_core::model::adaptor::{AdaptorConfig, SpeechAdaptor};
-use omni_core::model::llama::{Llama, OmniConfig};
+use omni_core::model::llama::Llama;
 use omni_core::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
 use omni_core::train::{
     ctc_feasible, llm_inputs, lm_loss, named_grads, speech_decoder_loss, uniform_assignment,
     Example, NamedTensor, IGNORE_INDEX,
 };
-use omni_core::weights::{RunDType, WeightStore};
-use omni_core::Device;
+use omni_core::weights::RunDType;
 
 const LOSS_TOL: f32 = 1e-5;
 const GRAD_TOL: f32 = 1e-4;
-
-struct Tiny {
-    cfg: OmniConfig,
-    store: WeightStore,
-    g: HashMap<String, Array>,
-}
-
-fn tiny() -> Tiny {
-    let dir = fixture("omni_tiny");
-    Tiny {
-        cfg: OmniConfig::from_file(&dir.join("config.json")).expect("config"),
-        store: WeightStore::open_hf_dir(&dir).expect("shards"),
-        g: read_arrays("train_tiny/golden.safetensors"),
-    }
-}
-
-fn dev() -> Device {
-    Device::flex()
-}
 
 fn ints(a: &Array) -> Vec<i64> {
     a.data.iter().map(|&x| x as i64).collect()
@@ -87,22 +68,6 @@ fn batch(g: &HashMap<String, Array>) -> Vec<Example> {
             }
         })
         .collect()
-}
-
-fn load_adaptor(t: &Tiny) -> SpeechAdaptor {
-    let acfg = AdaptorConfig::from_config_json(&fixture("omni_tiny/config.json")).unwrap();
-    SpeechAdaptor::load(
-        &t.store,
-        "model.speech_projector.",
-        &acfg,
-        RunDType::F32,
-        &dev(),
-    )
-    .unwrap()
-}
-
-fn load_llm(t: &Tiny) -> Llama {
-    Llama::load(&t.store, &t.cfg.llm, RunDType::F32, &dev(), None).unwrap()
 }
 
 fn load_generator(t: &Tiny) -> SpeechGenerator {

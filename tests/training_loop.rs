@@ -10,10 +10,10 @@ mod common;
 use std::collections::HashMap;
 use std::path::Path;
 
-use common::{fixture, max_abs_diff, max_rel_err, read_arrays, Array};
+use common::train_tiny::{dev, load_adaptor, load_llm, tiny, Tiny};
+use common::{fixture, max_abs_diff, max_rel_err, Array};
 use omni_core::burn::module::Module;
 use omni_core::burn::tensor::{Tensor, TensorData};
-use omni_core::model::adaptor::{AdaptorConfig, SpeechAdaptor};
 use omni_core::model::llama::{Llama, OmniConfig};
 use omni_core::model::speech_decoder::{CtcDecoderConfig, SpeechGenerator};
 use omni_core::train::checkpoint::{load_optimizer, save_model_dir, save_optimizer};
@@ -22,29 +22,9 @@ use omni_core::train::{
     Example, GradAccumulator, NamedTensor, StepConfig, IGNORE_INDEX,
 };
 use omni_core::weights::{RunDType, WeightStore};
-use omni_core::Device;
 use omni_core::{Omni, OmniOptions};
 
 const PREFIX: &str = "speech_generator.";
-
-struct Tiny {
-    cfg: OmniConfig,
-    store: WeightStore,
-    g: HashMap<String, Array>,
-}
-
-fn tiny() -> Tiny {
-    let dir = fixture("omni_tiny");
-    Tiny {
-        cfg: OmniConfig::from_file(&dir.join("config.json")).expect("config"),
-        store: WeightStore::open_hf_dir(&dir).expect("shards"),
-        g: read_arrays("train_tiny/golden.safetensors"),
-    }
-}
-
-fn dev() -> Device {
-    Device::flex()
-}
 
 fn load_generator(cfg: &OmniConfig, store: &WeightStore) -> SpeechGenerator {
     let c = CtcDecoderConfig::from_omni(cfg, &fixture("omni_tiny/config.json")).unwrap();
@@ -176,22 +156,6 @@ fn examples(t: &Tiny, which: &[usize]) -> Vec<Example> {
             }
         })
         .collect()
-}
-
-fn load_adaptor(t: &Tiny) -> SpeechAdaptor {
-    let acfg = AdaptorConfig::from_config_json(&fixture("omni_tiny/config.json")).unwrap();
-    SpeechAdaptor::load(
-        &t.store,
-        "model.speech_projector.",
-        &acfg,
-        RunDType::F32,
-        &dev(),
-    )
-    .unwrap()
-}
-
-fn load_llm(t: &Tiny) -> Llama {
-    Llama::load(&t.store, &t.cfg.llm, RunDType::F32, &dev(), None).unwrap()
 }
 
 /// One micro-batch per example (gradient accumulation over them), clipping at 1.

@@ -9,36 +9,16 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{fixture, max_rel_err, read_arrays, Array};
+use common::max_rel_err;
+use common::train_tiny::{dev, load_adaptor, load_llm, tiny, Tiny};
 use omni_core::burn::module::Module;
 use omni_core::burn::tensor::{Tensor, TensorData};
-use omni_core::model::adaptor::{AdaptorConfig, SpeechAdaptor};
-use omni_core::model::llama::{Llama, OmniConfig};
+use omni_core::model::adaptor::SpeechAdaptor;
+use omni_core::model::llama::Llama;
 use omni_core::train::{
     add_lora, llm_inputs, lm_loss, merge_lora, named_values, stage1_step, AdamW, AdamWConfig,
     Example, LoraConfig, StepConfig,
 };
-use omni_core::weights::{RunDType, WeightStore};
-use omni_core::Device;
-
-fn dev() -> Device {
-    Device::flex()
-}
-
-struct Tiny {
-    cfg: OmniConfig,
-    store: WeightStore,
-    g: HashMap<String, Array>,
-}
-
-fn tiny() -> Tiny {
-    let dir = fixture("omni_tiny");
-    Tiny {
-        cfg: OmniConfig::from_file(&dir.join("config.json")).unwrap(),
-        store: WeightStore::open_hf_dir(&dir).unwrap(),
-        g: read_arrays("train_tiny/golden.safetensors"),
-    }
-}
 
 /// The golden batch's examples (as tests/training_loop.rs reads them).
 fn examples(t: &Tiny) -> Vec<Example> {
@@ -66,22 +46,6 @@ fn examples(t: &Tiny) -> Vec<Example> {
         .collect()
 }
 
-fn adaptor(t: &Tiny) -> SpeechAdaptor {
-    let acfg = AdaptorConfig::from_config_json(&fixture("omni_tiny/config.json")).unwrap();
-    SpeechAdaptor::load(
-        &t.store,
-        "model.speech_projector.",
-        &acfg,
-        RunDType::F32,
-        &dev(),
-    )
-    .unwrap()
-}
-
-fn llm(t: &Tiny) -> Llama {
-    Llama::load(&t.store, &t.cfg.llm, RunDType::F32, &dev(), None).unwrap()
-}
-
 fn scalar(x: Tensor<1>) -> f32 {
     x.into_data().try_to_vec::<f32>().unwrap()[0]
 }
@@ -107,8 +71,8 @@ const LORA: LoraConfig = LoraConfig {
 fn lora_starts_as_the_base_model_trains_only_its_factors_and_merges_exactly() {
     let t = tiny();
     let ex = examples(&t);
-    let (a0, base) = (adaptor(&t), llm(&t));
-    let with = add_lora(llm(&t), &LORA).unwrap();
+    let (a0, base) = (load_adaptor(&t), load_llm(&t));
+    let with = add_lora(load_llm(&t), &LORA).unwrap();
     // B = 0: the same function, so the same loss.
     let (l0, l1) = (loss(&a0, &base, &ex), loss(&a0, &with, &ex));
     assert!((l0 - l1).abs() <= 1e-6 * l0.abs(), "{l0} vs {l1}");

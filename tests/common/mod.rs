@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod events;
+#[cfg(feature = "train")]
+pub mod train_tiny;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
