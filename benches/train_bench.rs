@@ -77,7 +77,7 @@ fn main() {
     let model = dir.join("model");
     let cfg_path = model.join("config.json");
     let cfg = OmniConfig::from_file(&cfg_path).unwrap();
-    let store = WeightStore::open_hf_dir(&model).unwrap();
+    let store = WeightStore::open_hf_dir(&model).unwrap().dense_only();
     let acfg = AdaptorConfig::from_config_json(&cfg_path).unwrap();
     let adaptor =
         SpeechAdaptor::load(&store, "model.speech_projector.", &acfg, dtype, &dev).unwrap();

@@ -5,8 +5,10 @@
 //! `cargo run --release --example burn_quant_probe` — times `x[1, k] · W[k, n]`
 //! for one Llama-3.1-8B `gate_proj` shape (k 4096, n 14336) with W in f32, f16,
 //! burn q8 per-tensor, burn q8 per-32-block, and omni-kernels' q8_0/q4_0 GEMV.
-//! `PROBE_PROJ_ONLY=1` times only omni's `Proj` (kernel path vs dequantized tiles)
-//! at the row counts in `PROBE_M` (default `1,2,4,8,16,25`).
+//! `PROBE_PROJ_ONLY=1` times only omni's `Proj` (kernel path vs the long-input
+//! path: dequantized tiles for q8_0/q4_0, the `gemm` crate for f32/f16) at the row
+//! counts in `PROBE_M` (default `1,2,4,8,16,25`) for the formats in `PROBE_FORMATS`
+//! (default `q8_0,q4_0,f16,f32`).
 //! Reading the source agrees with the timings: burn-flex does not override
 //! `q_matmul`, whose default (burn-backend `QTensorOps::q_matmul`) calls
 //! `dequantize` (a scalar map over every weight) then `float_matmul`.
@@ -65,8 +67,21 @@ fn main() {
         burn_paths(&dev, &w, &wnk, &x, k, n);
     }
     // omni's Proj with m rows: the kernel path against dequantized tiles + f32 matmul.
-    println!("omni Proj, x[m, {k}] · W[{n}, {k}]ᵀ (ms, median of 3): m, kernels path, tiles path");
-    for f in [Format::Q8_0, Format::Q4_0, Format::F16] {
+    println!(
+        "omni Proj, x[m, {k}] · W[{n}, {k}]ᵀ (ms, median of 3): m, kernels path, long-input path"
+    );
+    let formats: Vec<Format> = std::env::var("PROBE_FORMATS")
+        .unwrap_or_else(|_| "q8_0,q4_0,f16,f32".into())
+        .split(',')
+        .map(|f| match f.trim() {
+            "q8_0" => Format::Q8_0,
+            "q4_0" => Format::Q4_0,
+            "f16" => Format::F16,
+            "f32" => Format::F32,
+            o => panic!("PROBE_FORMATS: unknown format {o}"),
+        })
+        .collect();
+    for f in formats {
         let p =
             omni_core::model::nn::proj::Proj::packed(WeightMatrix::from_f32(f, n, k, &wnk), None);
         for &m in &ms_list {

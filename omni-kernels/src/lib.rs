@@ -179,6 +179,7 @@ pub fn cpu_description() -> String {
 /// Storage format of a [`WeightMatrix`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    F32,
     F16,
     Q8_0,
     Q4_0,
@@ -186,6 +187,7 @@ pub enum Format {
 
 #[derive(Clone)]
 enum Data {
+    F32(Vec<f32>),
     F16(Vec<u16>),
     Q8_0(Rows8<BlockQ8_0x8>),
     Q4_0(Rows8<BlockQ4_0x8>),
@@ -296,6 +298,7 @@ impl WeightMatrix {
             w.len()
         );
         let data = match format {
+            Format::F32 => Data::F32(w.to_vec()),
             Format::F16 => Data::F16(
                 w.iter()
                     .map(|&v| half::f16::from_f32(v).to_bits())
@@ -317,13 +320,24 @@ impl WeightMatrix {
         }
     }
 
+    /// An f32 matrix, row-major `[rows, cols]`, taking the values as they are.
+    pub fn from_f32_vec(rows: usize, cols: usize, w: Vec<f32>) -> Self {
+        assert_eq!(w.len(), rows * cols);
+        WeightMatrix {
+            rows,
+            cols,
+            data: Data::F32(w),
+        }
+    }
+
     /// Whether `format` can hold a matrix with `cols` columns.
     pub fn supports(format: Format, cols: usize) -> bool {
-        format == Format::F16 || cols.is_multiple_of(QK)
+        matches!(format, Format::F32 | Format::F16) || cols.is_multiple_of(QK)
     }
 
     pub fn format(&self) -> Format {
         match self.data {
+            Data::F32(_) => Format::F32,
             Data::F16(_) => Format::F16,
             Data::Q8_0(_) => Format::Q8_0,
             Data::Q4_0(_) => Format::Q4_0,
@@ -338,6 +352,7 @@ impl WeightMatrix {
     /// Bytes of weight storage.
     pub fn nbytes(&self) -> usize {
         match &self.data {
+            Data::F32(v) => v.len() * 4,
             Data::F16(v) => v.len() * 2,
             Data::Q8_0(q) => q.nbytes(),
             Data::Q4_0(q) => q.nbytes(),
@@ -386,6 +401,7 @@ impl WeightMatrix {
                     let a = r0 + c * ROWS_PER_TASK;
                     let b = a + o.len() / k;
                     match &self.data {
+                        Data::F32(v) => o.copy_from_slice(&v[a * k..b * k]),
                         Data::F16(v) => {
                             for (o, &h) in o.iter_mut().zip(&v[a * k..b * k]) {
                                 *o = half::f16::from_bits(h).to_f32();
@@ -422,13 +438,66 @@ impl WeightMatrix {
         self.matmul_with(Isa::selected(), x, m, out)
     }
 
-    /// Whether `m` rows of `x` take the small-batch path: for f16 weights, 2 rows or
-    /// more (and `cols % 32 == 0`) run in f32 against each 32 weights converted once
-    /// into registers, up to 8 rows of x per pass over a weight row; one row is a
-    /// dot product. q8_0/q4_0 always quantize `x` to 8 bits per 32-block and use
+    /// Whether `m` rows of `x` take the small-batch path: for f32/f16 weights, 2 rows
+    /// or more (and `cols % 32 == 0`) run against each 32 weights loaded (converted)
+    /// once into registers, up to 8 rows of x per pass over a weight row; one row is
+    /// a dot product. q8_0/q4_0 always quantize `x` to 8 bits per 32-block and use
     /// integer dot products, as llama.cpp does.
     pub fn small_batch(&self, m: usize) -> bool {
-        self.format() == Format::F16 && m >= 2 && self.cols.is_multiple_of(QK)
+        matches!(self.format(), Format::F32 | Format::F16) && m >= 2 && self.cols.is_multiple_of(QK)
+    }
+
+    /// `out[m, rows] = x[m, cols] · Wᵀ` through the `gemm` crate's blocked GEMM (the
+    /// GEMM burn-flex's matmul calls), reading the stored weight in place: for the
+    /// long inputs (prompts, the Whisper-length frames) where packing panels pays.
+    /// f32 weights: f32 throughout. f16 weights: `x` is rounded to f16 and the output
+    /// too, with f32 accumulation inside (`gemm-f16` packs panels to f32) — what an
+    /// f16 layer computes (PyTorch's f16 `Linear` on the CPU does the same), and
+    /// lossless for the f16 activations of an f16 model. Returns `false` (and leaves
+    /// `out`) for q8_0/q4_0, which have no such path. Threads: rayon's current pool.
+    pub fn matmul_gemm(&self, x: &[f32], m: usize, out: &mut [f32]) -> bool {
+        let (n, k) = (self.rows, self.cols);
+        assert_eq!(x.len(), m * k, "x has {} values, expected {m}×{k}", x.len());
+        assert_eq!(
+            out.len(),
+            m * n,
+            "out has {} values, expected {m}×{n}",
+            out.len()
+        );
+        let par = if m * n * k >= 1 << 21 {
+            gemm::Parallelism::Rayon(rayon::current_num_threads())
+        } else {
+            gemm::Parallelism::None
+        };
+        match &self.data {
+            Data::F32(w) => {
+                gemm_strided(m, n, k, out, x, w, 0.0f32, 1.0f32, par);
+                true
+            }
+            Data::F16(w) => {
+                let xh: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
+                // The stored bits as `half::f16` (a `#[repr(transparent)]` u16): one
+                // conversion per call would cost a pass over the weight, so reinterpret.
+                let wh: &[half::f16] = f16_slice(w);
+                let mut yh = vec![half::f16::ZERO; m * n];
+                gemm_strided(
+                    m,
+                    n,
+                    k,
+                    &mut yh,
+                    &xh,
+                    wh,
+                    half::f16::ZERO,
+                    half::f16::ONE,
+                    par,
+                );
+                for (o, h) in out.iter_mut().zip(&yh) {
+                    *o = h.to_f32();
+                }
+                true
+            }
+            Data::Q8_0(_) | Data::Q4_0(_) => false,
+        }
     }
 
     /// [`WeightMatrix::matmul`] with an explicit instruction set (panics if this CPU
@@ -452,6 +521,13 @@ impl WeightMatrix {
         }
         if self.small_batch(m) {
             return match &self.data {
+                Data::F32(w) => run_row_blocks(n, m, out, |r, o| {
+                    let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
+                    for (c, oc) in o.chunks_mut(SMALL_M_MAX).enumerate() {
+                        let x0 = c * SMALL_M_MAX * k;
+                        rows_f32(isa, row, &x[x0..x0 + oc.len() * k], k, oc)
+                    }
+                }),
                 Data::F16(w) => run_row_blocks(n, m, out, |r, o| {
                     let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
                     // Eight rows of x per pass: the kernel keeps one accumulator per row.
@@ -464,6 +540,9 @@ impl WeightMatrix {
             };
         }
         match &self.data {
+            Data::F32(w) => run_rows(n, m, out, |r, i| {
+                dot_f32(isa, &w[r * k..(r + 1) * k], &x[i * k..(i + 1) * k])
+            }),
             Data::F16(w) => run_rows(n, m, out, |r, i| {
                 dot_f16(isa, &w[r * k..(r + 1) * k], &x[i * k..(i + 1) * k])
             }),
@@ -620,6 +699,81 @@ fn run_row_blocks(n: usize, m: usize, out: &mut [f32], g: impl Fn(usize, &mut [f
         for (i, &v) in col.iter().enumerate() {
             out[i * n + j] = v;
         }
+    }
+}
+
+/// `dst[m, n] = lhs[m, k] · rhsᵀ` for a row-major `rhs[n, k]`, through `gemm::gemm`
+/// (column stride of `rhs` viewed as `[k, n]`: `k`).
+#[allow(clippy::too_many_arguments)]
+fn gemm_strided<T: Copy + 'static>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    lhs: &[T],
+    rhs: &[T],
+    zero: T,
+    one: T,
+    par: gemm::Parallelism,
+) {
+    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= n * k);
+    // SAFETY: `dst` holds m·n elements addressed as [i·n + j] (row stride n, column
+    // stride 1), `lhs` m·k as [i·k + c], `rhs` n·k as [j·k + c] (the [k, n] view has
+    // row stride 1 and column stride k): every index the GEMM forms for i < m, j < n,
+    // c < k is inside its slice (asserted above). `dst` is a unique borrow, the inputs
+    // shared ones, so nothing aliases. `read_dst = false`: `dst` is only written (the
+    // `zero` alpha is then ignored), `T` is f32 or half::f16, which `gemm` supports.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            k as isize,
+            1,
+            zero,
+            one,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// f16 bits as `half::f16` values (same size and layout: `f16` is a
+/// `#[repr(transparent)]` wrapper of `u16`).
+fn f16_slice(w: &[u16]) -> &[half::f16] {
+    // SAFETY: `half::f16` is `#[repr(transparent)]` over `u16`, so a `[u16]` of length
+    // n is a valid `[f16]` of length n (same alignment, every bit pattern is a value);
+    // the lifetime is the input's.
+    unsafe { std::slice::from_raw_parts(w.as_ptr().cast::<half::f16>(), w.len()) }
+}
+
+fn rows_f32(isa: Isa, w: &[[f32; QK]], x: &[f32], k: usize, out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were
+        // detected (`Avx512Vnni` is only available where `Avx2` is).
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::rows_f32(w, x, k, out) },
+        _ => portable::rows_dequantized(w.len(), |b, buf| *buf = w[b], x, k, out),
+    }
+}
+
+#[inline]
+fn dot_f32(isa: Isa, w: &[f32], x: &[f32]) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::dot_f32(w, x) },
+        _ => portable::dot_f32(w, x),
     }
 }
 

@@ -52,6 +52,23 @@ pub(crate) fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
     s
 }
 
+/// f32 weights · f32 activations (eight partial sums, as [`dot_f16`]).
+pub(crate) fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let mut wc = w.chunks_exact(8);
+    let mut xc = x.chunks_exact(8);
+    for (a, b) in (&mut wc).zip(&mut xc) {
+        for l in 0..8 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (&a, &b) in wc.remainder().iter().zip(xc.remainder()) {
+        s += a * b;
+    }
+    s
+}
+
 /// Small-batch path: one weight row against `out.len()` rows of f32 `x` (row
 /// stride `k`); `deq(b, buf)` writes block `b` of the row as 32 f32. Mirrors
 /// "dequantize the row, then f32 dot products".

@@ -361,6 +361,42 @@ pub(crate) fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
     s
 }
 
+/// f32 weights · f32 activations: 4 FMA accumulators of 8 lanes, prefetching as
+/// [`dot_f16`] does (the f32 model's decode GEMV: memory-bound, so 256-bit registers
+/// suffice).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
+    let n = w.len().min(x.len());
+    let (w, x) = (&w[..n], &x[..n]);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let (wc, wrem) = w.as_chunks::<32>();
+    let (xc, xrem) = x.as_chunks::<32>();
+    for (a, b) in wc.iter().zip(xc) {
+        // Two cache lines of weights per chunk.
+        prefetch_ahead(a);
+        for (l, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: `a` and `b` hold 32 f32 each; lane `l` < 4 reads elements
+            // 8l..8l+8, inside both. `loadu` has no alignment requirement.
+            let (wv, xv) = unsafe {
+                (
+                    _mm256_loadu_ps(a.as_ptr().add(8 * l)),
+                    _mm256_loadu_ps(b.as_ptr().add(8 * l)),
+                )
+            };
+            *acc = _mm256_fmadd_ps(wv, xv, *acc);
+        }
+    }
+    let mut s = hsum_ps(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    ));
+    for (&a, &b) in wrem.iter().zip(xrem) {
+        s += a * b;
+    }
+    s
+}
+
 /// Quantizes one 32-block of activations to 8 bits (codes into `q`, returns the
 /// scale). Mirrors llama.cpp's AVX2 `quantize_row_q8_0`: `amax` over the block,
 /// `d = amax / 127`, codes `round(x · 127 / amax)` with round-to-nearest-even
@@ -462,6 +498,21 @@ small_m_kernel!(
                 _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(8).cast())),
                 _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(16).cast())),
                 _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(24).cast())),
+            ]
+        }
+    }
+);
+
+small_m_kernel!(
+    /// f32 row (32 floats per "block") · f32 rows.
+    rows_f32, [f32; QK], |b| {
+        // SAFETY: `b` is 32 readable f32; lane j < 4 reads floats 8j..8j+8.
+        unsafe {
+            [
+                _mm256_loadu_ps(b.as_ptr()),
+                _mm256_loadu_ps(b.as_ptr().add(8)),
+                _mm256_loadu_ps(b.as_ptr().add(16)),
+                _mm256_loadu_ps(b.as_ptr().add(24)),
             ]
         }
     }

@@ -165,7 +165,7 @@ fn weight_matrix_dequantizes_rows_in_row_major_order() {
     // 21 rows: two groups of eight (q8_0 / q4_0 store those interleaved) and a tail of 5.
     let (rows, cols) = (21, 64);
     let w = rand_vec(rows * cols, 2);
-    for f in [Format::Q8_0, Format::Q4_0, Format::F16] {
+    for f in [Format::Q8_0, Format::Q4_0, Format::F16, Format::F32] {
         let m = WeightMatrix::from_f32(f, rows, cols, &w);
         let all = m.dequantize();
         // A range across the group boundary and into the tail.
@@ -189,6 +189,7 @@ fn weight_matrix_dequantizes_rows_in_row_major_order() {
                     .iter_mut()
                     .zip(src)
                     .for_each(|(r, v)| *r = f16::from_f32(*v).to_f32()),
+                Format::F32 => row.copy_from_slice(src),
             }
             assert_eq!(&all[r * cols..(r + 1) * cols], &row[..], "{f:?} row {r}");
         }
@@ -286,7 +287,7 @@ fn every_available_kernel_matches_dequantize_then_matmul() {
             .iter()
             .map(|v| v * 3.0)
             .collect();
-        for f in [Format::F16, Format::Q8_0, Format::Q4_0] {
+        for f in [Format::F32, Format::F16, Format::Q8_0, Format::Q4_0] {
             let wm = WeightMatrix::from_f32(f, n, k, &w);
             // The small-batch path (2..=8 rows) computes with f32 x; the others
             // quantize x to 8 bits for q8_0/q4_0.
@@ -313,22 +314,61 @@ fn every_available_kernel_matches_dequantize_then_matmul() {
 }
 
 #[test]
-fn f16_kernel_handles_lengths_that_are_not_a_multiple_of_the_vector_width() {
-    for &k in &[1usize, 7, 33, 100] {
-        let (n, m) = (9, 2);
-        let w = rand_vec(n * k, k as u64);
-        let x = rand_vec(m * k, 7 * k as u64);
-        let wm = WeightMatrix::from_f32(Format::F16, n, k, &w);
-        let (yr, mag) = reference(&wm.dequantize(), &x, n, k, m);
-        for isa in Isa::available() {
-            let mut y = vec![0.0; m * n];
-            wm.matmul_with(isa, &x, m, &mut y);
-            for ((a, b), g) in y.iter().zip(&yr).zip(&mag) {
+fn f16_and_f32_kernels_handle_lengths_that_are_not_a_multiple_of_the_vector_width() {
+    for f in [Format::F16, Format::F32] {
+        for &k in &[1usize, 7, 33, 100] {
+            for m in [1, 2] {
+                let n = 9;
+                let w = rand_vec(n * k, k as u64);
+                let x = rand_vec(m * k, 7 * k as u64);
+                let wm = WeightMatrix::from_f32(f, n, k, &w);
+                let (yr, mag) = reference(&wm.dequantize(), &x, n, k, m);
+                for isa in Isa::available() {
+                    let mut y = vec![0.0; m * n];
+                    wm.matmul_with(isa, &x, m, &mut y);
+                    for ((a, b), g) in y.iter().zip(&yr).zip(&mag) {
+                        assert!(
+                            ((*a as f64) - b).abs() <= 1e-5 * g + 1e-6,
+                            "{isa:?} {f:?} k={k} m={m}: {a} vs {b}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The long-input GEMM (`matmul_gemm`, the `gemm` crate on the stored weight)
+/// against the f64 reference: f32 weights within 1e-5·Σ|w·x|; f16 weights compute
+/// an f16 layer, so the reference takes x rounded to f16 and the output may also
+/// carry its f16 rounding (2⁻¹¹ relative). Shapes: odd sizes everywhere, one above
+/// the GEMM's threading threshold; q8_0/q4_0 have no such path (`false`, `out`
+/// untouched).
+#[test]
+fn gemm_path_matches_the_reference_for_f32_and_f16_and_declines_quantized_weights() {
+    for &(n, k, m) in &[(37usize, 96usize, 5usize), (19, 333, 70), (300, 160, 130)] {
+        let w = rand_vec(n * k, (n + k) as u64);
+        let x = rand_vec(m * k, (7 * m) as u64);
+        let xh: Vec<f32> = x.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
+        for f in [Format::F32, Format::F16] {
+            let wm = WeightMatrix::from_f32(f, n, k, &w);
+            let f16_layer = f == Format::F16;
+            let (yr, mag) = reference(&wm.dequantize(), if f16_layer { &xh } else { &x }, n, k, m);
+            let mut y = vec![f32::NAN; m * n];
+            assert!(wm.matmul_gemm(&x, m, &mut y));
+            for (j, ((a, b), g)) in y.iter().zip(&yr).zip(&mag).enumerate() {
+                let tol = 1e-5 * g + 1e-6 + if f16_layer { b.abs() / 2048.0 } else { 0.0 };
                 assert!(
-                    ((*a as f64) - b).abs() <= 1e-5 * g + 1e-6,
-                    "{isa:?} k={k}: {a} vs {b}"
+                    ((*a as f64) - b).abs() <= tol,
+                    "{f:?} n={n} k={k} m={m} out {j}: {a} vs {b} (tol {tol})"
                 );
             }
+        }
+        for f in [Format::Q8_0, Format::Q4_0] {
+            let wm = WeightMatrix::from_f32(f, n, 96, &w[..n * 96]);
+            let mut y = vec![7.0f32; m * n];
+            assert!(!wm.matmul_gemm(&x[..m * 96], m, &mut y), "{f:?}");
+            assert!(y.iter().all(|&v| v == 7.0));
         }
     }
 }

@@ -20,7 +20,7 @@ pub fn tiny() -> Tiny {
     let dir = fixture("omni_tiny");
     Tiny {
         cfg: OmniConfig::from_file(&dir.join("config.json")).expect("config"),
-        store: WeightStore::open_hf_dir(&dir).expect("shards"),
+        store: WeightStore::open_hf_dir(&dir).expect("shards").dense_only(),
         g: read_arrays("train_tiny/golden.safetensors"),
     }
 }

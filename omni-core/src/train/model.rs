@@ -38,7 +38,8 @@ impl TrainModel {
         let device = parse_device(&opt.device)?;
         let cfg_path = model_dir.join("config.json");
         let config = OmniConfig::from_file(&cfg_path)?;
-        let store = WeightStore::open_hf_dir(model_dir)?;
+        // Burn layers throughout: gradients flow through burn's ops, not omni-kernels.
+        let store = WeightStore::open_hf_dir(model_dir)?.dense_only();
         let dtype = opt.dtype;
         // As `Omni::load`: the config's `.pt`, else the shards' copy.
         let encoder = match find_speech_encoder(model_dir, &config, opt) {

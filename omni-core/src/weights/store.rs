@@ -66,6 +66,9 @@ pub struct WeightStore {
     entries: HashMap<String, Entry>,
     /// What was opened, for error messages about missing keys.
     origin: PathBuf,
+    /// [`WeightStore::proj`] makes burn layers only (training: autodiff runs through
+    /// burn's matmul, not through omni-kernels).
+    dense_only: bool,
 }
 
 impl std::fmt::Debug for WeightStore {
@@ -96,6 +99,7 @@ impl WeightStore {
         WeightStore {
             entries: HashMap::new(),
             origin: origin.into(),
+            dense_only: false,
         }
     }
 
@@ -263,7 +267,16 @@ impl WeightStore {
         WeightStore {
             entries,
             origin: self.origin.clone(),
+            dense_only: self.dense_only,
         }
+    }
+
+    /// This store with [`WeightStore::proj`] making burn layers (f32/bf16/f16
+    /// `Linear`; q8_0/q4_0 still quantized, then dequantized), never omni-kernels
+    /// ones: what training loads, since gradients flow through burn's ops only.
+    pub fn dense_only(mut self) -> Self {
+        self.dense_only = true;
+        self
     }
 
     fn entry(&self, key: &str) -> Result<&Entry> {
@@ -384,12 +397,13 @@ impl WeightStore {
     /// Loads a linear layer of the LLM or the speech decoder `{prefix}.weight`
     /// `[d_out, d_in]` (+ `{prefix}.bias`) as a [`Proj`]. On the CPU backend, `q8_0`
     /// and `q4_0` quantize the weight here (llama.cpp blocks, from the stored
-    /// f16/bf16/f32 values) and `f16` keeps it as f16 bits, all in `[out, in]` for
-    /// omni-kernels; the bias stays f32. Elsewhere (wgpu, cuda) a quantized weight
-    /// is dequantized at load to an f32 burn layer (the same numbers as on the
-    /// CPU), and f16/f32/bf16 load as [`WeightStore::linear`]. A q8_0/q4_0 layer
-    /// whose `d_in` is not a multiple of 32 stays f32. `OMNI_F16_KERNELS=0` makes
-    /// f16 layers burn layers on the CPU too (the path before omni-kernels).
+    /// f16/bf16/f32 values), `f16` keeps it as f16 bits and `f32` as f32, all in
+    /// `[out, in]` for omni-kernels; the bias stays f32. Elsewhere (wgpu, cuda), and
+    /// in a [`WeightStore::dense_only`] store, a quantized weight is dequantized at
+    /// load to an f32 burn layer (the same numbers as on the CPU), and f16/f32/bf16
+    /// load as [`WeightStore::linear`]. A q8_0/q4_0 layer whose `d_in` is not a
+    /// multiple of 32 stays f32. `OMNI_F16_KERNELS=0` / `OMNI_F32_KERNELS=0` make
+    /// f16 / f32 layers burn layers on the CPU too (the path before omni-kernels).
     pub fn proj(
         &self,
         prefix: &str,
@@ -400,6 +414,7 @@ impl WeightStore {
         device: &Device,
     ) -> Result<Proj> {
         let format = match dtype {
+            RunDType::F32 => Some(Format::F32),
             RunDType::F16 => Some(Format::F16),
             d => d.quantized(),
         };
@@ -408,12 +423,16 @@ impl WeightStore {
                 self.linear(prefix, d_in, d_out, bias, dtype, device)?,
             ));
         };
-        let cpu = *device == Device::flex();
-        // `OMNI_F16_KERNELS=0`: f16 Linear layers computed by burn (flex's f16 matmul),
-        // as before omni-kernels; for benchmarks.
-        let f16_burn = format == Format::F16
-            && std::env::var("OMNI_F16_KERNELS").is_ok_and(|v| v.trim() == "0");
-        if (!cpu && format == Format::F16) || f16_burn {
+        let cpu = *device == Device::flex() && !self.dense_only;
+        // `OMNI_F16_KERNELS=0` / `OMNI_F32_KERNELS=0`: f16 / f32 Linear layers computed
+        // by burn (flex's matmul), as before omni-kernels; for benchmarks.
+        let env_off = |var: &str| std::env::var(var).is_ok_and(|v| v.trim() == "0");
+        let burn_layer = match format {
+            Format::F16 => !cpu || env_off("OMNI_F16_KERNELS"),
+            Format::F32 => !cpu || env_off("OMNI_F32_KERNELS"),
+            Format::Q8_0 | Format::Q4_0 => false,
+        };
+        if burn_layer {
             return Ok(Proj::dense(
                 self.linear(prefix, d_in, d_out, bias, dtype, device)?,
             ));
@@ -422,7 +441,9 @@ impl WeightStore {
         let e = self.entry(&key)?;
         self.check_shape(&key, e, &[d_out, d_in])?;
         let bytes = self.bytes(&key, e)?;
-        let w = if format == Format::F16 && e.info.dtype == StoredDType::F16 {
+        let w = if format == Format::F32 {
+            WeightMatrix::from_f32_vec(d_out, d_in, to_f32(&bytes, e.info.dtype))
+        } else if format == Format::F16 && e.info.dtype == StoredDType::F16 {
             let bits = bytes
                 .chunks_exact(2)
                 .map(|c| u16::from_le_bytes([c[0], c[1]]))

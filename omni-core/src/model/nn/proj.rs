@@ -1,28 +1,37 @@
 //! [`Proj`]: the linear layers of the LLM and the speech decoder, whose weight is
-//! either a burn tensor (f32/bf16, or any dtype off the CPU) or an
-//! [`omni_kernels::WeightMatrix`] on the CPU backend (q8_0, q4_0, and f16).
+//! either a burn tensor (bf16, training, or any dtype off the CPU) or an
+//! [`omni_kernels::WeightMatrix`] on the CPU backend (f32, f16, q8_0, q4_0).
 //!
 //! Packed weights are kept in PyTorch's `[out, in]` layout. A call with up to
 //! [`Proj::kernel_max_rows`] rows (q8_0/q4_0: 512, so decode, the speech decoder's
-//! 25 frames per token and prompts of ordinary length; f16: 64) runs omni-kernels'
-//! GEMV/GEMM, which reads the blocks and multiplies in registers (q8_0/q4_0 on
-//! 8-bit activations). A call with more rows dequantizes the weight tile by tile to
-//! f32 and multiplies with burn's f32 matmul, which wins there (measured below).
-//! The activations of a packed layer are f32 in and out, cast back to the input
-//! dtype (f16 runs keep f16 activations between layers).
+//! 25 frames per token and prompts of ordinary length; f32/f16: a few rows) runs
+//! omni-kernels' GEMV/GEMM, which reads the blocks and multiplies in registers
+//! (q8_0/q4_0 on 8-bit activations). A call with more rows runs the blocked GEMM of
+//! the `gemm` crate on the weight in place (f32, f16: `WeightMatrix::matmul_gemm`)
+//! or, for q8_0/q4_0, dequantizes the weight tile by tile to f32 and multiplies with
+//! burn's f32 matmul (measured below). The activations of a packed layer are f32 in
+//! and out, cast back to the input dtype (f16 runs keep f16 activations between
+//! layers).
 
 use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use omni_kernels::WeightMatrix;
+use omni_kernels::{Format, WeightMatrix};
 
-/// Rows of `x` up to which an f16 packed layer uses the omni-kernels path.
-/// Measured (`examples/burn_quant_probe.rs`, one 8B `gate_proj`, Intel Xeon
-/// AVX-512, 2026-12-01, kernel path vs tiles): m = 64 93 vs 196 ms, m = 128 253 vs
-/// 245 ms.
+/// Rows of `x` up to which an f16 packed layer uses the omni-kernels path (then
+/// the `gemm` crate's f16 GEMM, which converts the whole weight to f32 panels per
+/// call). Measured (`examples/burn_quant_probe.rs` with `PROBE_PROJ_ONLY=1`, one 8B
+/// `gate_proj`, Intel Xeon AVX-512, 2026-12-01, kernel path vs GEMM): m = 1 3.7 vs
+/// 7.1 ms, m = 25 37 vs 72 ms, m = 64 87 vs 93 ms; m = 340 (1B shapes, probe
+/// `gemm_probe`): the GEMM at 255–277 GFLOP/s.
 pub const KERNEL_MAX_ROWS_F16: usize = 64;
+
+/// Rows of `x` up to which an f32 packed layer uses the omni-kernels path (then
+/// the `gemm` crate's f32 GEMM). Same measurement: m = 1 8.1 vs 13.2 ms, m = 16
+/// 24.4 vs 31.9 ms, m = 25 39.8 vs 35.2 ms, m = 64 92 vs 44 ms.
+pub const KERNEL_MAX_ROWS_F32: usize = 16;
 
 /// Rows of `x` up to which a q8_0/q4_0 packed layer uses the omni-kernels path
 /// (same measurement, q8_0 / q4_0): m = 340 163 / 142 ms vs 328 / 275 ms with
@@ -80,8 +89,7 @@ impl Proj {
     /// Most rows of `x` that take the omni-kernels path (0 for a dense layer).
     pub fn kernel_max_rows(&self) -> usize {
         match self.weight_matrix().map(|w| w.format()) {
-            Some(omni_kernels::Format::F16) => KERNEL_MAX_ROWS_F16,
-            Some(_) => KERNEL_MAX_ROWS_QUANT,
+            Some(f) => kernel_max_rows(f),
             None => 0,
         }
     }
@@ -108,7 +116,8 @@ impl Proj {
     }
 
     /// [`Proj::forward`] with the packed-weight path forced (`Some(true)`: omni-kernels
-    /// GEMV/GEMM; `Some(false)`: dequantized tiles + burn f32 matmul; `None`: by
+    /// GEMV/GEMM; `Some(false)`: the long-input path — the `gemm` crate on the f32/f16
+    /// weight, dequantized tiles + burn f32 matmul for q8_0/q4_0; `None`: by
     /// [`Proj::kernel_max_rows`]). For benchmarks and tests; dense layers ignore it.
     pub fn forward_with<const D: usize>(&self, x: Tensor<D>, kernels: Option<bool>) -> Tensor<D> {
         match (&self.dense, &self.packed) {
@@ -146,6 +155,15 @@ impl Proj {
             let mut out = vec![0.0f32; m * n];
             w.matmul(xv, m, &mut out);
             Tensor::<2>::from_data(TensorData::new(out, [m, n]), (&device, DType::F32))
+        } else if matches!(w.format(), Format::F32 | Format::F16) {
+            let data = x.into_data();
+            let xv = data.as_slice::<f32>().expect("f32 activations");
+            let mut out = vec![0.0f32; m * n];
+            assert!(
+                w.matmul_gemm(xv, m, &mut out),
+                "f32/f16 weights have a GEMM"
+            );
+            Tensor::<2>::from_data(TensorData::new(out, [m, n]), (&device, DType::F32))
         } else {
             prefill_matmul(w, x.reshape([m, k]), &device)
         };
@@ -154,6 +172,15 @@ impl Proj {
             None => y,
         };
         y.reshape(out_dims).cast(in_dtype)
+    }
+}
+
+/// Most rows of `x` that take the omni-kernels path, by weight format.
+pub fn kernel_max_rows(f: Format) -> usize {
+    match f {
+        Format::F32 => KERNEL_MAX_ROWS_F32,
+        Format::F16 => KERNEL_MAX_ROWS_F16,
+        Format::Q8_0 | Format::Q4_0 => KERNEL_MAX_ROWS_QUANT,
     }
 }
 
@@ -182,21 +209,22 @@ fn prefill_matmul(w: &WeightMatrix, x: Tensor<2>, device: &Device) -> Tensor<2> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use omni_kernels::Format;
 
     use crate::test_util::rand_vec;
 
     /// Both paths of a packed layer against their definitions: the kernel path is
-    /// `WeightMatrix::matmul` (8-bit activations for q8_0/q4_0), the tile path is
+    /// `WeightMatrix::matmul` (8-bit activations for q8_0/q4_0), the long-input path
     /// the f32 product with the dequantized weight (1e-4 of Σ|w·x|: f32 sums of 96
-    /// terms). Rows of x span a tile boundary of neither path specially: m = 40.
+    /// terms); for f16 that path is an f16 layer, so x is rounded to f16 first and
+    /// the output may be off by its f16 rounding (half an ulp: 2⁻¹¹ relative).
+    /// Rows of x span a tile boundary of neither path specially: m = 40.
     #[test]
     fn packed_layer_paths_match_their_definitions_and_the_row_limit_picks_by_format() {
         let dev = Device::flex();
         let (n, k, m) = (24usize, 96usize, 40usize);
         let w = rand_vec(n * k, 3);
         let x = rand_vec(m * k, 4);
-        for f in [Format::F16, Format::Q8_0, Format::Q4_0] {
+        for f in [Format::F32, Format::F16, Format::Q8_0, Format::Q4_0] {
             let wm = WeightMatrix::from_f32(f, n, k, &w);
             let wd = wm.dequantize();
             let mut want_kernels = vec![0.0f32; m * n];
@@ -211,22 +239,32 @@ mod tests {
             };
             assert_eq!(run(true), want_kernels, "{f:?} kernel path");
             let tiles = run(false);
+            let f16_layer = f == Format::F16;
+            // x rounded to f16 (through an f16 matrix of it).
+            let xh = WeightMatrix::from_f32(Format::F16, m, k, &x).dequantize();
             for i in 0..m {
                 for r in 0..n {
                     let (mut y, mut mag) = (0.0f64, 0.0f64);
                     for c in 0..k {
-                        let t = wd[r * k + c] as f64 * x[i * k + c] as f64;
+                        let xv = if f16_layer {
+                            xh[i * k + c]
+                        } else {
+                            x[i * k + c]
+                        };
+                        let t = wd[r * k + c] as f64 * xv as f64;
                         y += t;
                         mag += t.abs();
                     }
+                    let out_rounding = if f16_layer { y.abs() / 2048.0 } else { 0.0 };
                     let got = tiles[i * n + r] as f64;
                     assert!(
-                        (got - y).abs() <= 1e-4 * mag,
-                        "{f:?} tiles [{i}, {r}]: {got} vs {y}"
+                        (got - y).abs() <= 1e-4 * mag + out_rounding,
+                        "{f:?} long-input path [{i}, {r}]: {got} vs {y}"
                     );
                 }
             }
             let limit = match f {
+                Format::F32 => KERNEL_MAX_ROWS_F32,
                 Format::F16 => KERNEL_MAX_ROWS_F16,
                 _ => KERNEL_MAX_ROWS_QUANT,
             };

@@ -1,0 +1,44 @@
+//! Probe (issue 11): burn-flex's f32 GEMM (the `gemm` crate) at the shapes of
+//! omni's f32 rows, in GFLOP/s. `cargo run --release --example gemm_probe`;
+//! `scripts/gemm_probe_torch.py` times PyTorch on the same shapes.
+use std::time::Instant;
+
+use omni_core::burn::tensor::{DType, Device, Tensor, TensorData};
+
+fn main() {
+    let dev = Device::flex();
+    // (m, k, n): x[m, k] · W[k, n]
+    let shapes = [
+        (1500usize, 512usize, 2048usize), // whisper base fc1
+        (1500, 2048, 512),                // fc2
+        (1500, 512, 512),                 // q/k/v/o
+        (340, 2048, 8192),                // 1B gate
+        (340, 8192, 2048),                // 1B down
+        (25, 4096, 11008),                // speech decoder ffn
+        (1500, 1280, 5120),               // v3 fc1
+    ];
+    println!("CPU: {}", omni_core::kernels::cpu_description());
+    for (dt, (m, k, n)) in [DType::F32, DType::F16]
+        .into_iter()
+        .flat_map(|d| shapes.map(|s| (d, s)))
+    {
+        let a =
+            Tensor::<2>::from_data(TensorData::new(vec![0.01f32; m * k], [m, k]), &dev).cast(dt);
+        let b =
+            Tensor::<2>::from_data(TensorData::new(vec![0.02f32; k * n], [k, n]), &dev).cast(dt);
+        let mut ts = vec![];
+        for _ in 0..7 {
+            let t = Instant::now();
+            let c = a.clone().matmul(b.clone());
+            let _ = c.into_data();
+            ts.push(t.elapsed().as_secs_f64());
+        }
+        ts.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        let t = ts[3];
+        println!(
+            "flex {dt:?} m={m} k={k} n={n}: {:.2} ms, {:.0} GFLOP/s",
+            t * 1e3,
+            2.0 * (m * k * n) as f64 / t / 1e9
+        );
+    }
+}
