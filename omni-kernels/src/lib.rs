@@ -402,11 +402,7 @@ impl WeightMatrix {
                     let b = a + o.len() / k;
                     match &self.data {
                         Data::F32(v) => o.copy_from_slice(&v[a * k..b * k]),
-                        Data::F16(v) => {
-                            for (o, &h) in o.iter_mut().zip(&v[a * k..b * k]) {
-                                *o = half::f16::from_bits(h).to_f32();
-                            }
-                        }
+                        Data::F16(v) => f16_to_f32(Isa::selected(), &v[a * k..b * k], o),
                         Data::Q8_0(q) => {
                             let buf = &mut buf.0;
                             for (r, o) in (a..b).zip(o.chunks_exact_mut(k)) {
@@ -447,15 +443,26 @@ impl WeightMatrix {
         matches!(self.format(), Format::F32 | Format::F16) && m >= 2 && self.cols.is_multiple_of(QK)
     }
 
-    /// `out[m, rows] = x[m, cols] · Wᵀ` through the `gemm` crate's blocked GEMM (the
-    /// GEMM burn-flex's matmul calls), reading the stored weight in place: for the
-    /// long inputs (prompts, the Whisper-length frames) where packing panels pays.
-    /// f32 weights: f32 throughout. f16 weights: `x` is rounded to f16 and the output
-    /// too, with f32 accumulation inside (`gemm-f16` packs panels to f32) — what an
-    /// f16 layer computes (PyTorch's f16 `Linear` on the CPU does the same), and
-    /// lossless for the f16 activations of an f16 model. Returns `false` (and leaves
-    /// `out`) for q8_0/q4_0, which have no such path. Threads: rayon's current pool.
+    /// `out[m, rows] = x[m, cols] · Wᵀ` through the `gemm` crate's blocked f32 GEMM
+    /// (the GEMM burn-flex's matmul calls), reading the stored weight in place: for
+    /// the long inputs (prompts) where packing panels pays. f32 weights: directly.
+    /// f16 weights: [`F16_GEMM_TILE_VALUES`] weights at a time are converted to f32
+    /// (F16C, into a buffer that stays in cache) and multiplied — the same numbers as
+    /// the f32 product with the dequantized weight. Returns `false` (and leaves `out`)
+    /// for q8_0/q4_0, which have no such path. Threads: rayon's current pool.
     pub fn matmul_gemm(&self, x: &[f32], m: usize, out: &mut [f32]) -> bool {
+        self.matmul_gemm_tiled(x, m, out, f16_gemm_tile_values())
+    }
+
+    /// [`WeightMatrix::matmul_gemm`] with f16 tiles of `tile_values` weights (at
+    /// least one row).
+    pub fn matmul_gemm_tiled(
+        &self,
+        x: &[f32],
+        m: usize,
+        out: &mut [f32],
+        tile_values: usize,
+    ) -> bool {
         let (n, k) = (self.rows, self.cols);
         assert_eq!(x.len(), m * k, "x has {} values, expected {m}×{k}", x.len());
         assert_eq!(
@@ -464,36 +471,35 @@ impl WeightMatrix {
             "out has {} values, expected {m}×{n}",
             out.len()
         );
-        let par = if m * n * k >= 1 << 21 {
-            gemm::Parallelism::Rayon(rayon::current_num_threads())
-        } else {
-            gemm::Parallelism::None
+        let par = |cols: usize| {
+            if m * cols * k >= 1 << 21 {
+                gemm::Parallelism::Rayon(rayon::current_num_threads())
+            } else {
+                gemm::Parallelism::None
+            }
         };
         match &self.data {
             Data::F32(w) => {
-                gemm_strided(m, n, k, out, x, w, 0.0f32, 1.0f32, par);
+                gemm_strided(m, n, k, out, n, x, w, par(n));
                 true
             }
-            Data::F16(w) => {
-                let xh: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
-                // The stored bits as `half::f16` (a `#[repr(transparent)]` u16): one
-                // conversion per call would cost a pass over the weight, so reinterpret.
-                let wh: &[half::f16] = f16_slice(w);
-                let mut yh = vec![half::f16::ZERO; m * n];
-                gemm_strided(
-                    m,
-                    n,
-                    k,
-                    &mut yh,
-                    &xh,
-                    wh,
-                    half::f16::ZERO,
-                    half::f16::ONE,
-                    par,
-                );
-                for (o, h) in out.iter_mut().zip(&yh) {
-                    *o = h.to_f32();
-                }
+            Data::F16(_) => {
+                let tile = (tile_values / k.max(1)).clamp(1, n);
+                F16_TILE.with_borrow_mut(|buf| {
+                    // Kept between calls: a fresh 32 MiB buffer per call costs the
+                    // kernel's zeroing of its pages (measured: ~15 % of an f16 prompt).
+                    if buf.len() < tile * k {
+                        buf.resize(tile * k, 0.0);
+                    }
+                    let mut r0 = 0;
+                    while r0 < n {
+                        let r1 = (r0 + tile).min(n);
+                        let wt = &mut buf[..(r1 - r0) * k];
+                        self.dequantize_rows(r0, r1, wt);
+                        gemm_strided(m, r1 - r0, k, &mut out[r0..], n, x, wt, par(r1 - r0));
+                        r0 = r1;
+                    }
+                });
                 true
             }
             Data::Q8_0(_) | Data::Q4_0(_) => false,
@@ -702,27 +708,54 @@ fn run_row_blocks(n: usize, m: usize, out: &mut [f32], g: impl Fn(usize, &mut [f
     }
 }
 
-/// `dst[m, n] = lhs[m, k] · rhsᵀ` for a row-major `rhs[n, k]`, through `gemm::gemm`
-/// (column stride of `rhs` viewed as `[k, n]`: `k`).
+/// Weight values per f32 tile of the f16 GEMM path (32 MiB of f32; a larger tile
+/// amortizes the GEMM's packing of x over more weight rows). Measured
+/// (`examples/burn_quant_probe.rs`, `PROBE_PROJ_ONLY=1`, one 8B `gate_proj` at
+/// m = 340, Intel Xeon, 2026-12-01; rows per tile → ms): 256 → 205, 512 → 191,
+/// 1024 → 181, 2048 (this value) → 154, 4096 → 151, 8192 → 164, all 14336 → 183;
+/// the f32 weight's GEMM: 119 ms, the `gemm` crate's own f16 GEMM: 215 ms.
+/// `OMNI_F16_GEMM_TILE` overrides it (values; for measurements).
+pub const F16_GEMM_TILE_VALUES: usize = 8 << 20;
+
+thread_local! {
+    /// The f16 GEMM path's f32 tile, per calling thread (at most
+    /// [`F16_GEMM_TILE_VALUES`] f32 unless a caller asks for larger tiles).
+    static F16_TILE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn f16_gemm_tile_values() -> usize {
+    std::env::var("OMNI_F16_GEMM_TILE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(F16_GEMM_TILE_VALUES)
+}
+
+/// `dst[i·dst_rs + j] = Σ_c lhs[i·k + c] · rhs[j·k + c]` for `i < m`, `j < n`: the
+/// product with a row-major `rhs[n, k]`ᵀ, through `gemm::gemm` (the `[k, n]` view of
+/// `rhs` has column stride `k`), into an `[m, n]` window of `dst` with row stride
+/// `dst_rs ≥ n`.
 #[allow(clippy::too_many_arguments)]
-fn gemm_strided<T: Copy + 'static>(
+fn gemm_strided(
     m: usize,
     n: usize,
     k: usize,
-    dst: &mut [T],
-    lhs: &[T],
-    rhs: &[T],
-    zero: T,
-    one: T,
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    rhs: &[f32],
     par: gemm::Parallelism,
 ) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= n * k);
-    // SAFETY: `dst` holds m·n elements addressed as [i·n + j] (row stride n, column
-    // stride 1), `lhs` m·k as [i·k + c], `rhs` n·k as [j·k + c] (the [k, n] view has
-    // row stride 1 and column stride k): every index the GEMM forms for i < m, j < n,
-    // c < k is inside its slice (asserted above). `dst` is a unique borrow, the inputs
-    // shared ones, so nothing aliases. `read_dst = false`: `dst` is only written (the
-    // `zero` alpha is then ignored), `T` is f32 or half::f16, which `gemm` supports.
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst_rs >= n && dst.len() >= (m - 1) * dst_rs + n);
+    assert!(lhs.len() >= m * k && rhs.len() >= n * k);
+    // SAFETY: `dst` is addressed as [i·dst_rs + j] (row stride dst_rs, column stride
+    // 1), at most (m-1)·dst_rs + n-1 < dst.len(); `lhs` as [i·k + c] < m·k; `rhs` as
+    // [j·k + c] < n·k (the [k, n] view has row stride 1 and column stride k): every
+    // index the GEMM forms for i < m, j < n, c < k is inside its slice (asserted
+    // above). `dst` is a unique borrow, the inputs shared ones, so nothing aliases.
+    // `read_dst = false`: `dst` is only written (alpha is then ignored).
     unsafe {
         gemm::gemm(
             m,
@@ -730,7 +763,7 @@ fn gemm_strided<T: Copy + 'static>(
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_rs as isize,
             false,
             lhs.as_ptr(),
             1,
@@ -738,8 +771,8 @@ fn gemm_strided<T: Copy + 'static>(
             rhs.as_ptr(),
             k as isize,
             1,
-            zero,
-            one,
+            0.0f32,
+            1.0f32,
             false,
             false,
             false,
@@ -748,13 +781,19 @@ fn gemm_strided<T: Copy + 'static>(
     }
 }
 
-/// f16 bits as `half::f16` values (same size and layout: `f16` is a
-/// `#[repr(transparent)]` wrapper of `u16`).
-fn f16_slice(w: &[u16]) -> &[half::f16] {
-    // SAFETY: `half::f16` is `#[repr(transparent)]` over `u16`, so a `[u16]` of length
-    // n is a valid `[f16]` of length n (same alignment, every bit pattern is a value);
-    // the lifetime is the input's.
-    unsafe { std::slice::from_raw_parts(w.as_ptr().cast::<half::f16>(), w.len()) }
+/// f16 bits to f32, element by element.
+fn f16_to_f32(isa: Isa, src: &[u16], dst: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::selected()` returns an available set: AVX2, FMA and F16C were
+        // detected (`Avx512Vnni` is only available where `Avx2` is).
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::f16_to_f32_slice(src, dst) },
+        _ => {
+            for (o, &h) in dst.iter_mut().zip(src) {
+                *o = half::f16::from_bits(h).to_f32();
+            }
+        }
+    }
 }
 
 fn rows_f32(isa: Isa, w: &[[f32; QK]], x: &[f32], k: usize, out: &mut [f32]) {

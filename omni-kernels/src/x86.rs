@@ -397,6 +397,28 @@ pub(crate) fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+/// f16 bits to f32 (`vcvtph2ps`, 8 at a time), `min(src, dst)` elements.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn f16_to_f32_slice(src: &[u16], dst: &mut [f32]) {
+    let n = src.len().min(dst.len());
+    let (src, dst) = (&src[..n], &mut dst[..n]);
+    let (sc, srem) = src.as_chunks::<8>();
+    let (dc, drem) = dst.as_chunks_mut::<8>();
+    for (s, d) in sc.iter().zip(dc) {
+        // SAFETY: `s` is 8 readable u16 (16 bytes), `d` 8 writable f32; `loadu`/`storeu`
+        // have no alignment requirement.
+        unsafe {
+            _mm256_storeu_ps(
+                d.as_mut_ptr(),
+                _mm256_cvtph_ps(_mm_loadu_si128(s.as_ptr().cast())),
+            )
+        };
+    }
+    for (o, &h) in drem.iter_mut().zip(srem) {
+        *o = f16_to_f32(h);
+    }
+}
+
 /// Quantizes one 32-block of activations to 8 bits (codes into `q`, returns the
 /// scale). Mirrors llama.cpp's AVX2 `quantize_row_q8_0`: `amax` over the block,
 /// `d = amax / 127`, codes `round(x · 127 / amax)` with round-to-nearest-even

@@ -338,38 +338,42 @@ fn f16_and_f32_kernels_handle_lengths_that_are_not_a_multiple_of_the_vector_widt
     }
 }
 
-/// The long-input GEMM (`matmul_gemm`, the `gemm` crate on the stored weight)
-/// against the f64 reference: f32 weights within 1e-5·Σ|w·x|; f16 weights compute
-/// an f16 layer, so the reference takes x rounded to f16 and the output may also
-/// carry its f16 rounding (2⁻¹¹ relative). Shapes: odd sizes everywhere, one above
-/// the GEMM's threading threshold; q8_0/q4_0 have no such path (`false`, `out`
-/// untouched).
+/// The long-input GEMM (`matmul_gemm`, the `gemm` crate on the stored weight, f16
+/// weights converted tile by tile) against the f64 dequantize-then-matmul
+/// reference, within 1e-5·Σ|w·x|. Shapes: odd sizes everywhere, one above the
+/// GEMM's threading threshold; f16 also in tiles of 4 rows (a last, partial
+/// tile at 37, 19, 300 rows) and of one row;
+/// q8_0/q4_0 have no such path (`false`, `out` untouched).
 #[test]
 fn gemm_path_matches_the_reference_for_f32_and_f16_and_declines_quantized_weights() {
     for &(n, k, m) in &[(37usize, 96usize, 5usize), (19, 333, 70), (300, 160, 130)] {
         let w = rand_vec(n * k, (n + k) as u64);
         let x = rand_vec(m * k, (7 * m) as u64);
-        let xh: Vec<f32> = x.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
         for f in [Format::F32, Format::F16] {
             let wm = WeightMatrix::from_f32(f, n, k, &w);
-            let f16_layer = f == Format::F16;
-            let (yr, mag) = reference(&wm.dequantize(), if f16_layer { &xh } else { &x }, n, k, m);
-            let mut y = vec![f32::NAN; m * n];
-            assert!(wm.matmul_gemm(&x, m, &mut y));
-            for (j, ((a, b), g)) in y.iter().zip(&yr).zip(&mag).enumerate() {
-                let tol = 1e-5 * g + 1e-6 + if f16_layer { b.abs() / 2048.0 } else { 0.0 };
-                assert!(
-                    ((*a as f64) - b).abs() <= tol,
-                    "{f:?} n={n} k={k} m={m} out {j}: {a} vs {b} (tol {tol})"
-                );
+            let (yr, mag) = reference(&wm.dequantize(), &x, n, k, m);
+            for tile in [None, Some(4 * k), Some(1)] {
+                let mut y = vec![f32::NAN; m * n];
+                match tile {
+                    None => assert!(wm.matmul_gemm(&x, m, &mut y)),
+                    Some(t) => assert!(wm.matmul_gemm_tiled(&x, m, &mut y, t)),
+                }
+                for (j, ((a, b), g)) in y.iter().zip(&yr).zip(&mag).enumerate() {
+                    let tol = 1e-5 * g + 1e-6;
+                    assert!(
+                        ((*a as f64) - b).abs() <= tol,
+                        "{f:?} tile {tile:?} n={n} k={k} m={m} out {j}: {a} vs {b} (tol {tol})"
+                    );
+                }
             }
         }
-        for f in [Format::Q8_0, Format::Q4_0] {
-            let wm = WeightMatrix::from_f32(f, n, 96, &w[..n * 96]);
-            let mut y = vec![7.0f32; m * n];
-            assert!(!wm.matmul_gemm(&x[..m * 96], m, &mut y), "{f:?}");
-            assert!(y.iter().all(|&v| v == 7.0));
-        }
+    }
+    let (n, k, m) = (9, 64, 3);
+    for f in [Format::Q8_0, Format::Q4_0] {
+        let wm = WeightMatrix::from_f32(f, n, k, &rand_vec(n * k, 5));
+        let mut y = vec![7.0f32; m * n];
+        assert!(!wm.matmul_gemm(&rand_vec(m * k, 6), m, &mut y), "{f:?}");
+        assert!(y.iter().all(|&v| v == 7.0));
     }
 }
 
