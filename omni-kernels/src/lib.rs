@@ -278,13 +278,14 @@ impl std::fmt::Debug for WeightMatrix {
 /// Output rows per rayon task.
 const ROWS_PER_TASK: usize = 16;
 
-/// Rows of `x` per pass of the small-batch f32 path of f16 weights (see
-/// [`WeightMatrix::small_batch`]; more rows take several passes over each weight
-/// row, which is then in L1). Measured (`examples/gemv_bench.rs`, one 8B
-/// `gate_proj`, Intel Xeon AVX-512, 2026-12-01): f16 at m = 4 / 8 5.3 / 8.4 ms
-/// against 6.6 / 11.1 ms with a dot product per row. q8_0/q4_0 never take it: with
-/// the interleaved rows their 8-bit-activation path is 3–6× faster at every m
-/// (q4_0 m = 2 / 4 / 8: 1.1 / 3.4 / 3.4 ms against 9.4 / 11 / 14 ms).
+/// Rows of `x` per pass of the portable small-batch path (see
+/// [`WeightMatrix::small_batch`]; the x86 kernels use register blocks of
+/// `BLOCK_W` weight rows × `BLOCK_X` x rows instead, over column chunks of
+/// `BLOCK_K`: one 8B `gate_proj`, Intel Xeon AVX-512, 2026-12-01, m = 25: f32 39.8
+/// → 19.8 ms, f16 37 → 15 ms against the former eight-rows-per-weight-row kernel).
+/// q8_0/q4_0 never take it: with the interleaved rows their 8-bit-activation path
+/// is 3–6× faster at every m (q4_0 m = 2 / 4 / 8: 1.1 / 3.4 / 3.4 ms against 9.4 /
+/// 11 / 14 ms).
 pub const SMALL_M_MAX: usize = 8;
 
 impl WeightMatrix {
@@ -527,22 +528,9 @@ impl WeightMatrix {
         }
         if self.small_batch(m) {
             return match &self.data {
-                Data::F32(w) => run_row_blocks(n, m, out, |r, o| {
-                    let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
-                    for (c, oc) in o.chunks_mut(SMALL_M_MAX).enumerate() {
-                        let x0 = c * SMALL_M_MAX * k;
-                        rows_f32(isa, row, &x[x0..x0 + oc.len() * k], k, oc)
-                    }
-                }),
-                Data::F16(w) => run_row_blocks(n, m, out, |r, o| {
-                    let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
-                    // Eight rows of x per pass: the kernel keeps one accumulator per row.
-                    for (c, oc) in o.chunks_mut(SMALL_M_MAX).enumerate() {
-                        let x0 = c * SMALL_M_MAX * k;
-                        rows_f16(isa, row, &x[x0..x0 + oc.len() * k], k, oc)
-                    }
-                }),
-                Data::Q8_0(_) | Data::Q4_0(_) => unreachable!("small batches are f16 only"),
+                Data::F32(w) => small_batch_f32(isa, w, n, k, m, x, out),
+                Data::F16(w) => small_batch_f16(isa, w, n, k, m, x, out),
+                Data::Q8_0(_) | Data::Q4_0(_) => unreachable!("small batches are f32/f16 only"),
             };
         }
         match &self.data {
@@ -730,6 +718,178 @@ fn f16_gemm_tile_values() -> usize {
         .unwrap_or(F16_GEMM_TILE_VALUES)
 }
 
+/// Rows of x per register block of the small-batch kernels (AVX-512: 6 × 4
+/// accumulators + 4 weight vectors + 1 x vector of the 32 registers; AVX2: 4).
+const BLOCK_X: usize = 6;
+/// Weight rows per register block (AVX-512; AVX2: 2).
+const BLOCK_W: usize = 4;
+
+/// Columns per chunk of the small-batch kernels: a block's six x rows of 512 f32
+/// (12 KiB) stay in L1 while the task's weight rows pass.
+const BLOCK_K: usize = 512;
+
+/// Calls `$call` with `$arr` = the rows of `$xs` as an array of their count (1 to
+/// [`BLOCK_X`]: one instantiation of the const-generic kernel each).
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_x {
+    ($xs:expr, |$arr:ident| $call:expr) => {
+        by_x!(@arms $xs, |$arr| $call, [1, 2, 3, 4, 5, 6])
+    };
+    (@arms $xs:expr, |$arr:ident| $call:expr, [$($n:literal),*]) => {
+        match $xs.len() {
+            $($n => {
+                let $arr: [&[f32]; $n] = std::array::from_fn(|i| $xs[i]);
+                $call
+            })*
+            l => unreachable!("{l} rows of x in a block"),
+        }
+    };
+}
+
+/// f32 weights, 2..=`m` rows: register blocks ([`small_batch_blocked`]) on x86,
+/// the dequantize-then-dot fallback elsewhere.
+fn small_batch_f32(isa: Isa, w: &[f32], n: usize, k: usize, m: usize, x: &[f32], out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => {
+            small_batch_blocked(w, n, k, m, x, out, BLOCK_W, BLOCK_X, 16, |ws, xs, acc| {
+                let ws: [&[f32]; BLOCK_W] = ws.try_into().expect("BLOCK_W rows");
+                // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA, F16C and
+                // AVX-512 F were detected.
+                by_x!(xs, |xa| unsafe { x86::block_f32_avx512(ws, xa, acc) })
+            })
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => small_batch_blocked(w, n, k, m, x, out, 2, 4, 8, |ws, xs, acc| {
+            let ws: [&[f32]; 2] = ws.try_into().expect("2 rows");
+            // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA, F16C.
+            by_x!(xs, |xa| unsafe { x86::block_f32_avx2(ws, xa, acc) })
+        }),
+        _ => run_row_blocks(n, m, out, |r, o| {
+            let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
+            for (c, oc) in o.chunks_mut(SMALL_M_MAX).enumerate() {
+                let x0 = c * SMALL_M_MAX * k;
+                portable::rows_dequantized(
+                    row.len(),
+                    |b, buf| *buf = row[b],
+                    &x[x0..x0 + oc.len() * k],
+                    k,
+                    oc,
+                )
+            }
+        }),
+    }
+}
+
+/// f16 weights, 2..=`m` rows: as [`small_batch_f32`], each weight vector converted
+/// once per block.
+fn small_batch_f16(isa: Isa, w: &[u16], n: usize, k: usize, m: usize, x: &[f32], out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => {
+            small_batch_blocked(w, n, k, m, x, out, BLOCK_W, BLOCK_X, 16, |ws, xs, acc| {
+                let ws: [&[u16]; BLOCK_W] = ws.try_into().expect("BLOCK_W rows");
+                // SAFETY: as in `small_batch_f32`.
+                by_x!(xs, |xa| unsafe { x86::block_f16_avx512(ws, xa, acc) })
+            })
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => small_batch_blocked(w, n, k, m, x, out, 2, 4, 8, |ws, xs, acc| {
+            let ws: [&[u16]; 2] = ws.try_into().expect("2 rows");
+            // SAFETY: as in `small_batch_f32`.
+            by_x!(xs, |xa| unsafe { x86::block_f16_avx2(ws, xa, acc) })
+        }),
+        _ => run_row_blocks(n, m, out, |r, o| {
+            let (row, _) = w[r * k..(r + 1) * k].as_chunks::<QK>();
+            for (c, oc) in o.chunks_mut(SMALL_M_MAX).enumerate() {
+                let x0 = c * SMALL_M_MAX * k;
+                portable::rows_dequantized(
+                    row.len(),
+                    |b, buf| {
+                        buf.iter_mut()
+                            .zip(&row[b])
+                            .for_each(|(o, &h)| *o = half::f16::from_bits(h).to_f32())
+                    },
+                    &x[x0..x0 + oc.len() * k],
+                    k,
+                    oc,
+                )
+            }
+        }),
+    }
+}
+
+/// Fills `out[m, n]` block by block: `block(ws, xs, acc)` adds `wb` weight rows
+/// (the matrix's last row repeated where fewer remain; those outputs are dropped)
+/// times 1..=`xb` rows of x, over one chunk of [`BLOCK_K`] columns, into `acc`
+/// (`xs.len()·wb` vectors of `lanes` partial sums, entry `(i·wb + j)·lanes`).
+/// Parallel over tasks of `ROWS_PER_TASK` weight rows; a task walks the columns
+/// chunk by chunk, each chunk of a block of x rows meeting all the task's weight
+/// rows while it is in L1. The rows of x are split into equal blocks (25 → 5 × 5).
+#[allow(clippy::too_many_arguments)]
+fn small_batch_blocked<T: Sync>(
+    w: &[T],
+    n: usize,
+    k: usize,
+    m: usize,
+    x: &[f32],
+    out: &mut [f32],
+    wb: usize,
+    xb: usize,
+    lanes: usize,
+    block: impl Fn(&[&[T]], &[&[f32]], &mut [f32]) + Sync,
+) {
+    assert!(wb <= BLOCK_W && xb <= BLOCK_X && k.is_multiple_of(lanes));
+    let xb = m.div_ceil(m.div_ceil(xb));
+    let x_blocks = m.div_ceil(xb);
+    let mut t = vec![0.0f32; n * m];
+    t.par_chunks_mut(ROWS_PER_TASK * m)
+        .enumerate()
+        .for_each(|(c, o)| {
+            let r0 = c * ROWS_PER_TASK;
+            let rows = o.len() / m;
+            let w_blocks = rows.div_ceil(wb);
+            // Partial sums: [w block][x block][x row][weight row][lane].
+            let per = xb * wb * lanes;
+            let mut acc = vec![0.0f32; w_blocks * x_blocks * per];
+            for c0 in (0..k).step_by(BLOCK_K) {
+                let c1 = (c0 + BLOCK_K).min(k);
+                for xi in 0..x_blocks {
+                    let i0 = xi * xb;
+                    let xn = xb.min(m - i0);
+                    let xs: [&[f32]; BLOCK_X] = std::array::from_fn(|i| {
+                        let r = i0 + i.min(xn - 1);
+                        &x[r * k + c0..r * k + c1]
+                    });
+                    for wi in 0..w_blocks {
+                        let ws: [&[T]; BLOCK_W] = std::array::from_fn(|j| {
+                            let r = r0 + (wi * wb + j).min(rows - 1);
+                            &w[r * k + c0..r * k + c1]
+                        });
+                        let a0 = (wi * x_blocks + xi) * per;
+                        block(&ws[..wb], &xs[..xn], &mut acc[a0..a0 + xn * wb * lanes]);
+                    }
+                }
+            }
+            for wi in 0..w_blocks {
+                for xi in 0..x_blocks {
+                    let (i0, a0) = (xi * xb, (wi * x_blocks + xi) * per);
+                    for i in 0..xb.min(m - i0) {
+                        for j in 0..wb.min(rows - wi * wb) {
+                            let v = &acc[a0 + (i * wb + j) * lanes..][..lanes];
+                            o[(wi * wb + j) * m + i0 + i] = v.iter().sum();
+                        }
+                    }
+                }
+            }
+        });
+    for (j, col) in t.chunks_exact(m).enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            out[i * n + j] = v;
+        }
+    }
+}
+
 /// `dst[i·dst_rs + j] = Σ_c lhs[i·k + c] · rhs[j·k + c]` for `i < m`, `j < n`: the
 /// product with a row-major `rhs[n, k]`ᵀ, through `gemm::gemm` (the `[k, n]` view of
 /// `rhs` has column stride `k`), into an `[m, n]` window of `dst` with row stride
@@ -796,16 +956,6 @@ fn f16_to_f32(isa: Isa, src: &[u16], dst: &mut [f32]) {
     }
 }
 
-fn rows_f32(isa: Isa, w: &[[f32; QK]], x: &[f32], k: usize, out: &mut [f32]) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were
-        // detected (`Avx512Vnni` is only available where `Avx2` is).
-        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::rows_f32(w, x, k, out) },
-        _ => portable::rows_dequantized(w.len(), |b, buf| *buf = w[b], x, k, out),
-    }
-}
-
 #[inline]
 fn dot_f32(isa: Isa, w: &[f32], x: &[f32]) -> f32 {
     match isa {
@@ -813,26 +963,6 @@ fn dot_f32(isa: Isa, w: &[f32], x: &[f32]) -> f32 {
         // SAFETY: as in `dot_f16`: AVX2, FMA and F16C were detected at run time.
         Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::dot_f32(w, x) },
         _ => portable::dot_f32(w, x),
-    }
-}
-
-fn rows_f16(isa: Isa, w: &[[u16; QK]], x: &[f32], k: usize, out: &mut [f32]) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `matmul_with` asserted `isa.is_available()`: AVX2, FMA and F16C were
-        // detected (`Avx512Vnni` is only available where `Avx2` is).
-        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::rows_f16(w, x, k, out) },
-        _ => portable::rows_dequantized(
-            w.len(),
-            |b, buf| {
-                buf.iter_mut()
-                    .zip(&w[b])
-                    .for_each(|(o, &h)| *o = half::f16::from_bits(h).to_f32())
-            },
-            x,
-            k,
-            out,
-        ),
     }
 }
 

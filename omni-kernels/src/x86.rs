@@ -470,74 +470,110 @@ pub(crate) fn quantize_block_q8(x: &[f32; QK], q: &mut [i8; QK]) -> f32 {
     d
 }
 
-use crate::SMALL_M_MAX;
-
-/// Small-batch kernel body: one weight row against `m ≤ 32` rows of f32 `x`. Each
-/// 32-block of the row is dequantized once into 4 registers (`$deq`), then FMA'd
-/// into one accumulator per row of `x`; `out[i]` gets row `i`'s dot product.
-macro_rules! small_m_kernel {
-    ($(#[$doc:meta])* $name:ident, $blk:ty, |$b:ident| $deq:expr) => {
+/// Register-blocked small-batch kernel body: `W` weight rows against `X` rows of f32
+/// x over one chunk of columns (the slices; their common length a multiple of the
+/// lane count), `W·X` vector accumulators along the columns (the dot-product
+/// form), each weight vector loaded (converted) once for the `X` rows and each x
+/// vector once for the `W` rows. The accumulators come from and go back to `acc`
+/// (`X·W` vectors of `lanes` f32: entry `(i·W + j)·lanes`), so a product runs chunk
+/// by chunk with the chunk's x rows in L1; the caller sums the lanes at the end.
+macro_rules! block_kernel {
+    ($(#[$doc:meta])* $name:ident, $feat:literal, $wt:ty, $lanes:literal, $vec:ty,
+     zero: $zero:expr, loadw: |$wp:ident| $loadw:expr, loadx: |$xp:ident| $loadx:expr,
+     loada: |$ap:ident| $loada:expr, storea: |$sp:ident, $sv:ident| $storea:expr,
+     fma: $fma:ident) => {
         $(#[$doc])*
         #[inline]
-        #[target_feature(enable = "avx2,fma,f16c")]
-        pub(crate) fn $name(w: &[$blk], x: &[f32], k: usize, out: &mut [f32]) {
-            let m = out.len();
-            assert!(m <= SMALL_M_MAX && x.len() >= m * k && w.len() * QK <= k);
-            let mut acc = [_mm256_setzero_ps(); SMALL_M_MAX];
-            for (bi, $b) in w.iter().enumerate() {
-                let wv: [__m256; 4] = $deq;
-                for (i, a) in acc[..m].iter_mut().enumerate() {
-                    let xb = &x[i * k + bi * QK..i * k + bi * QK + QK];
-                    // SAFETY: `xb` holds 32 f32 (a checked slice); lane j < 4 reads 8j..8j+8.
-                    let xv = unsafe {
-                        [
-                            _mm256_loadu_ps(xb.as_ptr()),
-                            _mm256_loadu_ps(xb.as_ptr().add(8)),
-                            _mm256_loadu_ps(xb.as_ptr().add(16)),
-                            _mm256_loadu_ps(xb.as_ptr().add(24)),
-                        ]
-                    };
-                    let s = _mm256_fmadd_ps(wv[0], xv[0], *a);
-                    let s = _mm256_fmadd_ps(wv[1], xv[1], s);
-                    let s = _mm256_fmadd_ps(wv[2], xv[2], s);
-                    *a = _mm256_fmadd_ps(wv[3], xv[3], s);
+        #[target_feature(enable = $feat)]
+        pub(crate) fn $name<const W: usize, const X: usize>(
+            w: [&[$wt]; W],
+            x: [&[f32]; X],
+            acc: &mut [f32],
+        ) {
+            let k = w[0].len();
+            assert!(k.is_multiple_of($lanes));
+            assert!(w.iter().all(|r| r.len() == k) && x.iter().all(|r| r.len() == k));
+            assert_eq!(acc.len(), X * W * $lanes);
+            let mut a = [[$zero; W]; X];
+            for i in 0..X {
+                for j in 0..W {
+                    let $ap = acc[(i * W + j) * $lanes..].as_ptr();
+                    // SAFETY: (i·W + j + 1)·lanes ≤ X·W·lanes = acc.len() (asserted):
+                    // the load reads `lanes` f32 inside `acc`; no alignment requirement.
+                    a[i][j] = unsafe { $loada };
                 }
             }
-            for (o, a) in out.iter_mut().zip(&acc[..m]) {
-                *o = hsum_ps(*a);
+            let mut wv = [$zero; W];
+            let mut c = 0;
+            while c < k {
+                for j in 0..W {
+                    let $wp = w[j][c..].as_ptr();
+                    // SAFETY: c + lanes ≤ k = w[j].len() (asserted): the load reads
+                    // `lanes` elements inside the row; no alignment requirement.
+                    wv[j] = unsafe { $loadw };
+                }
+                for i in 0..X {
+                    let $xp = x[i][c..].as_ptr();
+                    // SAFETY: as above, for row i of x.
+                    let xv = unsafe { $loadx };
+                    for j in 0..W {
+                        a[i][j] = $fma(wv[j], xv, a[i][j]);
+                    }
+                }
+                c += $lanes;
+            }
+            for i in 0..X {
+                for j in 0..W {
+                    let $sp = acc[(i * W + j) * $lanes..].as_mut_ptr();
+                    let $sv = a[i][j];
+                    // SAFETY: as for the loads of `acc` above (a unique borrow).
+                    unsafe { $storea };
+                }
             }
         }
     };
 }
 
-small_m_kernel!(
-    /// f16 row (32 halves per "block") · f32 rows.
-    rows_f16, [u16; QK], |b| {
-        // SAFETY: `b` is 32 readable u16; lane j < 4 reads halves 8j..8j+8.
-        unsafe {
-            [
-                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().cast())),
-                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(8).cast())),
-                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(16).cast())),
-                _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(24).cast())),
-            ]
-        }
-    }
+block_kernel!(
+    /// f32 weights, AVX-512 (16 lanes; `W = 4`, `X = 6`: 24 accumulators + 5 in flight
+    /// of the 32 registers).
+    block_f32_avx512, "avx2,fma,f16c,avx512f", f32, 16, __m512,
+    zero: _mm512_setzero_ps(),
+    loadw: |p| _mm512_loadu_ps(p),
+    loadx: |p| _mm512_loadu_ps(p),
+    loada: |p| _mm512_loadu_ps(p), storea: |p, v| _mm512_storeu_ps(p, v),
+    fma: _mm512_fmadd_ps
 );
 
-small_m_kernel!(
-    /// f32 row (32 floats per "block") · f32 rows.
-    rows_f32, [f32; QK], |b| {
-        // SAFETY: `b` is 32 readable f32; lane j < 4 reads floats 8j..8j+8.
-        unsafe {
-            [
-                _mm256_loadu_ps(b.as_ptr()),
-                _mm256_loadu_ps(b.as_ptr().add(8)),
-                _mm256_loadu_ps(b.as_ptr().add(16)),
-                _mm256_loadu_ps(b.as_ptr().add(24)),
-            ]
-        }
-    }
+block_kernel!(
+    /// f16 weights (bits), AVX-512: 16 halves through `vcvtph2ps` per weight vector.
+    block_f16_avx512, "avx2,fma,f16c,avx512f", u16, 16, __m512,
+    zero: _mm512_setzero_ps(),
+    loadw: |p| _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())),
+    loadx: |p| _mm512_loadu_ps(p),
+    loada: |p| _mm512_loadu_ps(p), storea: |p, v| _mm512_storeu_ps(p, v),
+    fma: _mm512_fmadd_ps
+);
+
+block_kernel!(
+    /// f32 weights, AVX2 (8 lanes; `W = 2`, `X = 4`: 8 accumulators of the 16
+    /// registers).
+    block_f32_avx2, "avx2,fma,f16c", f32, 8, __m256,
+    zero: _mm256_setzero_ps(),
+    loadw: |p| _mm256_loadu_ps(p),
+    loadx: |p| _mm256_loadu_ps(p),
+    loada: |p| _mm256_loadu_ps(p), storea: |p, v| _mm256_storeu_ps(p, v),
+    fma: _mm256_fmadd_ps
+);
+
+block_kernel!(
+    /// f16 weights (bits), AVX2.
+    block_f16_avx2, "avx2,fma,f16c", u16, 8, __m256,
+    zero: _mm256_setzero_ps(),
+    loadw: |p| _mm256_cvtph_ps(_mm_loadu_si128(p.cast())),
+    loadx: |p| _mm256_loadu_ps(p),
+    loada: |p| _mm256_loadu_ps(p), storea: |p, v| _mm256_storeu_ps(p, v),
+    fma: _mm256_fmadd_ps
 );
 
 /// 8 lanes from 8 floats.

@@ -278,6 +278,12 @@ fn every_available_kernel_matches_dequantize_then_matmul() {
         (8, 32, 1),
         (45, 4096, 1),
         (33, 256, 25),
+        // The register-blocked f32/f16 kernels: columns over several 512-column
+        // chunks with a short last one (1056 = 2·512 + 32), rows of x split into
+        // unequal blocks (7 → 4 + 3, 13 → 5 + 4 + 4), weight rows not filling the
+        // last block of four.
+        (37, 1056, 7),
+        (45, 544, 13),
         // Llama-3.1-8B's down_proj width (448 blocks per row), one and six rows of x.
         (16, 14336, 1),
         (16, 14336, 6),

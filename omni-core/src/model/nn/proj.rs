@@ -21,17 +21,16 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use omni_kernels::{Format, WeightMatrix};
 
 /// Rows of `x` up to which an f16 packed layer uses the omni-kernels path (then
-/// the `gemm` crate's f16 GEMM, which converts the whole weight to f32 panels per
-/// call). Measured (`examples/burn_quant_probe.rs` with `PROBE_PROJ_ONLY=1`, one 8B
-/// `gate_proj`, Intel Xeon AVX-512, 2026-12-01, kernel path vs GEMM): m = 1 3.7 vs
-/// 7.1 ms, m = 25 37 vs 72 ms, m = 64 87 vs 93 ms; m = 340 (1B shapes, probe
-/// `gemm_probe`): the GEMM at 255–277 GFLOP/s.
-pub const KERNEL_MAX_ROWS_F16: usize = 64;
+/// f32 tiles of the weight through the `gemm` crate's GEMM). Measured
+/// (`examples/burn_quant_probe.rs` with `PROBE_PROJ_ONLY=1`, one 8B `gate_proj`,
+/// Intel Xeon AVX-512, 2026-12-01, register-blocked kernels vs GEMM, ms): m = 2
+/// 4.8 vs 34, m = 25 15 vs 44, m = 64 41 vs 56, m = 96 61 vs 68, m = 128 89 vs 74.
+pub const KERNEL_MAX_ROWS_F16: usize = 100;
 
 /// Rows of `x` up to which an f32 packed layer uses the omni-kernels path (then
-/// the `gemm` crate's f32 GEMM). Same measurement: m = 1 8.1 vs 13.2 ms, m = 16
-/// 24.4 vs 31.9 ms, m = 25 39.8 vs 35.2 ms, m = 64 92 vs 44 ms.
-pub const KERNEL_MAX_ROWS_F32: usize = 16;
+/// the `gemm` crate's f32 GEMM). Same measurement: m = 2 8.8 vs 29, m = 25 20 vs
+/// 36, m = 48 37 vs 43, m = 64 48 vs 47, m = 96 72 vs 57.
+pub const KERNEL_MAX_ROWS_F32: usize = 56;
 
 /// Rows of `x` up to which a q8_0/q4_0 packed layer uses the omni-kernels path
 /// (same measurement, q8_0 / q4_0): m = 340 163 / 142 ms vs 328 / 275 ms with
@@ -241,12 +240,7 @@ mod tests {
                 for r in 0..n {
                     let (mut y, mut mag) = (0.0f64, 0.0f64);
                     for c in 0..k {
-                        let xv = if f16_layer {
-                            xh[i * k + c]
-                        } else {
-                            x[i * k + c]
-                        };
-                        let t = wd[r * k + c] as f64 * xv as f64;
+                        let t = wd[r * k + c] as f64 * x[i * k + c] as f64;
                         y += t;
                         mag += t.abs();
                     }
