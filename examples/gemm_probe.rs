@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use omni_core::burn::tensor::{DType, Device, Tensor, TensorData};
+use omni_core::kernels::{Format, WeightMatrix};
 
 fn main() {
     let dev = Device::flex();
@@ -35,6 +36,24 @@ fn main() {
         }
         ts.sort_by(|x, y| x.partial_cmp(y).unwrap());
         let t = ts[3];
+        if dt == DType::F32 {
+            // The same product through omni-kernels' GEMM path: W stored [n, k].
+            let wm = WeightMatrix::from_f32(Format::F32, n, k, &vec![0.02f32; k * n]);
+            let x = vec![0.01f32; m * k];
+            let mut y = vec![0.0f32; m * n];
+            let mut tw = vec![];
+            for _ in 0..7 {
+                let t = Instant::now();
+                wm.matmul_gemm(&x, m, &mut y);
+                tw.push(t.elapsed().as_secs_f64());
+            }
+            tw.sort_by(|x, y| x.partial_cmp(y).unwrap());
+            println!(
+                "omni-kernels matmul_gemm m={m} k={k} n={n}: {:.2} ms, {:.0} GFLOP/s",
+                tw[3] * 1e3,
+                2.0 * (m * k * n) as f64 / tw[3] / 1e9
+            );
+        }
         println!(
             "flex {dt:?} m={m} k={k} n={n}: {:.2} ms, {:.0} GFLOP/s",
             t * 1e3,

@@ -12,6 +12,8 @@
 //!   `ggml_vec_dot_q4_0_q8_0` do; four rows of x share each weight load.
 //! - [`Conv1d`] / [`ConvTranspose1d`]: direct (no im2col) f32 1-D convolutions with
 //!   register tiles, multi-threaded with rayon (the HiFi-GAN vocoder's convolutions).
+//! - [`attention_f32`]: unmasked multi-head attention (the Whisper encoder's): two
+//!   GEMMs per block of query rows and a softmax with a vectorized `exp`.
 //! - [`Isa`]: the instruction set, picked at run time (`is_x86_feature_detected!`):
 //!   `Avx512Vnni` (AVX2 + FMA + F16C + AVX-512 F/BW/VL/VNNI), `Avx2` (AVX2 + FMA +
 //!   F16C) or `Portable` (scalar, any CPU). `OMNI_KERNELS=portable|avx2` forces a
@@ -29,6 +31,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod attention;
 pub mod blocks;
 pub mod conv1d;
 mod portable;
@@ -39,6 +42,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+pub use attention::attention_f32;
 pub use blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, BlockQ8_0x8, Interleaved8, Q8Activations, QK};
 pub use conv1d::{Conv1d, ConvTranspose1d};
 
@@ -891,9 +895,8 @@ fn small_batch_blocked<T: Sync>(
 }
 
 /// `dst[i·dst_rs + j] = Σ_c lhs[i·k + c] · rhs[j·k + c]` for `i < m`, `j < n`: the
-/// product with a row-major `rhs[n, k]`ᵀ, through `gemm::gemm` (the `[k, n]` view of
-/// `rhs` has column stride `k`), into an `[m, n]` window of `dst` with row stride
-/// `dst_rs ≥ n`.
+/// product with a row-major `rhs[n, k]`ᵀ (the `[k, n]` view of `rhs` has column
+/// stride `k`), into an `[m, n]` window of `dst` with row stride `dst_rs ≥ n`.
 #[allow(clippy::too_many_arguments)]
 fn gemm_strided(
     m: usize,
@@ -905,32 +908,84 @@ fn gemm_strided(
     rhs: &[f32],
     par: gemm::Parallelism,
 ) {
+    gemm_f32(
+        MatMut {
+            data: dst,
+            rows: m,
+            cols: n,
+            rs: dst_rs,
+        },
+        MatRef {
+            data: lhs,
+            rows: m,
+            cols: k,
+            rs: k,
+            cs: 1,
+        },
+        MatRef {
+            data: rhs,
+            rows: k,
+            cols: n,
+            rs: 1,
+            cs: k,
+        },
+        par,
+    )
+}
+
+/// A strided f32 matrix: element `(i, j)` at `data[i·rs + j·cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// A row-major window of f32: element `(i, j)` at `data[i·rs + j]`, `rs ≥ cols`
+/// (rows never overlap).
+pub(crate) struct MatMut<'a> {
+    pub data: &'a mut [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+}
+
+/// `dst = a · b` (`a` `[m, k]`, `b` `[k, n]`, `dst` `[m, n]`) through `gemm::gemm`.
+pub(crate) fn gemm_f32(dst: MatMut<'_>, a: MatRef<'_>, b: MatRef<'_>, par: gemm::Parallelism) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(b.rows == k && dst.rows == m && dst.cols == n && dst.rs >= n);
     if m == 0 || n == 0 {
         return;
     }
-    assert!(dst_rs >= n && dst.len() >= (m - 1) * dst_rs + n);
-    assert!(lhs.len() >= m * k && rhs.len() >= n * k);
-    // SAFETY: `dst` is addressed as [i·dst_rs + j] (row stride dst_rs, column stride
-    // 1), at most (m-1)·dst_rs + n-1 < dst.len(); `lhs` as [i·k + c] < m·k; `rhs` as
-    // [j·k + c] < n·k (the [k, n] view has row stride 1 and column stride k): every
-    // index the GEMM forms for i < m, j < n, c < k is inside its slice (asserted
-    // above). `dst` is a unique borrow, the inputs shared ones, so nothing aliases.
-    // `read_dst = false`: `dst` is only written (alpha is then ignored).
+    let last = |r: usize, c: usize, rs: usize, cs: usize| (r - 1) * rs + (c - 1) * cs;
+    assert!(last(m, n, dst.rs, 1) < dst.data.len());
+    if k > 0 {
+        assert!(last(m, k, a.rs, a.cs) < a.data.len() && last(k, n, b.rs, b.cs) < b.data.len());
+    }
+    // SAFETY: every element the GEMM addresses (dst (i, j) at i·rs + j, a (i, c) at
+    // i·a.rs + c·a.cs, b (c, j) at c·b.rs + j·b.cs, for i < m, j < n, c < k) is at
+    // most the last index asserted above, inside its slice. Distinct (i, j) of dst
+    // are distinct addresses (column stride 1, row stride ≥ n), so the GEMM's
+    // threads never write the same element; `dst` is a unique borrow and the inputs
+    // shared ones, so nothing aliases. `read_dst = false`: dst is only written
+    // (alpha is then ignored).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst.data.as_mut_ptr(),
             1,
-            dst_rs as isize,
+            dst.rs as isize,
             false,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            k as isize,
-            1,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
             0.0f32,
             1.0f32,
             false,

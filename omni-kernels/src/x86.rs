@@ -470,6 +470,144 @@ pub(crate) fn quantize_block_q8(x: &[f32; QK], q: &mut [i8; QK]) -> f32 {
     d
 }
 
+/// Cephes `expf` on 16 lanes (range reduction by ln 2 in two parts, a degree-5
+/// polynomial, `vscalefps` for the power of two): within 2 ulp of `exp` for
+/// x ≥ −87.3 (inputs below are clamped there, giving ~1e-38 instead of 0).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+fn exp512(x: __m512) -> __m512 {
+    let x = _mm512_max_ps(x, _mm512_set1_ps(-87.336_55));
+    let x = _mm512_min_ps(x, _mm512_set1_ps(88.376_26));
+    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+        _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+    );
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
+    let mut p = _mm512_set1_ps(1.987_569_1e-4);
+    for c in [
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        0.166_666_65,
+        0.5,
+    ] {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    }
+    let y = _mm512_fmadd_ps(
+        _mm512_mul_ps(p, r),
+        r,
+        _mm512_add_ps(r, _mm512_set1_ps(1.0)),
+    );
+    _mm512_scalef_ps(y, n)
+}
+
+/// Cephes `expf` on 8 lanes (as [`exp512`]; the power of two built in the exponent
+/// bits, exact for the clamped range).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn exp256(x: __m256) -> __m256 {
+    let x = _mm256_max_ps(x, _mm256_set1_ps(-87.336_55));
+    let x = _mm256_min_ps(x, _mm256_set1_ps(88.376_26));
+    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+        x,
+        _mm256_set1_ps(std::f32::consts::LOG2_E),
+    ));
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
+    let mut p = _mm256_set1_ps(1.987_569_1e-4);
+    for c in [
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        0.166_666_65,
+        0.5,
+    ] {
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+    }
+    let y = _mm256_fmadd_ps(
+        _mm256_mul_ps(p, r),
+        r,
+        _mm256_add_ps(r, _mm256_set1_ps(1.0)),
+    );
+    // 2^n as the bits of an f32, (n + 127) << 23: the clamp keeps x·log2(e) in
+    // [-126.0, 127.5], so n is in [-126, 127] and the exponent field in [1, 254].
+    let pow2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+        _mm256_cvtps_epi32(n),
+        _mm256_set1_epi32(127),
+    )));
+    _mm256_mul_ps(y, pow2)
+}
+
+/// `row[j] ← exp(scale·(row[j] − max))`, returns their sum (AVX-512).
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) fn softmax_row_avx512(row: &mut [f32], scale: f32) -> f32 {
+    let mut mv = _mm512_set1_ps(f32::NEG_INFINITY);
+    let (ch, rem) = row.as_chunks::<16>();
+    for c in ch {
+        // SAFETY: `c` is 16 readable f32; `loadu` has no alignment requirement.
+        mv = _mm512_max_ps(mv, unsafe { _mm512_loadu_ps(c.as_ptr()) });
+    }
+    let m = rem.iter().fold(_mm512_reduce_max_ps(mv), |a, &b| a.max(b));
+    let (vm, vs) = (_mm512_set1_ps(m), _mm512_set1_ps(scale));
+    let mut sum = _mm512_setzero_ps();
+    let (ch, rem) = row.as_chunks_mut::<16>();
+    for c in ch {
+        // SAFETY: `c` is 16 readable and writable f32 (a unique borrow).
+        unsafe {
+            let e = exp512(_mm512_mul_ps(
+                _mm512_sub_ps(_mm512_loadu_ps(c.as_ptr()), vm),
+                vs,
+            ));
+            _mm512_storeu_ps(c.as_mut_ptr(), e);
+            sum = _mm512_add_ps(sum, e);
+        }
+    }
+    let mut s = _mm512_reduce_add_ps(sum);
+    for x in rem {
+        *x = (scale * (*x - m)).exp();
+        s += *x;
+    }
+    s
+}
+
+/// `row[j] ← exp(scale·(row[j] − max))`, returns their sum (AVX2).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn softmax_row_avx2(row: &mut [f32], scale: f32) -> f32 {
+    let mut mv = _mm256_set1_ps(f32::NEG_INFINITY);
+    let (ch, rem) = row.as_chunks::<8>();
+    for c in ch {
+        // SAFETY: `c` is 8 readable f32; `loadu` has no alignment requirement.
+        mv = _mm256_max_ps(mv, unsafe { _mm256_loadu_ps(c.as_ptr()) });
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` is 8 writable f32.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), mv) };
+    let m = lanes
+        .iter()
+        .chain(rem)
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let (vm, vs) = (_mm256_set1_ps(m), _mm256_set1_ps(scale));
+    let mut sum = _mm256_setzero_ps();
+    let (ch, rem) = row.as_chunks_mut::<8>();
+    for c in ch {
+        // SAFETY: `c` is 8 readable and writable f32 (a unique borrow).
+        unsafe {
+            let e = exp256(_mm256_mul_ps(
+                _mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), vm),
+                vs,
+            ));
+            _mm256_storeu_ps(c.as_mut_ptr(), e);
+            sum = _mm256_add_ps(sum, e);
+        }
+    }
+    let mut s = hsum_ps(sum);
+    for x in rem {
+        *x = (scale * (*x - m)).exp();
+        s += *x;
+    }
+    s
+}
+
 /// Register-blocked small-batch kernel body: `W` weight rows against `X` rows of f32
 /// x over one chunk of columns (the slices; their common length a multiple of the
 /// lane count), `W·X` vector accumulators along the columns (the dot-product

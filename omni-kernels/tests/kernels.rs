@@ -621,3 +621,81 @@ fn conv_transpose1d_every_variant_matches_the_definition() {
         }
     }
 }
+
+/// The softmax row of every instruction set against f64 `exp` of the same f32
+/// argument `scale·(x − max)`: within 3e-7 relative (Cephes `expf`: ≤ 2 ulp);
+/// arguments below −87.3 (clamped) give at most 1.2e-38. The returned sum within
+/// 1e-6 relative. Row lengths that leave a scalar tail (37) and do not (48).
+#[test]
+fn softmax_row_matches_f64_exp_of_the_same_argument_on_every_instruction_set() {
+    for isa in Isa::available() {
+        for (len, scale) in [(37usize, 0.125f32), (48, 1.0), (300, 3.0)] {
+            let row: Vec<f32> = rand_vec(len, len as u64 + 3)
+                .iter()
+                .map(|v| v * 60.0)
+                .collect();
+            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let mut got = row.clone();
+            let sum = omni_kernels::attention::softmax_row(isa, &mut got, scale);
+            let mut want_sum = 0.0f64;
+            for (g, &x) in got.iter().zip(&row) {
+                let arg = scale * (x - m);
+                let want = (arg as f64).exp();
+                if arg < -87.3 {
+                    assert!(*g >= 0.0 && *g <= 1.2e-38, "{isa:?} exp({arg}) = {g}");
+                } else {
+                    assert!(
+                        ((*g as f64) - want).abs() <= 3e-7 * want,
+                        "{isa:?} exp({arg}) = {g}, want {want}"
+                    );
+                }
+                want_sum += want;
+            }
+            assert!(
+                ((sum as f64) - want_sum).abs() <= 1e-6 * want_sum,
+                "{isa:?} sum"
+            );
+        }
+    }
+}
+
+/// `attention_f32` against `softmax(q·kᵀ/√d)·v` per head in f64: 400 query rows (a
+/// block of 384 and a short one), 93 keys, 3 heads of 16 interleaved in the rows as
+/// the projections produce them. Outputs are convex combinations of v (|v| < 1):
+/// within 1e-5.
+#[test]
+fn attention_matches_the_softmax_definition_per_head() {
+    let (t_q, t_k, heads, d) = (400usize, 93usize, 3usize, 16usize);
+    let c = heads * d;
+    let q: Vec<f32> = rand_vec(t_q * c, 41).iter().map(|v| v * 4.0).collect();
+    let k: Vec<f32> = rand_vec(t_k * c, 42).iter().map(|v| v * 4.0).collect();
+    let v = rand_vec(t_k * c, 43);
+    let mut out = vec![f32::NAN; t_q * c];
+    omni_kernels::attention_f32(&q, &k, &v, t_q, t_k, heads, d, &mut out);
+    for h in 0..heads {
+        for i in 0..t_q {
+            let s: Vec<f64> = (0..t_k)
+                .map(|j| {
+                    (0..d)
+                        .map(|e| q[i * c + h * d + e] as f64 * k[j * c + h * d + e] as f64)
+                        .sum::<f64>()
+                        / (d as f64).sqrt()
+                })
+                .collect();
+            let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let p: Vec<f64> = s.iter().map(|x| (x - mx).exp()).collect();
+            let z: f64 = p.iter().sum();
+            for e in 0..d {
+                let want: f64 = (0..t_k)
+                    .map(|j| p[j] * v[j * c + h * d + e] as f64)
+                    .sum::<f64>()
+                    / z;
+                let got = out[i * c + h * d + e] as f64;
+                assert!(
+                    (got - want).abs() <= 1e-5,
+                    "head {h} row {i} col {e}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}

@@ -45,7 +45,9 @@ impl TrainModel {
         let encoder = match find_speech_encoder(model_dir, &config, opt) {
             Some(pt) => {
                 let wcfg = WhisperConfig::from_openai_pt(&pt)?;
-                let ws = WeightStore::open_pytorch(&pt, Some("model_state_dict"))?.sub("encoder.");
+                let ws = WeightStore::open_pytorch(&pt, Some("model_state_dict"))?
+                    .sub("encoder.")
+                    .dense_only();
                 WhisperEncoder::load(&ws, &wcfg, dtype, &device)?
             }
             None => {

@@ -2,14 +2,14 @@
 //! positions, pre-LN residual attention blocks, `ln_post`.
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
 use burn::tensor::activation::gelu;
 use burn::tensor::module::{attention, conv1d};
 use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use super::config::WhisperConfig;
 use crate::model::nn::norm::LayerNorm;
+use crate::model::nn::proj::Proj;
 use crate::weights::{RunDType, WeightStore};
 use crate::{Error, Result};
 
@@ -110,10 +110,10 @@ impl WhisperKeyLayout {
 /// Multi-head self-attention of an encoder block (no bias on the key projection).
 #[derive(Module, Debug)]
 pub struct EncoderAttention {
-    pub query: Linear,
-    pub key: Linear,
-    pub value: Linear,
-    pub out: Linear,
+    pub query: Proj,
+    pub key: Proj,
+    pub value: Proj,
+    pub out: Proj,
     pub n_head: usize,
 }
 
@@ -121,13 +121,57 @@ impl EncoderAttention {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, t, c] = x.dims();
         let h = self.n_head;
+        let (q, k, v) = (
+            self.query.forward(x.clone()),
+            self.key.forward(x.clone()),
+            self.value.forward(x),
+        );
+        if q.device() == Device::flex() {
+            return self.out.forward(cpu_attention(q, k, v, h));
+        }
         let split = |y: Tensor<3>| y.reshape([b, t, h, c / h]).swap_dims(1, 2);
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x));
-        let o = attention(q, k, v, None, None, AttentionModuleOptions::default());
+        let o = attention(
+            split(q),
+            split(k),
+            split(v),
+            None,
+            None,
+            AttentionModuleOptions::default(),
+        );
         self.out.forward(o.swap_dims(1, 2).reshape([b, t, c]))
     }
+}
+
+/// The attention of `[b, t, heads·d]` projections on the CPU backend:
+/// `omni_kernels::attention_f32` (blocked GEMMs and a vectorized softmax, reading
+/// the heads in place) in f32 whatever the run dtype, the result cast back. flex's
+/// fused attention spends most of its time in a scalar `expf` (measured: `expf`
+/// 10 % and its loop 18 % of the whisper-base encoder, Intel Xeon, 2026-12-01).
+fn cpu_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize) -> Tensor<3> {
+    let [b, t, c] = q.dims();
+    let (dtype, device) = (q.dtype(), q.device());
+    let host = |x: Tensor<3>| {
+        x.cast(DType::F32)
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32 tensor data")
+    };
+    let (q, k, v) = (host(q), host(k), host(v));
+    let mut out = vec![0.0f32; b * t * c];
+    for (i, o) in out.chunks_exact_mut(t * c).enumerate() {
+        let r = i * t * c..(i + 1) * t * c;
+        omni_kernels::attention_f32(
+            &q[r.clone()],
+            &k[r.clone()],
+            &v[r],
+            t,
+            t,
+            heads,
+            c / heads,
+            o,
+        );
+    }
+    Tensor::<3>::from_data(TensorData::new(out, [b, t, c]), (&device, DType::F32)).cast(dtype)
 }
 
 /// One pre-LN residual block: attention then a 4× GELU MLP.
@@ -136,8 +180,8 @@ pub struct EncoderBlock {
     pub attn_ln: LayerNorm,
     pub attn: EncoderAttention,
     pub mlp_ln: LayerNorm,
-    pub fc1: Linear,
-    pub fc2: Linear,
+    pub fc1: Proj,
+    pub fc2: Proj,
 }
 
 impl EncoderBlock {
@@ -196,21 +240,25 @@ impl WhisperEncoder {
         })?;
         let c = config.n_audio_state;
         let eps = 1e-5;
+        // The linear layers: f32/f16 weights as omni-kernels matrices on the CPU (the
+        // `gemm` crate on the stored [out, in] weight: 1.5–2× burn's matmul at the
+        // encoder's fc1 shapes, `examples/gemm_probe.rs`); never quantized.
+        let lin = dtype.float();
         let mut blocks = Vec::with_capacity(config.n_audio_layer);
         for i in 0..config.n_audio_layer {
             let key = |p: &str| layout.block(i, p);
             blocks.push(EncoderBlock {
                 attn_ln: LayerNorm::load(store, &key("attn_ln"), c, eps, dtype, device)?,
                 attn: EncoderAttention {
-                    query: store.linear(&key("q"), c, c, true, dtype, device)?,
-                    key: store.linear(&key("k"), c, c, false, dtype, device)?,
-                    value: store.linear(&key("v"), c, c, true, dtype, device)?,
-                    out: store.linear(&key("out"), c, c, true, dtype, device)?,
+                    query: store.proj(&key("q"), c, c, true, lin, device)?,
+                    key: store.proj(&key("k"), c, c, false, lin, device)?,
+                    value: store.proj(&key("v"), c, c, true, lin, device)?,
+                    out: store.proj(&key("out"), c, c, true, lin, device)?,
                     n_head: config.n_audio_head,
                 },
                 mlp_ln: LayerNorm::load(store, &key("mlp_ln"), c, eps, dtype, device)?,
-                fc1: store.linear(&key("fc1"), c, 4 * c, true, dtype, device)?,
-                fc2: store.linear(&key("fc2"), 4 * c, c, true, dtype, device)?,
+                fc1: store.proj(&key("fc1"), c, 4 * c, true, lin, device)?,
+                fc2: store.proj(&key("fc2"), 4 * c, c, true, lin, device)?,
             });
         }
         let positional_embedding = if store.contains(layout.pos()) {

@@ -1,0 +1,144 @@
+//! Unmasked multi-head self-attention in f32, `softmax(Q·Kᵀ / √d) · V` per head:
+//! the Whisper encoder's attention (openai-whisper `MultiHeadAttention.qkv_attention`
+//! without a mask; its `d^-¼` on both q and k is the same `1/√d`).
+//!
+//! Per head and block of [`Q_BLOCK`] query rows (one rayon task): the scores
+//! `S = Q_h·K_hᵀ` (a GEMM into a per-thread scratch), each row's softmax in place
+//! (max, `exp` vectorized, sum), `O_h = P·V_h` (a GEMM), then `O_h /= Σ`. The heads
+//! are read in place from the projections' `[t, heads·d]` layout (no transposed
+//! copies).
+
+use rayon::prelude::*;
+
+use crate::{gemm_f32, Isa, MatMut, MatRef};
+
+/// Query rows per task: larger blocks pack `K_h` and `V_h` for the GEMMs fewer
+/// times. Measured (whisper-base encoder in `omni_bench`, Intel Xeon, 2 threads,
+/// 2026-12-01, one task per block with all heads): 64 → 476–513 ms, 128 → 451–457,
+/// 256 → 420–426, 384 → 403–412 ms; one task per head and block (this code, which
+/// keeps more threads busy on larger CPUs): 384 → 419–434 ms.
+pub const Q_BLOCK: usize = 384;
+
+/// `out[t_q, heads·d]` = per head `h`, `softmax(q_h·k_hᵀ / √d)·v_h`, with `q`
+/// `[t_q, heads·d]`, `k` and `v` `[t_k, heads·d]` (head `h` in columns
+/// `h·d..(h+1)·d`, as the projections produce them). Threads: rayon's current pool,
+/// over blocks of query rows.
+#[allow(clippy::too_many_arguments)] // the shapes of three matrices
+pub fn attention_f32(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    t_q: usize,
+    t_k: usize,
+    heads: usize,
+    d: usize,
+    out: &mut [f32],
+) {
+    let c = heads * d;
+    assert_eq!(q.len(), t_q * c, "q is not [{t_q}, {heads}·{d}]");
+    assert_eq!(k.len(), t_k * c, "k is not [{t_k}, {heads}·{d}]");
+    assert_eq!(v.len(), t_k * c, "v is not [{t_k}, {heads}·{d}]");
+    assert_eq!(out.len(), t_q * c, "out is not [{t_q}, {heads}·{d}]");
+    if t_q == 0 || c == 0 {
+        return;
+    }
+    assert!(t_k > 0, "attention over no keys");
+    let isa = Isa::selected();
+    let scale = 1.0 / (d as f32).sqrt();
+    let blocks = t_q.div_ceil(Q_BLOCK);
+    // One task per (head, block of query rows): its output goes to a buffer of its
+    // own (`[rows, d]`), copied into `out` after (the heads' columns interleave).
+    let parts: Vec<(usize, usize, Vec<f32>)> = (0..heads * blocks)
+        .into_par_iter()
+        .map_init(Vec::new, |scores, task| {
+            let (h, blk) = (task / blocks, task % blocks);
+            let i0 = blk * Q_BLOCK;
+            let rows = Q_BLOCK.min(t_q - i0);
+            scores.resize(rows * t_k, 0.0f32);
+            gemm_f32(
+                MatMut {
+                    data: scores,
+                    rows,
+                    cols: t_k,
+                    rs: t_k,
+                },
+                MatRef {
+                    data: &q[i0 * c + h * d..],
+                    rows,
+                    cols: d,
+                    rs: c,
+                    cs: 1,
+                },
+                // Kᵀ: element (e, j) is k[j·c + h·d + e].
+                MatRef {
+                    data: &k[h * d..],
+                    rows: d,
+                    cols: t_k,
+                    rs: 1,
+                    cs: c,
+                },
+                gemm::Parallelism::None,
+            );
+            let sums: Vec<f32> = scores
+                .chunks_exact_mut(t_k)
+                .map(|row| softmax_row(isa, row, scale))
+                .collect();
+            let mut o = vec![0.0f32; rows * d];
+            gemm_f32(
+                MatMut {
+                    data: &mut o,
+                    rows,
+                    cols: d,
+                    rs: d,
+                },
+                MatRef {
+                    data: scores,
+                    rows,
+                    cols: t_k,
+                    rs: t_k,
+                    cs: 1,
+                },
+                MatRef {
+                    data: &v[h * d..],
+                    rows: t_k,
+                    cols: d,
+                    rs: c,
+                    cs: 1,
+                },
+                gemm::Parallelism::None,
+            );
+            for (row, s) in o.chunks_exact_mut(d).zip(&sums) {
+                let inv = 1.0 / s;
+                row.iter_mut().for_each(|y| *y *= inv);
+            }
+            (h, i0, o)
+        })
+        .collect();
+    for (h, i0, o) in parts {
+        for (r, row) in o.chunks_exact(d).enumerate() {
+            out[(i0 + r) * c + h * d..(i0 + r) * c + (h + 1) * d].copy_from_slice(row);
+        }
+    }
+}
+
+/// `row[j] ← exp(scale·(row[j] − max))`; returns the sum of the new values (≥ 1).
+pub fn softmax_row(isa: Isa, row: &mut [f32], scale: f32) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512Vnni` is only selected where AVX-512 F (and AVX2, FMA,
+        // F16C) were detected at run time.
+        Isa::Avx512Vnni => unsafe { crate::x86::softmax_row_avx512(row, scale) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` is only selected where AVX2, FMA and F16C were detected.
+        Isa::Avx2 => unsafe { crate::x86::softmax_row_avx2(row, scale) },
+        _ => {
+            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let mut s = 0.0f32;
+            for x in row.iter_mut() {
+                *x = (scale * (*x - m)).exp();
+                s += *x;
+            }
+            s
+        }
+    }
+}
