@@ -25,8 +25,9 @@ use crate::Isa;
 
 /// Output channels per tile.
 pub(crate) const OB: usize = 4;
-/// Output samples per tile (two 8-lane vectors).
-pub(crate) const TW: usize = 16;
+/// Output samples per tile (four 16-lane vectors on AVX-512; four tiles of 16 on
+/// AVX2).
+pub(crate) const TW: usize = 64;
 
 /// Weights of a stride-1 convolution packed for the tile kernels.
 #[derive(Debug, Clone)]
@@ -109,9 +110,11 @@ fn tile(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: every public entry asserts `isa.is_available()`: AVX2 and FMA were
         // detected at run time.
-        Isa::Avx2 | Isa::Avx512Vnni => unsafe {
-            crate::x86::conv_tile(xp, lp, p.c_in, p.k, d, w, m0)
-        },
+        Isa::Avx2 => unsafe { crate::x86::conv_tile(xp, lp, p.c_in, p.k, d, w, m0) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above; `Avx512Vnni` is only available where AVX-512 F was
+        // detected too.
+        Isa::Avx512Vnni => unsafe { crate::x86::conv_tile_avx512(xp, lp, p.c_in, p.k, d, w, m0) },
         _ => tile_portable(xp, lp, p.c_in, p.k, d, w, m0),
     }
 }

@@ -722,11 +722,11 @@ fn load_ps(x: &[f32; 8]) -> __m256 {
     unsafe { _mm256_loadu_ps(x.as_ptr()) }
 }
 
-/// The AVX2 + FMA version of [`crate::conv1d::tile_portable`]: a tile of `OB` = 4 output
-/// channels × `TW` = 16 samples held in 8 ymm accumulators over every (input channel,
-/// tap) pair: per pair, 2 input vectors, 4 broadcast weights, 8 FMAs. (A 4 × 24 tile
-/// needs all 16 registers plus a temporary: LLVM spilled an accumulator, and the
-/// store-to-load chain made it ~25 % slower.)
+/// Output samples per AVX2 half-tile.
+const TW2: usize = 16;
+
+/// The AVX2 + FMA version of [`crate::conv1d::tile_portable`], as `TW / 16` tiles of
+/// [`TW2`] = 16 samples ([`conv_tile16`]).
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn conv_tile(
     xp: &[f32],
@@ -737,17 +737,43 @@ pub(crate) fn conv_tile(
     w: &[f32],
     m0: usize,
 ) -> [[f32; TW]; OB] {
-    const { assert!(OB == 4 && TW == 16) };
+    const { assert!(OB == 4 && TW.is_multiple_of(TW2)) };
+    let mut out = [[0f32; TW]; OB];
+    for q in 0..TW / TW2 {
+        let part = conv_tile16(xp, lp, c_in, k, d, w, m0 + q * TW2);
+        for (o, p) in out.iter_mut().zip(&part) {
+            o[q * TW2..(q + 1) * TW2].copy_from_slice(p);
+        }
+    }
+    out
+}
+
+/// A tile of `OB` = 4 output channels × 16 samples held in 8 ymm accumulators over
+/// every (input channel, tap) pair: per pair, 2 input vectors, 4 broadcast weights,
+/// 8 FMAs. (A 4 × 24 tile needs all 16 registers plus a temporary: LLVM spilled an
+/// accumulator, and the store-to-load chain made it ~25 % slower; so did inlining
+/// this into a loop over the 16-sample parts of a longer tile: 2× slower.)
+#[inline(never)]
+#[target_feature(enable = "avx2,fma")]
+fn conv_tile16(
+    xp: &[f32],
+    lp: usize,
+    c_in: usize,
+    k: usize,
+    d: usize,
+    w: &[f32],
+    m0: usize,
+) -> [[f32; TW2]; OB] {
     let mut a = [[_mm256_setzero_ps(); 2]; OB];
-    let span = TW + d * (k - 1);
+    let span = TW2 + d * (k - 1);
     let w = &w[..c_in * k * OB];
     for i in 0..c_in {
         let row = &xp[i * lp + m0..i * lp + m0 + span];
         let wi = &w[i * k * OB..(i + 1) * k * OB];
         for (j, wj) in wi.as_chunks::<OB>().0.iter().enumerate() {
-            let xs: &[[f32; 8]; 2] = match row[j * d..j * d + TW].as_chunks::<8>().0.try_into() {
+            let xs: &[[f32; 8]; 2] = match row[j * d..j * d + TW2].as_chunks::<8>().0.try_into() {
                 Ok(xs) => xs,
-                Err(_) => unreachable!("TW = 16 is 2 chunks of 8"),
+                Err(_) => unreachable!("TW2 = 16 is 2 chunks of 8"),
             };
             let x = [load_ps(&xs[0]), load_ps(&xs[1])];
             for (al, &wv) in a.iter_mut().zip(wj) {
@@ -758,11 +784,64 @@ pub(crate) fn conv_tile(
             }
         }
     }
-    let mut out = [[0f32; TW]; OB];
+    let mut out = [[0f32; TW2]; OB];
     for (o, al) in out.iter_mut().zip(&a) {
         for (c, &v) in o.as_chunks_mut::<8>().0.iter_mut().zip(al) {
             // SAFETY: `c` is exactly 8 writable f32; `storeu` has no alignment requirement.
             unsafe { _mm256_storeu_ps(c.as_mut_ptr(), v) };
+        }
+    }
+    out
+}
+
+/// The AVX-512 version of [`conv_tile`]: the whole tile of `OB` = 4 output channels ×
+/// `TW` = 64 samples in 16 zmm accumulators: per (input channel, tap) pair, 4 input
+/// vectors, 4 broadcast weights, 16 FMAs of 16 lanes. Measured (vocoder row of
+/// `omni_bench`, Intel Xeon, 2026-12-01): 4 × 32 samples 144 ms, 4 × 64 131 ms; the
+/// AVX2 tiles 176–178 ms.
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) fn conv_tile_avx512(
+    xp: &[f32],
+    lp: usize,
+    c_in: usize,
+    k: usize,
+    d: usize,
+    w: &[f32],
+    m0: usize,
+) -> [[f32; TW]; OB] {
+    const { assert!(OB == 4 && TW == 64) };
+    let mut a = [[_mm512_setzero_ps(); 4]; OB];
+    let span = TW + d * (k - 1);
+    let w = &w[..c_in * k * OB];
+    for i in 0..c_in {
+        let row = &xp[i * lp + m0..i * lp + m0 + span];
+        let wi = &w[i * k * OB..(i + 1) * k * OB];
+        for (j, wj) in wi.as_chunks::<OB>().0.iter().enumerate() {
+            let xs = &row[j * d..j * d + TW];
+            // SAFETY: `xs` is TW = 32 readable f32 (a checked slice); the loads read
+            // 0..16 and 16..32. `loadu` has no alignment requirement.
+            let x = unsafe {
+                [
+                    _mm512_loadu_ps(xs.as_ptr()),
+                    _mm512_loadu_ps(xs.as_ptr().add(16)),
+                    _mm512_loadu_ps(xs.as_ptr().add(32)),
+                    _mm512_loadu_ps(xs.as_ptr().add(48)),
+                ]
+            };
+            for (al, &wv) in a.iter_mut().zip(wj) {
+                let wv = _mm512_set1_ps(wv);
+                for (s, &xv) in al.iter_mut().zip(&x) {
+                    *s = _mm512_fmadd_ps(wv, xv, *s);
+                }
+            }
+        }
+    }
+    let mut out = [[0f32; TW]; OB];
+    for (o, al) in out.iter_mut().zip(&a) {
+        for (c, &v) in o.as_chunks_mut::<16>().0.iter_mut().zip(al) {
+            // SAFETY: `c` is exactly 16 writable f32; `storeu` has no alignment
+            // requirement.
+            unsafe { _mm512_storeu_ps(c.as_mut_ptr(), v) };
         }
     }
     out
