@@ -271,6 +271,36 @@ impl WeightStore {
         }
     }
 
+    /// The dtype of the activations (and of the tensors that are not linear
+    /// layers: norms, biases, RoPE tables, the KV cache) of a model loaded from this
+    /// store in `dtype` on `device`. f16 on the CPU backend runs its linear layers
+    /// as omni-kernels f16 matrices, whose products are f32: there everything else
+    /// is f32 too, as in q8_0/q4_0 runs and llama.cpp (f16 weights, f32
+    /// activations), and flex's elementwise ops and attention run in f32 (its f16
+    /// ones convert per element: measured, an f16 prompt spent ~0.8 s of 4.4 s there).
+    /// Everywhere else (wgpu/cuda, `OMNI_F16_KERNELS=0`, training) the activations
+    /// are `dtype`'s.
+    pub fn activations(&self, dtype: RunDType, device: &Device) -> RunDType {
+        if dtype == RunDType::F16 && self.packs(Format::F16, device) {
+            RunDType::F32
+        } else {
+            dtype
+        }
+    }
+
+    /// Whether [`WeightStore::proj`] makes omni-kernels matrices of `format` here.
+    fn packs(&self, format: Format, device: &Device) -> bool {
+        let cpu = *device == Device::flex() && !self.dense_only;
+        // `OMNI_F16_KERNELS=0` / `OMNI_F32_KERNELS=0`: f16 / f32 Linear layers computed
+        // by burn (flex's matmul), as before omni-kernels; for benchmarks.
+        let env_off = |var: &str| std::env::var(var).is_ok_and(|v| v.trim() == "0");
+        match format {
+            Format::F16 => cpu && !env_off("OMNI_F16_KERNELS"),
+            Format::F32 => cpu && !env_off("OMNI_F32_KERNELS"),
+            Format::Q8_0 | Format::Q4_0 => cpu,
+        }
+    }
+
     /// This store with [`WeightStore::proj`] making burn layers (f32/bf16/f16
     /// `Linear`; q8_0/q4_0 still quantized, then dequantized), never omni-kernels
     /// ones: what training loads, since gradients flow through burn's ops only.
@@ -423,16 +453,8 @@ impl WeightStore {
                 self.linear(prefix, d_in, d_out, bias, dtype, device)?,
             ));
         };
-        let cpu = *device == Device::flex() && !self.dense_only;
-        // `OMNI_F16_KERNELS=0` / `OMNI_F32_KERNELS=0`: f16 / f32 Linear layers computed
-        // by burn (flex's matmul), as before omni-kernels; for benchmarks.
-        let env_off = |var: &str| std::env::var(var).is_ok_and(|v| v.trim() == "0");
-        let burn_layer = match format {
-            Format::F16 => !cpu || env_off("OMNI_F16_KERNELS"),
-            Format::F32 => !cpu || env_off("OMNI_F32_KERNELS"),
-            Format::Q8_0 | Format::Q4_0 => false,
-        };
-        if burn_layer {
+        let cpu = self.packs(format, device);
+        if !cpu && matches!(format, Format::F32 | Format::F16) {
             return Ok(Proj::dense(
                 self.linear(prefix, d_in, d_out, bias, dtype, device)?,
             ));

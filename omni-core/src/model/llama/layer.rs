@@ -37,13 +37,14 @@ impl DecoderLayer {
         device: &Device,
     ) -> Result<Self> {
         let h = d.attn.hidden;
+        let act = store.activations(dtype, device);
         Ok(DecoderLayer {
             input_layernorm: RmsNorm::load(
                 store,
                 &format!("{prefix}.input_layernorm.weight"),
                 h,
                 d.eps,
-                dtype,
+                act,
                 device,
             )?,
             self_attn: Attention::load(
@@ -58,7 +59,7 @@ impl DecoderLayer {
                 &format!("{prefix}.post_attention_layernorm.weight"),
                 h,
                 d.eps,
-                dtype,
+                act,
                 device,
             )?,
             mlp: Mlp::load(store, &format!("{prefix}.mlp"), h, d.ffn, dtype, device)?,

@@ -59,13 +59,17 @@ impl Llama {
     ) -> Result<Self> {
         let c = config;
         let total = c.num_hidden_layers + 2;
+        // Norms, RoPE tables and the KV cache in the activations' dtype (f32 for
+        // f16 weights on the CPU: `WeightStore::activations`).
+        let act = store.activations(dtype, device);
         // Quantized runs keep the embedding table in f16 (half the memory of f32;
         // the selected rows are cast to f32 in `embed`).
-        let embed_dtype = if dtype.quantized().is_some() && device.supports_dtype(DType::F16) {
-            RunDType::F16
-        } else {
-            dtype
-        };
+        let embed_dtype =
+            if (dtype.quantized().is_some() || act != dtype) && device.supports_dtype(DType::F16) {
+                RunDType::F16
+            } else {
+                dtype
+            };
         let embed = store.tensor(
             "model.embed_tokens.weight",
             [c.vocab_size, c.hidden_size],
@@ -90,7 +94,7 @@ impl Llama {
             "model.norm.weight",
             c.hidden_size,
             c.rms_norm_eps,
-            dtype,
+            act,
             device,
         )?;
         // A tied head reads the embedding matrix ([vocab, hidden], i.e. [out, in])
@@ -109,7 +113,7 @@ impl Llama {
             lm_head,
             config: c.clone(),
             rope: Rope::new(c.head_dim(), c.rope_theta, c.rope_scaling.as_ref()),
-            dtype,
+            dtype: act,
         })
     }
 

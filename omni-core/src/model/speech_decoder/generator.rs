@@ -86,7 +86,8 @@ impl SpeechGenerator {
             config: *cfg,
             llm_hidden: llm.hidden_size,
             rope: Rope::new(head_dim, llm.rope_theta, llm.rope_scaling.as_ref()),
-            dtype,
+            // Activations (f32 for f16 weights on the CPU: `WeightStore::activations`).
+            dtype: store.activations(dtype, device),
             device: device.clone(),
         })
     }
