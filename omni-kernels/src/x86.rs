@@ -361,6 +361,94 @@ pub(crate) fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
     s
 }
 
+/// Four f16 weight rows · one f32 row of x (decode): each x vector loaded once for
+/// the four rows, four weight streams in flight per thread, one cache line of each
+/// row per step (prefetched 2 KB ahead as in [`dot_f16`]).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot4_f16(w: [&[u16]; 4], x: &[f32]) -> [f32; 4] {
+    let n = x.len();
+    assert!(w.iter().all(|r| r.len() == n));
+    let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+    let (xc, xrem) = x.as_chunks::<32>();
+    let wc: [&[[u16; 32]]; 4] = [
+        w[0].as_chunks::<32>().0,
+        w[1].as_chunks::<32>().0,
+        w[2].as_chunks::<32>().0,
+        w[3].as_chunks::<32>().0,
+    ];
+    for (ci, xb) in xc.iter().enumerate() {
+        // SAFETY: `xb` is 32 readable f32; lane j < 4 reads 8j..8j+8.
+        let xv = unsafe {
+            [
+                _mm256_loadu_ps(xb.as_ptr()),
+                _mm256_loadu_ps(xb.as_ptr().add(8)),
+                _mm256_loadu_ps(xb.as_ptr().add(16)),
+                _mm256_loadu_ps(xb.as_ptr().add(24)),
+            ]
+        };
+        for (a, rows) in acc.iter_mut().zip(&wc) {
+            let b = &rows[ci];
+            prefetch_ahead(b);
+            for (j, &xj) in xv.iter().enumerate() {
+                // SAFETY: `b` is 32 readable u16; j < 4 reads halves 8j..8j+8.
+                let wv = unsafe { _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(8 * j).cast())) };
+                a[j % 2] = _mm256_fmadd_ps(wv, xj, a[j % 2]);
+            }
+        }
+    }
+    let done = xc.len() * 32;
+    let mut out = [0.0f32; 4];
+    for (r, (o, a)) in out.iter_mut().zip(&acc).enumerate() {
+        *o = hsum_ps(_mm256_add_ps(a[0], a[1]));
+        for (&h, &xv) in w[r][done..].iter().zip(xrem) {
+            *o += f16_to_f32(h) * xv;
+        }
+    }
+    out
+}
+
+/// Four f32 weight rows · one f32 row of x (decode), as [`dot4_f16`].
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot4_f32(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
+    let n = x.len();
+    assert!(w.iter().all(|r| r.len() == n));
+    let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+    let (xc, xrem) = x.as_chunks::<16>();
+    let wc: [&[[f32; 16]]; 4] = [
+        w[0].as_chunks::<16>().0,
+        w[1].as_chunks::<16>().0,
+        w[2].as_chunks::<16>().0,
+        w[3].as_chunks::<16>().0,
+    ];
+    for (ci, xb) in xc.iter().enumerate() {
+        // SAFETY: `xb` is 16 readable f32; the loads read 0..8 and 8..16.
+        let xv = unsafe {
+            [
+                _mm256_loadu_ps(xb.as_ptr()),
+                _mm256_loadu_ps(xb.as_ptr().add(8)),
+            ]
+        };
+        for (a, rows) in acc.iter_mut().zip(&wc) {
+            let b = &rows[ci];
+            prefetch_ahead(b);
+            for (j, &xj) in xv.iter().enumerate() {
+                // SAFETY: `b` is 16 readable f32; j < 2 reads 8j..8j+8.
+                let wv = unsafe { _mm256_loadu_ps(b.as_ptr().add(8 * j)) };
+                a[j] = _mm256_fmadd_ps(wv, xj, a[j]);
+            }
+        }
+    }
+    let done = xc.len() * 16;
+    let mut out = [0.0f32; 4];
+    for (r, (o, a)) in out.iter_mut().zip(&acc).enumerate() {
+        *o = hsum_ps(_mm256_add_ps(a[0], a[1]));
+        for (&wv, &xv) in w[r][done..].iter().zip(xrem) {
+            *o += wv * xv;
+        }
+    }
+    out
+}
+
 /// f32 weights · f32 activations: 4 FMA accumulators of 8 lanes, prefetching as
 /// [`dot_f16`] does (the f32 model's decode GEMV: memory-bound, so 256-bit registers
 /// suffice).
