@@ -165,7 +165,7 @@ fn stage1_logs_each_step_saves_checkpoints_and_omni_loads_the_result() {
     // Burn layers on both sides (`dense_only`), whose parameters `named_values` lists.
     let llm = |dir: &Path| {
         let store = WeightStore::open_hf_dir(dir).unwrap().dense_only();
-        Llama::load(&store, &cfg.llm, RunDType::F32, &omni.device(), None).unwrap()
+        Llama::load(&store, &cfg.llm, RunDType::F32, omni.device(), None).unwrap()
     };
     let (before, after) = (llm(&fixture("omni_tiny")), llm(&out));
     let (a, b) = (

@@ -1,6 +1,6 @@
 //! Checkpoints in the published layout (what `omni run` and the loaders read):
-//! sharded `model-0000i-of-0000n.safetensors` + `model.safetensors.index.json`
-//! + `config.json` (and the source's other files: tokenizer, generation config,
+//! sharded `model-0000i-of-0000n.safetensors`, `model.safetensors.index.json` and
+//! `config.json` (and the source's other files: tokenizer, generation config,
 //! Whisper `.pt`), plus the training state needed to resume exactly:
 //! `optimizer.safetensors` (AdamW moments, f32) and `trainer_state.json` (step).
 

@@ -151,7 +151,7 @@ pub fn parse_units(v: &Value) -> std::result::Result<Vec<u64>, Problem> {
             })
             .collect(),
         Value::String(s) => {
-            let spaced = s.replace('<', " ").replace('>', " ");
+            let spaced = s.replace(['<', '>'], " ");
             spaced
                 .split_whitespace()
                 .map(|t| {

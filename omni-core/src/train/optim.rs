@@ -8,7 +8,7 @@
 //! - [`GradAccumulator`]: sums the gradients of micro-batches (the HF `Trainer`
 //!   divides each micro-batch loss by the accumulation steps; so does
 //!   [`GradAccumulator::add`] with its `scale`).
-//! - [`GradAccumulator::clip_global_norm`]: `torch.nn.utils.clip_grad_norm_`
+//! - [`GradAccumulator::clip_global_norm`] mirrors `torch.nn.utils.clip_grad_norm_`
 //!   (total L2 norm; scale by `max_norm / (norm + 1e-6)` when that is < 1).
 
 use std::collections::BTreeMap;
