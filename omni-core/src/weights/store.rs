@@ -453,8 +453,8 @@ impl WeightStore {
                 self.linear(prefix, d_in, d_out, bias, dtype, device)?,
             ));
         };
-        let cpu = self.packs(format, device);
-        if !cpu && matches!(format, Format::F32 | Format::F16) {
+        let packed = self.packs(format, device);
+        if !packed && matches!(format, Format::F32 | Format::F16) {
             return Ok(Proj::dense(
                 self.linear(prefix, d_in, d_out, bias, dtype, device)?,
             ));
@@ -475,16 +475,17 @@ impl WeightStore {
             WeightMatrix::from_f32(format, d_out, d_in, &to_f32(&bytes, e.info.dtype))
         };
         drop(bytes);
-        let bias_dtype = if cpu { RunDType::F32 } else { dtype };
+        let bias_dtype = if packed { RunDType::F32 } else { dtype };
         let b = if bias {
             Some(self.tensor(&format!("{prefix}.bias"), [d_out], bias_dtype, device)?)
         } else {
             None
         };
-        if cpu {
+        if packed {
             return Ok(Proj::packed(w, b));
         }
-        // Not the CPU: the quantized values, dequantized once, as an f32 burn layer.
+        // Not packed here (another device, or a `dense_only` store): the quantized
+        // values, dequantized once, as an f32 burn layer.
         let wt = transpose(&w.dequantize(), d_out, d_in);
         let weight = Tensor::<2>::from_data(
             burn::tensor::TensorData::new(wt, [d_in, d_out]),

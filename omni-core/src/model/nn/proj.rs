@@ -148,20 +148,21 @@ impl Proj {
         let mut out_dims = dims;
         out_dims[D - 1] = n;
         let x = x.cast(DType::F32);
-        let y = if kernels.unwrap_or(m <= self.kernel_max_rows()) {
+        let kernel_path = kernels.unwrap_or(m <= self.kernel_max_rows());
+        // On host buffers: the omni-kernels path, or (f32/f16) the GEMM on the stored
+        // weight; q8_0/q4_0 beyond the kernel path take dequantized tiles.
+        let y = if kernel_path || matches!(w.format(), Format::F32 | Format::F16) {
             let data = x.into_data();
             let xv = data.as_slice::<f32>().expect("f32 activations");
             let mut out = vec![0.0f32; m * n];
-            w.matmul(xv, m, &mut out);
-            Tensor::<2>::from_data(TensorData::new(out, [m, n]), (&device, DType::F32))
-        } else if matches!(w.format(), Format::F32 | Format::F16) {
-            let data = x.into_data();
-            let xv = data.as_slice::<f32>().expect("f32 activations");
-            let mut out = vec![0.0f32; m * n];
-            assert!(
-                w.matmul_gemm(xv, m, &mut out),
-                "f32/f16 weights have a GEMM"
-            );
+            if kernel_path {
+                w.matmul(xv, m, &mut out);
+            } else {
+                assert!(
+                    w.matmul_gemm(xv, m, &mut out),
+                    "f32/f16 weights have a GEMM"
+                );
+            }
             Tensor::<2>::from_data(TensorData::new(out, [m, n]), (&device, DType::F32))
         } else {
             prefill_matmul(w, x.reshape([m, k]), &device)
