@@ -53,6 +53,29 @@ fn main() {
                 tw[3] * 1e3,
                 2.0 * (m * k * n) as f64 / tw[3] / 1e9
             );
+            for f in [Format::F32, Format::F16] {
+                let wm = WeightMatrix::from_f32(f, n, k, &vec![0.02f32; k * n]);
+                let mut tg = vec![];
+                for _ in 0..7 {
+                    let t = Instant::now();
+                    wm.matmul_gemm(&x, m, &mut y);
+                    tg.push(t.elapsed().as_secs_f64());
+                }
+                tg.sort_by(|x, y| x.partial_cmp(y).unwrap());
+                let mut tp = vec![];
+                for _ in 0..7 {
+                    let t = Instant::now();
+                    wm.matmul_panel(&x, m, &mut y);
+                    tp.push(t.elapsed().as_secs_f64());
+                }
+                tp.sort_by(|x, y| x.partial_cmp(y).unwrap());
+                println!(
+                    "omni-kernels {f:?} m={m} k={k} n={n}: matmul_gemm {:.2} ms, matmul_panel {:.2} ms ({:.0} GFLOP/s)",
+                    tg[3] * 1e3,
+                    tp[3] * 1e3,
+                    2.0 * (m * k * n) as f64 / tp[3] / 1e9
+                );
+            }
         }
         println!(
             "flex {dt:?} m={m} k={k} n={n}: {:.2} ms, {:.0} GFLOP/s",

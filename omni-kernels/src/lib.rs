@@ -34,6 +34,7 @@
 pub mod attention;
 pub mod blocks;
 pub mod conv1d;
+mod panel_gemm;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -279,6 +280,16 @@ impl std::fmt::Debug for WeightMatrix {
     }
 }
 
+/// Rows of x up to which [`WeightMatrix::matmul_gemm`] multiplies f16 weights with
+/// the packed-panel GEMM (`panel_gemm`) rather than f32 tiles into the `gemm` crate.
+/// `examples/gemm_probe.rs`, Intel Xeon (AVX-512), 2 threads, 2026-12-01, tiles +
+/// `gemm` → panels: m = 340, 2048 → 8192: 35.9 → 33.8 ms; 8192 → 2048: 52.3 → 36.5
+/// ms; m = 25, 4096 → 11008: 33.1 → 15.6 ms; but m = 1500 (Whisper), 2048 → 512:
+/// 8.5 → 10.2 ms, 1280 → 5120: 49.9 → 50.7 ms (x's blocks of 1500 rows no longer fit
+/// L2 beside the panels). f32 weights keep the `gemm` crate: equal at m = 340
+/// (33.1 / 32.4 ms, 34.5 / 34.4 ms), faster at 1500 rows.
+pub const PANEL_GEMM_MAX_ROWS_F16: usize = 512;
+
 /// Output rows per rayon task.
 const ROWS_PER_TASK: usize = 16;
 
@@ -455,8 +466,36 @@ impl WeightMatrix {
     /// (F16C, into a buffer that stays in cache) and multiplied — the same numbers as
     /// the f32 product with the dequantized weight. Returns `false` (and leaves `out`)
     /// for q8_0/q4_0, which have no such path. Threads: rayon's current pool.
+    ///
+    /// f16 weights with at most [`PANEL_GEMM_MAX_ROWS_F16`] rows of x take omni's own
+    /// packed-panel GEMM instead ([`WeightMatrix::matmul_panel`]: the weight converted
+    /// while it is packed, no tiles).
     pub fn matmul_gemm(&self, x: &[f32], m: usize, out: &mut [f32]) -> bool {
+        if self.format() == Format::F16 && m <= PANEL_GEMM_MAX_ROWS_F16 {
+            return self.matmul_panel(x, m, out);
+        }
         self.matmul_gemm_tiled(x, m, out, f16_gemm_tile_values())
+    }
+
+    /// `out[m, rows] = x[m, cols] · Wᵀ` through omni's own packed-panel GEMM
+    /// (`panel_gemm`: BLIS's loop order, the weight packed per 256-column block,
+    /// f16 converted while packing). Returns `false` (and leaves `out`) for
+    /// q8_0/q4_0. Threads: rayon's current pool.
+    pub fn matmul_panel(&self, x: &[f32], m: usize, out: &mut [f32]) -> bool {
+        self.matmul_panel_with(Isa::selected(), x, m, out)
+    }
+
+    /// [`WeightMatrix::matmul_panel`] with an explicit instruction set (panics if
+    /// this CPU lacks it).
+    pub fn matmul_panel_with(&self, isa: Isa, x: &[f32], m: usize, out: &mut [f32]) -> bool {
+        let (n, k) = (self.rows, self.cols);
+        let w = match &self.data {
+            Data::F32(w) => panel_gemm::Rows::F32(w),
+            Data::F16(w) => panel_gemm::Rows::F16(w),
+            Data::Q8_0(_) | Data::Q4_0(_) => return false,
+        };
+        panel_gemm::gemm_nt(isa, w, n, k, x, m, out);
+        true
     }
 
     /// [`WeightMatrix::matmul_gemm`] with f16 tiles of `tile_values` weights (at

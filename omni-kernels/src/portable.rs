@@ -91,3 +91,22 @@ pub(crate) fn rows_dequantized(
     }
     out.copy_from_slice(&acc[..m]);
 }
+
+/// Rows of x per portable GEMM tile.
+pub(crate) const GEMM_MR: usize = 4;
+
+/// `Σ_kk a[kk·4 + i] · b[kk·32 + j]` (`i < 4`, `j < 32`): the portable register
+/// tile of `panel_gemm`.
+pub(crate) fn gemm_tile(a: &[f32], b: &[f32]) -> [[f32; 32]; GEMM_MR] {
+    let kc = b.len() / 32;
+    assert!(b.len() == kc * 32 && a.len() == kc * GEMM_MR);
+    let mut acc = [[0.0f32; 32]; GEMM_MR];
+    for (av, bv) in a.chunks_exact(GEMM_MR).zip(b.chunks_exact(32)) {
+        for (acc, &x) in acc.iter_mut().zip(av) {
+            for (s, &w) in acc.iter_mut().zip(bv) {
+                *s += x * w;
+            }
+        }
+    }
+    acc
+}

@@ -934,3 +934,167 @@ pub(crate) fn conv_tile_avx512(
     }
     out
 }
+
+/// Rows of x per AVX-512 GEMM tile (`panel_gemm`): 14 × 2 accumulators, two weight
+/// vectors and the broadcast (embedded in the FMA) of the 32 registers.
+const GEMM_MR_512: usize = 14;
+/// Rows of x per AVX2 GEMM tile: 3 × 4 accumulators, 3 broadcasts, 1 weight vector.
+const GEMM_MR_256: usize = 3;
+
+/// `c[i·ldc + j] (+)= Σ_kk a[kk·14 + i] · b[kk·32 + j]` (`i < 14`, `j < 32`): the
+/// AVX-512 register tile of [`crate::panel_gemm`] (BLIS's micro-kernel: x packed
+/// `[kc][14]`, the weight panel `[kc][32]`).
+///
+/// # Safety
+/// `c + i·ldc + j` valid for reads and writes, and exclusive, for `i < 14`, `j < 32`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) unsafe fn gemm_tile_avx512(
+    a: &[f32],
+    b: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    const MR: usize = GEMM_MR_512;
+    let kc = b.len() / 32;
+    assert!(b.len() == kc * 32 && a.len() == kc * MR);
+    if accumulate {
+        for i in 0..MR {
+            // SAFETY: a prefetch of the tile's rows (valid, by the contract); it never faults.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc).cast());
+                _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16).cast());
+            }
+        }
+    }
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    for kk in 0..kc {
+        // SAFETY: kk < kc: b[32kk..32kk + 32] and a[14kk..14kk + 14] are inside the
+        // slices (lengths asserted); `loadu` has no alignment requirement.
+        let (b0, b1) = unsafe {
+            (
+                _mm512_loadu_ps(bp.add(kk * 32)),
+                _mm512_loadu_ps(bp.add(kk * 32 + 16)),
+            )
+        };
+        for (i, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: as above, i < 14.
+            let av = _mm512_set1_ps(unsafe { *ap.add(kk * MR + i) });
+            acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+            acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+        }
+    }
+    for (i, acc) in acc.iter().enumerate() {
+        // SAFETY: row i of the tile: 32 f32 valid and exclusive (the contract).
+        unsafe {
+            let p = c.add(i * ldc);
+            let (mut v0, mut v1) = (acc[0], acc[1]);
+            if accumulate {
+                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(p));
+                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(p.add(16)));
+            }
+            _mm512_storeu_ps(p, v0);
+            _mm512_storeu_ps(p.add(16), v1);
+        }
+    }
+}
+
+/// The AVX2 register tile (`i < 3`, `j < 32`; x packed `[kc][3]`).
+///
+/// # Safety
+/// As [`gemm_tile_avx512`], for `i < 3`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn gemm_tile_avx2(
+    a: &[f32],
+    b: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    const MR: usize = GEMM_MR_256;
+    let kc = b.len() / 32;
+    assert!(b.len() == kc * 32 && a.len() == kc * MR);
+    let mut acc = [[_mm256_setzero_ps(); 4]; MR];
+    let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    for kk in 0..kc {
+        // SAFETY: kk < kc and i < 3: inside `a` (length asserted).
+        let av: [__m256; MR] =
+            std::array::from_fn(|i| unsafe { _mm256_broadcast_ss(&*ap.add(kk * MR + i)) });
+        for j in 0..4 {
+            // SAFETY: kk < kc, j < 4: b[32kk + 8j..+8] inside `b`.
+            let bv = unsafe { _mm256_loadu_ps(bp.add(kk * 32 + 8 * j)) };
+            for (acc, &a) in acc.iter_mut().zip(&av) {
+                acc[j] = _mm256_fmadd_ps(a, bv, acc[j]);
+            }
+        }
+    }
+    for (i, acc) in acc.iter().enumerate() {
+        for (j, &v) in acc.iter().enumerate() {
+            // SAFETY: 8 f32 of row i of the tile (j < 4): valid and exclusive (the
+            // contract).
+            unsafe {
+                let q = c.add(i * ldc + 8 * j);
+                let v = if accumulate {
+                    _mm256_add_ps(v, _mm256_loadu_ps(q))
+                } else {
+                    v
+                };
+                _mm256_storeu_ps(q, v);
+            }
+        }
+    }
+}
+
+/// The 16 × 16 transpose: `r[i]` ← column `i` of the rows `r[0..16]` (three rounds
+/// of in-lane unpacks/shuffles and two of 128-bit lane shuffles).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+fn transpose16(r: &mut [__m512; 16]) {
+    let mut t = [_mm512_setzero_ps(); 16];
+    for p in 0..8 {
+        t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
+        t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
+    }
+    for q in 0..4 {
+        let (b, u) = (4 * q, &t[4 * q..4 * q + 4]);
+        r[b] = _mm512_shuffle_ps::<0x44>(u[0], u[2]);
+        r[b + 1] = _mm512_shuffle_ps::<0xEE>(u[0], u[2]);
+        r[b + 2] = _mm512_shuffle_ps::<0x44>(u[1], u[3]);
+        r[b + 3] = _mm512_shuffle_ps::<0xEE>(u[1], u[3]);
+    }
+    for h in 0..2 {
+        for j in 0..4 {
+            let (x, y) = (r[8 * h + j], r[8 * h + 4 + j]);
+            t[8 * h + j] = _mm512_shuffle_f32x4::<0x88>(x, y);
+            t[8 * h + 4 + j] = _mm512_shuffle_f32x4::<0xDD>(x, y);
+        }
+    }
+    for j in 0..8 {
+        r[j] = _mm512_shuffle_f32x4::<0x88>(t[j], t[8 + j]);
+        r[8 + j] = _mm512_shuffle_f32x4::<0xDD>(t[j], t[8 + j]);
+    }
+}
+
+/// `dst[kk·32 + j] = src[j·stride + kk]` for `j < 32`, `kk < kc` (`kc % 16 == 0`):
+/// a weight panel of `panel_gemm`, 16 × 16 blocks at a time.
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) fn transpose_panel_avx512(src: &[f32], stride: usize, kc: usize, dst: &mut [f32]) {
+    assert!(kc.is_multiple_of(16) && dst.len() == kc * 32);
+    assert!(src.len() >= 31 * stride + kc);
+    for k0 in (0..kc).step_by(16) {
+        for h in 0..2 {
+            let mut r: [__m512; 16] = std::array::from_fn(|j| {
+                let s = &src[(16 * h + j) * stride + k0..][..16];
+                // SAFETY: `s` is 16 readable f32.
+                unsafe { _mm512_loadu_ps(s.as_ptr()) }
+            });
+            transpose16(&mut r);
+            for (kk, v) in r.iter().enumerate() {
+                let d = &mut dst[(k0 + kk) * 32 + 16 * h..][..16];
+                // SAFETY: `d` is 16 writable f32.
+                unsafe { _mm512_storeu_ps(d.as_mut_ptr(), *v) };
+            }
+        }
+    }
+}

@@ -383,6 +383,49 @@ fn gemm_path_matches_the_reference_for_f32_and_f16_and_declines_quantized_weight
     }
 }
 
+/// omni's packed-panel GEMM (`matmul_panel_with`, f16 prompts' path) on every
+/// instruction set this CPU has, against the f64 dequantize-then-matmul reference
+/// within 1e-5·Σ|w·x| (f32 sums of up to 512 terms). The shapes cover a partial last
+/// micro-panel of x (m not a multiple of 14, 3 or 4 rows), a partial last weight
+/// panel (n % 32 ≠ 0), k not a multiple of the 16 of the AVX-512 transpose, k over
+/// several 256-column blocks (the tile adds to `out`), a single row, and 66 panels
+/// (more than one 1 MiB group of packed panels per thread). q8_0/q4_0: `false`,
+/// `out` untouched.
+#[test]
+fn panel_gemm_matches_the_reference_on_every_instruction_set() {
+    for &(n, k, m) in &[
+        (37usize, 96usize, 5usize),
+        (19, 333, 70),
+        (64, 512, 14),
+        (2100, 300, 17),
+        (33, 16, 1),
+    ] {
+        let w = rand_vec(n * k, (3 * n + k) as u64);
+        let x = rand_vec(m * k, (11 * m) as u64);
+        for f in [Format::F32, Format::F16] {
+            let wm = WeightMatrix::from_f32(f, n, k, &w);
+            let (yr, mag) = reference(&wm.dequantize(), &x, n, k, m);
+            for isa in Isa::available() {
+                let mut y = vec![f32::NAN; m * n];
+                assert!(wm.matmul_panel_with(isa, &x, m, &mut y));
+                for (j, ((a, b), g)) in y.iter().zip(&yr).zip(&mag).enumerate() {
+                    let tol = 1e-5 * g + 1e-6;
+                    assert!(
+                        ((*a as f64) - b).abs() <= tol,
+                        "{isa:?} {f:?} n={n} k={k} m={m} out {j}: {a} vs {b} (tol {tol})"
+                    );
+                }
+            }
+        }
+    }
+    for f in [Format::Q8_0, Format::Q4_0] {
+        let wm = WeightMatrix::from_f32(f, 9, 64, &rand_vec(9 * 64, 5));
+        let mut y = vec![7.0f32; 3 * 9];
+        assert!(!wm.matmul_panel(&rand_vec(3 * 64, 6), 3, &mut y), "{f:?}");
+        assert!(y.iter().all(|&v| v == 7.0));
+    }
+}
+
 /// The activation quantization (llama.cpp's q8 of x) costs at most
 /// Σ_c |w_c|·d_x(c)/2 per output against f32 activations: checked on the
 /// quantized weights so only x's rounding differs.
