@@ -158,6 +158,12 @@ fn pack_w(
             let end = (r0 + rows - 1) * k + k0 + kc;
             transpose_panel(isa, &w[r0 * k + k0..end], k, rows, kc, dst)
         }
+        #[cfg(target_arch = "x86_64")]
+        Rows::F16(w) if isa == Isa::Avx512Vnni && rows == NR && kc.is_multiple_of(16) => {
+            let end = (r0 + rows - 1) * k + k0 + kc;
+            // SAFETY: as in `tile_raw`: `isa` is available (AVX-512 F, F16C).
+            unsafe { crate::x86::transpose_panel_f16_avx512(&w[r0 * k + k0..end], k, kc, dst) }
+        }
         Rows::F16(w) => with_buf(&ROWS_F32, rows * kc, |tmp| {
             for (j, t) in tmp.chunks_exact_mut(kc).enumerate() {
                 let s = (r0 + j) * k + k0;

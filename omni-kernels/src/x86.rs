@@ -1076,25 +1076,49 @@ fn transpose16(r: &mut [__m512; 16]) {
     }
 }
 
+/// The body of the panel transposes: `$load(row, k0)` gives 16 f32 of `row` from
+/// column `k0`.
+macro_rules! transpose_panel_body {
+    ($kc:expr, $dst:expr, |$j:ident, $k0:ident| $load:expr) => {
+        for $k0 in (0..$kc).step_by(16) {
+            for h in 0..2 {
+                let mut r: [__m512; 16] = std::array::from_fn(|i| {
+                    let $j = 16 * h + i;
+                    $load
+                });
+                transpose16(&mut r);
+                for (kk, v) in r.iter().enumerate() {
+                    let d = &mut $dst[($k0 + kk) * 32 + 16 * h..][..16];
+                    // SAFETY: `d` is 16 writable f32.
+                    unsafe { _mm512_storeu_ps(d.as_mut_ptr(), *v) };
+                }
+            }
+        }
+    };
+}
+
 /// `dst[kk·32 + j] = src[j·stride + kk]` for `j < 32`, `kk < kc` (`kc % 16 == 0`):
 /// a weight panel of `panel_gemm`, 16 × 16 blocks at a time.
 #[target_feature(enable = "avx2,fma,f16c,avx512f")]
 pub(crate) fn transpose_panel_avx512(src: &[f32], stride: usize, kc: usize, dst: &mut [f32]) {
     assert!(kc.is_multiple_of(16) && dst.len() == kc * 32);
     assert!(src.len() >= 31 * stride + kc);
-    for k0 in (0..kc).step_by(16) {
-        for h in 0..2 {
-            let mut r: [__m512; 16] = std::array::from_fn(|j| {
-                let s = &src[(16 * h + j) * stride + k0..][..16];
-                // SAFETY: `s` is 16 readable f32.
-                unsafe { _mm512_loadu_ps(s.as_ptr()) }
-            });
-            transpose16(&mut r);
-            for (kk, v) in r.iter().enumerate() {
-                let d = &mut dst[(k0 + kk) * 32 + 16 * h..][..16];
-                // SAFETY: `d` is 16 writable f32.
-                unsafe { _mm512_storeu_ps(d.as_mut_ptr(), *v) };
-            }
-        }
-    }
+    transpose_panel_body!(kc, dst, |j, k0| {
+        let s = &src[j * stride + k0..][..16];
+        // SAFETY: `s` is 16 readable f32.
+        unsafe { _mm512_loadu_ps(s.as_ptr()) }
+    });
+}
+
+/// [`transpose_panel_avx512`] from f16 weights (bits), converted as they are loaded
+/// (`vcvtph2ps`, 16 halves per row and block).
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) fn transpose_panel_f16_avx512(src: &[u16], stride: usize, kc: usize, dst: &mut [f32]) {
+    assert!(kc.is_multiple_of(16) && dst.len() == kc * 32);
+    assert!(src.len() >= 31 * stride + kc);
+    transpose_panel_body!(kc, dst, |j, k0| {
+        let s = &src[j * stride + k0..][..16];
+        // SAFETY: `s` is 16 readable u16 (32 bytes).
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(s.as_ptr().cast())) }
+    });
 }
