@@ -6,11 +6,13 @@
 //! - x is packed once into micro-panels of `MR` rows (`[kc][MR]` per block of
 //!   [`KC`] columns of `k`, zero-padded rows);
 //! - the weight's panels of [`NR`] = 32 output columns are split into one
-//!   contiguous range per thread (disjoint columns of `out`); per block of `KC`
-//!   columns a task packs a group of its panels (`[kc][32]` each: a transpose, and
-//!   for f16 weights the conversion to f32 in the same pass, so an f16 GEMM reads its
-//!   2-byte weights once and never holds an f32 copy of the matrix) into a buffer
-//!   of [`GROUP_BYTES`] that stays in L2;
+//!   contiguous range per thread (disjoint columns of `out`); a task takes its
+//!   panels a group of [`GROUP_BYTES`] at a time and, for each block of `KC`
+//!   columns, packs the group (`[kc][32]` per panel: a transpose, and for f16
+//!   weights the conversion to f32 in the same pass, so an f16 GEMM reads its 2-byte
+//!   weights once and never holds an f32 copy of the matrix). The group's strip of
+//!   `out` (340 rows × 256 columns: 340 KiB) stays in L2 over all blocks of `k`
+//!   instead of travelling to L3 and back per block;
 //! - for each micro-panel of x (in L1 while it is used) and each panel of the
 //!   group: the register-tile kernel (`MR × 32` accumulators, one broadcast of x
 //!   and two (AVX-512) weight vectors per step of `k`) adds into `out`.
@@ -33,9 +35,12 @@ pub(crate) const NR: usize = 32;
 /// 48 KiB L1 of the Xeon while all micro-panels of x pass it.
 pub(crate) const KC: usize = 256;
 
-/// Bytes of weight panels packed per group: a group stays in L2 (2 MiB per core
-/// on the Xeon) while every micro-panel of x (in L1) passes it.
-const GROUP_BYTES: usize = 1 << 20;
+/// Bytes of weight panels packed per group (8 panels of 256 × 32 f32): the group,
+/// its strip of `out` and x's block of 256 columns stay in L2 (2 MiB per core on the
+/// Xeon). Single-thread m = 340, 2048 → 8192 / 8192 → 2048 (`gemm_probe`,
+/// 2026-12-01): 1 MiB groups with the blocks of `k` outermost 164–179 GFLOP/s,
+/// 256 KiB groups outermost 170–181 (the `gemm` crate: 167–168).
+const GROUP_BYTES: usize = 256 << 10;
 
 /// Weight panels per group of `kc` columns.
 fn group_panels(kc: usize) -> usize {
@@ -265,10 +270,10 @@ pub(crate) fn gemm_nt(
             let gp = group_panels(KC.min(k));
             with_buf(&PANELS, gp.min(p1 - p0) * NR * KC.min(k), |packed| {
                 let mut scratch = vec![0.0f32; mr * NR];
-                for &(k0, kc) in &blocks {
-                    let xb = &px[padded * k0..padded * (k0 + kc)];
-                    for g0 in (p0..p1).step_by(gp) {
-                        let g1 = (g0 + gp).min(p1);
+                for g0 in (p0..p1).step_by(gp) {
+                    let g1 = (g0 + gp).min(p1);
+                    for &(k0, kc) in &blocks {
+                        let xb = &px[padded * k0..padded * (k0 + kc)];
                         for (p, dst) in (g0..g1).zip(packed.chunks_exact_mut(NR * kc)) {
                             pack_w(isa, w, n, k, p, k0, kc, dst);
                         }
