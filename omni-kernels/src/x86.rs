@@ -1122,3 +1122,92 @@ pub(crate) fn transpose_panel_f16_avx512(src: &[u16], stride: usize, kc: usize, 
         unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(s.as_ptr().cast())) }
     });
 }
+
+/// GELU on 16 lanes (see `crate::gelu`: A&S 7.1.26 erf around [`exp512`]).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+fn gelu512(x: __m512) -> __m512 {
+    use crate::gelu::{AS_A, AS_P, CLAMP};
+    // q from x clamped to ±20 (erfc(20/√2) < 1e-88: q is 0 there), so that ±inf give
+    // inf / −0 instead of inf·0; a NaN x stays NaN through `x − q`.
+    let xc = _mm512_min_ps(
+        _mm512_max_ps(x, _mm512_set1_ps(-CLAMP)),
+        _mm512_set1_ps(CLAMP),
+    );
+    let z = _mm512_mul_ps(
+        _mm512_abs_ps(xc),
+        _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2),
+    );
+    let one = _mm512_set1_ps(1.0);
+    let t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(AS_P), z, one));
+    let mut p = _mm512_set1_ps(AS_A[4]);
+    for &a in AS_A[..4].iter().rev() {
+        p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(a));
+    }
+    p = _mm512_mul_ps(p, t);
+    let e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, z)));
+    // q = x/2 · erfc(|x|/√2); gelu = x − q for x ≥ 0, q for x < 0.
+    let q = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5), xc), _mm512_mul_ps(p, e));
+    let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_setzero_ps());
+    _mm512_mask_blend_ps(neg, _mm512_sub_ps(x, q), q)
+}
+
+/// GELU on 8 lanes (as [`gelu512`], around [`exp256`]).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn gelu256(x: __m256) -> __m256 {
+    use crate::gelu::{AS_A, AS_P, CLAMP};
+    let xc = _mm256_min_ps(
+        _mm256_max_ps(x, _mm256_set1_ps(-CLAMP)),
+        _mm256_set1_ps(CLAMP),
+    );
+    let abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0), xc);
+    let z = _mm256_mul_ps(abs, _mm256_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
+    let one = _mm256_set1_ps(1.0);
+    let t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(AS_P), z, one));
+    let mut p = _mm256_set1_ps(AS_A[4]);
+    for &a in AS_A[..4].iter().rev() {
+        p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(a));
+    }
+    p = _mm256_mul_ps(p, t);
+    let e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(z, z)));
+    let q = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5), xc), _mm256_mul_ps(p, e));
+    let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_setzero_ps());
+    _mm256_blendv_ps(_mm256_sub_ps(x, q), q, neg)
+}
+
+/// `row[j] ← gelu(row[j])` (AVX-512; the tail through a zero-padded vector).
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) fn gelu_avx512(row: &mut [f32]) {
+    let (ch, rem) = row.as_chunks_mut::<16>();
+    for c in ch {
+        // SAFETY: `c` is 16 readable and writable f32; no alignment requirement.
+        unsafe { _mm512_storeu_ps(c.as_mut_ptr(), gelu512(_mm512_loadu_ps(c.as_ptr()))) };
+    }
+    if !rem.is_empty() {
+        let mut t = [0.0f32; 16];
+        t[..rem.len()].copy_from_slice(rem);
+        // SAFETY: `t` is 16 f32.
+        unsafe { _mm512_storeu_ps(t.as_mut_ptr(), gelu512(_mm512_loadu_ps(t.as_ptr()))) };
+        let l = rem.len();
+        rem.copy_from_slice(&t[..l]);
+    }
+}
+
+/// `row[j] ← gelu(row[j])` (AVX2).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn gelu_avx2(row: &mut [f32]) {
+    let (ch, rem) = row.as_chunks_mut::<8>();
+    for c in ch {
+        // SAFETY: `c` is 8 readable and writable f32; no alignment requirement.
+        unsafe { _mm256_storeu_ps(c.as_mut_ptr(), gelu256(_mm256_loadu_ps(c.as_ptr()))) };
+    }
+    if !rem.is_empty() {
+        let mut t = [0.0f32; 8];
+        t[..rem.len()].copy_from_slice(rem);
+        // SAFETY: `t` is 8 f32.
+        unsafe { _mm256_storeu_ps(t.as_mut_ptr(), gelu256(_mm256_loadu_ps(t.as_ptr()))) };
+        let l = rem.len();
+        rem.copy_from_slice(&t[..l]);
+    }
+}

@@ -742,3 +742,63 @@ fn attention_matches_the_softmax_definition_per_head() {
         }
     }
 }
+
+/// `x/2 · (1 + erf(x/√2))` in f64.
+fn gelu_f64(x: f64) -> f64 {
+    0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))
+}
+
+/// The fused bias + GELU on every instruction set against the f64 definition.
+/// Tolerance: A&S 7.1.26's erf is within 1.5e-7, so gelu within 0.75e-7·|x|, plus
+/// the f32 rounding of the sum and the products (a few ulp of x): 3e-7·|x| + 1e-30
+/// — absolute, since for x ≪ 0 the value (x/2·erfc) is far below the error bound
+/// of erf; the portable path (libm `erff`) is within it too. Lengths 1..=67 cover
+/// the vector tails; NaN stays NaN, +inf gives inf.
+#[test]
+fn bias_gelu_matches_the_erf_definition_on_every_instruction_set() {
+    let n = 67;
+    let rows = 40;
+    let x: Vec<f32> = (0..rows * n)
+        .map(|i| (i as f32 - (rows * n / 2) as f32) * 0.0131)
+        .collect();
+    let bias: Vec<f32> = (0..n).map(|j| (j as f32 - 30.0) * 0.01).collect();
+    for isa in Isa::available() {
+        for with_bias in [false, true] {
+            let mut y = x.clone();
+            omni_kernels::bias_gelu_with(isa, &mut y, with_bias.then_some(&bias[..]), n);
+            for (i, (&a, &x)) in y.iter().zip(&x).enumerate() {
+                let xin = if with_bias { x + bias[i % n] } else { x } as f64;
+                let r = gelu_f64(xin);
+                let tol = 3e-7 * xin.abs() + 1e-30;
+                assert!(
+                    (a as f64 - r).abs() <= tol,
+                    "{isa:?} bias {with_bias} x={xin}: {a} vs {r} (tol {tol})"
+                );
+            }
+        }
+        for len in 1..=67 {
+            let xs: Vec<f32> = (0..len).map(|i| i as f32 * 0.37 - 9.0).collect();
+            let mut y = xs.clone();
+            omni_kernels::bias_gelu_with(isa, &mut y, None, len);
+            for (&a, &x) in y.iter().zip(&xs) {
+                let r = gelu_f64(x as f64);
+                assert!(
+                    (a as f64 - r).abs() <= 3e-7 * (x as f64).abs() + 1e-30,
+                    "{isa:?} len {len} x={x}"
+                );
+            }
+        }
+        let mut y = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0];
+        omni_kernels::bias_gelu_with(isa, &mut y, None, 4);
+        assert!(y[0].is_nan(), "{isa:?}");
+        assert_eq!(y[1], f32::INFINITY, "{isa:?}");
+        // −inf: the limit 0 (the SIMD paths' clamped exp leaves ~1e-38) or, as in
+        // PyTorch's formula, −inf·0 = NaN (portable, libm).
+        assert!(
+            y[2].abs() < 1e-30 || y[2].is_nan() && isa == Isa::Portable,
+            "{isa:?}: {}",
+            y[2]
+        );
+        assert_eq!(y[3], 0.0, "{isa:?}");
+    }
+}

@@ -124,8 +124,19 @@ impl Proj {
                 Some(lora) => l.forward(x.clone()) + lora.delta(x),
                 None => l.forward(x),
             },
-            (None, Some(p)) => self.forward_packed(&p.0, x, kernels),
+            (None, Some(p)) => self.forward_packed(&p.0, x, kernels, false),
             (None, None) => unreachable!("Proj without weight"),
+        }
+    }
+
+    /// `gelu(x·Wᵀ + b)` (the Whisper encoder's `fc1`, PyTorch's exact-erf GELU). A
+    /// packed layer adds the bias and applies the GELU to its output buffer in one
+    /// vectorized pass (`omni_kernels::bias_gelu`) before it becomes a tensor; a
+    /// dense one calls burn's `gelu`.
+    pub fn forward_gelu<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match (&self.dense, &self.packed) {
+            (None, Some(p)) if self.lora.is_none() => self.forward_packed(&p.0, x, None, true),
+            _ => burn::tensor::activation::gelu(self.forward(x)),
         }
     }
 
@@ -134,6 +145,7 @@ impl Proj {
         w: &WeightMatrix,
         x: Tensor<D>,
         kernels: Option<bool>,
+        gelu: bool,
     ) -> Tensor<D> {
         let dims = x.dims();
         let in_dtype = x.dtype();
@@ -151,7 +163,8 @@ impl Proj {
         let kernel_path = kernels.unwrap_or(m <= self.kernel_max_rows());
         // On host buffers: the omni-kernels path, or (f32/f16) the GEMM on the stored
         // weight; q8_0/q4_0 beyond the kernel path take dequantized tiles.
-        let y = if kernel_path || matches!(w.format(), Format::F32 | Format::F16) {
+        let host = kernel_path || matches!(w.format(), Format::F32 | Format::F16);
+        let y = if host {
             let data = x.into_data();
             let xv = data.as_slice::<f32>().expect("f32 activations");
             let mut out = vec![0.0f32; m * n];
@@ -163,13 +176,29 @@ impl Proj {
                     "f32/f16 weights have a GEMM"
                 );
             }
+            if gelu {
+                let bias = self.bias.as_ref().map(|b| {
+                    b.val()
+                        .cast(DType::F32)
+                        .into_data()
+                        .into_vec::<f32>()
+                        .expect("f32 bias")
+                });
+                omni_kernels::bias_gelu(&mut out, bias.as_deref(), n);
+            }
             Tensor::<2>::from_data(TensorData::new(out, [m, n]), (&device, DType::F32))
         } else {
             prefill_matmul(w, x.reshape([m, k]), &device)
         };
         let y = match &self.bias {
+            Some(_) if gelu && host => y,
             Some(b) => y + b.val().cast(DType::F32).unsqueeze::<2>(),
             None => y,
+        };
+        let y = if gelu && !host {
+            burn::tensor::activation::gelu(y)
+        } else {
+            y
         };
         y.reshape(out_dims).cast(in_dtype)
     }

@@ -189,7 +189,7 @@ impl EncoderBlock {
         let x = x.clone() + self.attn.forward(self.attn_ln.forward(x));
         let y = self
             .fc2
-            .forward(gelu(self.fc1.forward(self.mlp_ln.forward(x.clone()))));
+            .forward(self.fc1.forward_gelu(self.mlp_ln.forward(x.clone())));
         x + y
     }
 }
