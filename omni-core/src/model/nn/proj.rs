@@ -181,7 +181,7 @@ impl Proj {
                     b.val()
                         .cast(DType::F32)
                         .into_data()
-                        .into_vec::<f32>()
+                        .try_into_vec::<f32>()
                         .expect("f32 bias")
                 });
                 omni_kernels::bias_gelu(&mut out, bias.as_deref(), n);
