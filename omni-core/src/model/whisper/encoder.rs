@@ -142,6 +142,23 @@ impl EncoderAttention {
     }
 }
 
+/// GELU of the convolution stem's output: on the CPU backend in one vectorized pass
+/// on the host buffer (`omni_kernels::bias_gelu`, as the MLP's `fc1`), else burn's
+/// `gelu`.
+fn conv_gelu(x: Tensor<3>) -> Tensor<3> {
+    if x.device() != Device::flex() {
+        return gelu(x);
+    }
+    let (dims, dtype, device) = (x.dims(), x.dtype(), x.device());
+    let mut v = x
+        .cast(DType::F32)
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("f32 tensor data");
+    omni_kernels::bias_gelu(&mut v, None, dims[2].max(1));
+    Tensor::<3>::from_data(TensorData::new(v, dims), (&device, DType::F32)).cast(dtype)
+}
+
 /// The attention of `[b, t, heads·d]` projections on the CPU backend:
 /// `omni_kernels::attention_f32` (blocked GEMMs and a vectorized softmax, reading
 /// the heads in place) in f32 whatever the run dtype, the result cast back. flex's
@@ -326,13 +343,13 @@ impl WhisperEncoder {
                 self.config.n_frames()
             )));
         }
-        let x = gelu(conv1d(
+        let x = conv_gelu(conv1d(
             mel,
             self.conv1_weight.val(),
             Some(self.conv1_bias.val()),
             ConvOptions::new([1], [1], [1], 1),
         ));
-        let x = gelu(conv1d(
+        let x = conv_gelu(conv1d(
             x,
             self.conv2_weight.val(),
             Some(self.conv2_bias.val()),
