@@ -16,7 +16,11 @@ fn main() {
         (340, 2048, 8192),                // 1B gate
         (340, 8192, 2048),                // 1B down
         (25, 4096, 11008),                // speech decoder ffn
-        (1500, 1280, 5120),               // v3 fc1
+        (4, 4096, 11008),
+        (8, 4096, 11008),
+        (56, 4096, 11008),
+        (100, 4096, 11008),
+        (1500, 1280, 5120), // v3 fc1
     ];
     println!("CPU: {}", omni_core::kernels::cpu_description());
     for (dt, (m, k, n)) in [DType::F32, DType::F16]
@@ -66,6 +70,13 @@ fn main() {
                     tg.push(t.elapsed().as_secs_f64());
                 }
                 tg.sort_by(|x, y| x.partial_cmp(y).unwrap());
+                let mut tk = vec![];
+                for _ in 0..7 {
+                    let t = Instant::now();
+                    wm.matmul(&x, m, &mut y);
+                    tk.push(t.elapsed().as_secs_f64());
+                }
+                tk.sort_by(|x, y| x.partial_cmp(y).unwrap());
                 let mut tp = vec![];
                 for _ in 0..7 {
                     let t = Instant::now();
@@ -74,7 +85,8 @@ fn main() {
                 }
                 tp.sort_by(|x, y| x.partial_cmp(y).unwrap());
                 println!(
-                    "omni-kernels {f:?} m={m} k={k} n={n}: matmul_gemm {:.2} ms, matmul_panel {:.2} ms ({:.0} GFLOP/s)",
+                    "omni-kernels {f:?} m={m} k={k} n={n}: matmul (kernels) {:.2} ms, matmul_gemm {:.2} ms, matmul_panel {:.2} ms ({:.0} GFLOP/s)",
+                    tk[3] * 1e3,
                     tg[3] * 1e3,
                     tp[3] * 1e3,
                     2.0 * (m * k * n) as f64 / tp[3] / 1e9

@@ -284,15 +284,16 @@ impl std::fmt::Debug for WeightMatrix {
     }
 }
 
-/// Rows of x up to which [`WeightMatrix::matmul_gemm`] multiplies f16 weights with
-/// the packed-panel GEMM (`panel_gemm`) rather than f32 tiles into the `gemm` crate.
-/// `examples/gemm_probe.rs`, Intel Xeon (AVX-512), 2 threads, 2026-12-01, tiles +
-/// `gemm` → panels: m = 340, 2048 → 8192: 35.9 → 33.8 ms; 8192 → 2048: 52.3 → 36.5
-/// ms; m = 25, 4096 → 11008: 33.1 → 15.6 ms; but m = 1500 (Whisper), 2048 → 512:
-/// 8.5 → 10.2 ms, 1280 → 5120: 49.9 → 50.7 ms (x's blocks of 1500 rows no longer fit
-/// L2 beside the panels). f32 weights keep the `gemm` crate: equal at m = 340
-/// (33.1 / 32.4 ms, 34.5 / 34.4 ms), faster at 1500 rows.
-pub const PANEL_GEMM_MAX_ROWS_F16: usize = 512;
+/// Rows of x up to which [`WeightMatrix::matmul_gemm`] multiplies f32 and f16
+/// weights with omni's packed-panel GEMM (`panel_gemm`) rather than the `gemm` crate
+/// (f16: on f32 tiles of the weight). `examples/gemm_probe.rs`, Intel Xeon
+/// (AVX-512), 2 threads, 2026-12-01, `gemm` crate → panels, f32 / f16: m = 340,
+/// 2048 → 8192: 35.5 → 29.7 ms / 29.5 (tiles: 35.9 before) → 29.3 ms; 8192 → 2048:
+/// 37.5 → 33.0 / 52.3 (tiles) → 31.0 ms; m = 56, 4096 → 11008: 32.6 → 18.7 ms; m =
+/// 100: 41.2 → 31.2 ms. At m = 1500 (Whisper) the `gemm` crate stays ahead: 2048 →
+/// 512 8.2 vs 9.9 ms, 512 → 512 2.0 vs 2.6 ms (x's blocks of 1500 rows and the
+/// strips of out no longer fit L2 beside the panels), 1280 → 5120 47.7 vs 50.7 ms.
+pub const PANEL_GEMM_MAX_ROWS: usize = 512;
 
 /// Output rows per rayon task.
 const ROWS_PER_TASK: usize = 16;
@@ -471,11 +472,11 @@ impl WeightMatrix {
     /// the f32 product with the dequantized weight. Returns `false` (and leaves `out`)
     /// for q8_0/q4_0, which have no such path. Threads: rayon's current pool.
     ///
-    /// f16 weights with at most [`PANEL_GEMM_MAX_ROWS_F16`] rows of x take omni's own
-    /// packed-panel GEMM instead ([`WeightMatrix::matmul_panel`]: the weight converted
-    /// while it is packed, no tiles).
+    /// At most [`PANEL_GEMM_MAX_ROWS`] rows of x take omni's own packed-panel GEMM
+    /// instead ([`WeightMatrix::matmul_panel`]; f16 weights converted while they are
+    /// packed, no tiles).
     pub fn matmul_gemm(&self, x: &[f32], m: usize, out: &mut [f32]) -> bool {
-        if self.format() == Format::F16 && m <= PANEL_GEMM_MAX_ROWS_F16 {
+        if m <= PANEL_GEMM_MAX_ROWS {
             return self.matmul_panel(x, m, out);
         }
         self.matmul_gemm_tiled(x, m, out, f16_gemm_tile_values())

@@ -14,14 +14,16 @@
 //!   `out` (340 rows × 256 columns: 340 KiB) stays in L2 over all blocks of `k`
 //!   instead of travelling to L3 and back per block;
 //! - for each micro-panel of x (in L1 while it is used) and each panel of the
-//!   group: the register-tile kernel (`MR × 32` accumulators, one broadcast of x
-//!   and two (AVX-512) weight vectors per step of `k`) adds into `out`.
+//!   group (64-byte aligned): the register-tile kernel (`MR × 32` accumulators,
+//!   one broadcast of x and two (AVX-512) weight vectors per step of `k`) adds
+//!   into `out`.
 //!
 //! The weight is read from memory once per call. Kernels: AVX-512 `MR = 14` (28 zmm
 //! accumulators), AVX2 `MR = 3` (12 ymm), portable `MR = 4` (x86.rs /
 //! portable.rs). Against the `gemm` crate (the f32 GEMM burn-flex calls), which
 //! packs both operands per call in its own layout, measured in
-//! `examples/gemm_probe.rs`.
+//! `examples/gemm_probe.rs`: faster up to a few hundred rows of x, slower at
+//! Whisper's 1500 (see `PANEL_GEMM_MAX_ROWS`).
 
 use std::cell::RefCell;
 
@@ -31,16 +33,18 @@ use crate::Isa;
 
 /// Output columns per packed weight panel (two AVX-512 / four AVX2 vectors).
 pub(crate) const NR: usize = 32;
-/// Columns of `k` per packed block: a panel of 256 × 32 f32 is 32 KiB, in the
-/// 48 KiB L1 of the Xeon while all micro-panels of x pass it.
-pub(crate) const KC: usize = 256;
+/// Columns of `k` per packed block (a panel of 512 × 32 f32 is 64 KiB): fewer
+/// passes of the tiles over `out`. `gemm_probe`, m = 340, 2 threads, 2048 → 8192 /
+/// 8192 → 2048: KC 256 359–378 / 327–349 GFLOP/s, KC 512 367–390 / 337–369.
+pub(crate) const KC: usize = 512;
 
-/// Bytes of weight panels packed per group (8 panels of 256 × 32 f32): the group,
-/// its strip of `out` and x's block of 256 columns stay in L2 (2 MiB per core on the
-/// Xeon). Single-thread m = 340, 2048 → 8192 / 8192 → 2048 (`gemm_probe`,
-/// 2026-12-01): 1 MiB groups with the blocks of `k` outermost 164–179 GFLOP/s,
-/// 256 KiB groups outermost 170–181 (the `gemm` crate: 167–168).
-const GROUP_BYTES: usize = 256 << 10;
+/// Bytes of weight panels packed per group (8 panels of 512 × 32 f32): the group,
+/// its strip of `out` and x's block stay in L2 (2 MiB per core on the Xeon).
+/// Single-thread m = 340, 2048 → 8192 / 8192 → 2048 (`gemm_probe`, 2026-12-01,
+/// KC 256): 1 MiB groups with the blocks of `k` outermost 164–179 GFLOP/s, 256 KiB
+/// groups outermost 170–181 (the `gemm` crate: 167–168); with 64-byte-aligned
+/// panels and KC 512: 184–191 / 179–188.
+const GROUP_BYTES: usize = 512 << 10;
 
 /// Weight panels per group of `kc` columns.
 fn group_panels(kc: usize) -> usize {
@@ -66,20 +70,33 @@ thread_local! {
 
 /// Runs `f` with the thread's buffer `key` grown to `len` values, or with a fresh
 /// buffer if this thread's is in use (a rayon worker that steals another GEMM while
-/// it waits inside one).
+/// it waits inside one). The slice starts on a 64-byte boundary: the tiles load
+/// whole 64-byte vectors from it, and a vector that straddles two cache lines costs
+/// two loads (`gemm_probe`, m = 340, 2048 → 8192, 2 threads: 16-byte-aligned
+/// panels 333–354 GFLOP/s, 64-byte-aligned 359–378).
 fn with_buf<R>(
     key: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
     len: usize,
     f: impl FnOnce(&mut [f32]) -> R,
 ) -> R {
+    const PAD: usize = 64 / std::mem::size_of::<f32>();
+    let aligned = |buf: &mut Vec<f32>| -> std::ops::Range<usize> {
+        if buf.len() < len + PAD {
+            buf.resize(len + PAD, 0.0);
+        }
+        let off = buf.as_ptr().align_offset(64).min(PAD);
+        off..off + len
+    };
     key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
-            if buf.len() < len {
-                buf.resize(len, 0.0);
-            }
-            f(&mut buf[..len])
+            let r = aligned(&mut buf);
+            f(&mut buf[r])
         }
-        Err(_) => f(&mut vec![0.0; len]),
+        Err(_) => {
+            let mut buf = Vec::new();
+            let r = aligned(&mut buf);
+            f(&mut buf[r])
+        }
     })
 }
 

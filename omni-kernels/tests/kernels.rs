@@ -388,8 +388,8 @@ fn gemm_path_matches_the_reference_for_f32_and_f16_and_declines_quantized_weight
 /// within 1e-5·Σ|w·x| (f32 sums of up to 512 terms). The shapes cover a partial last
 /// micro-panel of x (m not a multiple of 14, 3 or 4 rows), a partial last weight
 /// panel (n % 32 ≠ 0), k not a multiple of the 16 of the AVX-512 transpose, k over
-/// several 256-column blocks (the tile adds to `out`), a single row, and 66 panels
-/// (more than one 1 MiB group of packed panels per thread). q8_0/q4_0: `false`,
+/// three 512-column blocks (the tile adds to `out`; the last one of 76 columns), a
+/// single row, and 66 panels (several groups of packed panels per thread). q8_0/q4_0: `false`,
 /// `out` untouched.
 #[test]
 fn panel_gemm_matches_the_reference_on_every_instruction_set() {
@@ -399,6 +399,7 @@ fn panel_gemm_matches_the_reference_on_every_instruction_set() {
         (64, 512, 14),
         (2100, 300, 17),
         (33, 16, 1),
+        (40, 1100, 30),
     ] {
         let w = rand_vec(n * k, (3 * n + k) as u64);
         let x = rand_vec(m * k, (11 * m) as u64);

@@ -6,9 +6,10 @@
 //! [`Proj::kernel_max_rows`] rows (q8_0/q4_0: 512, so decode, the speech decoder's
 //! 25 frames per token and prompts of ordinary length; f32/f16: a few rows) runs
 //! omni-kernels' GEMV/GEMM, which reads the blocks and multiplies in registers
-//! (q8_0/q4_0 on 8-bit activations). A call with more rows runs the blocked GEMM of
-//! the `gemm` crate on the weight in place (f32, f16: `WeightMatrix::matmul_gemm`)
-//! or, for q8_0/q4_0, dequantizes the weight tile by tile to f32 and multiplies with
+//! (q8_0/q4_0 on 8-bit activations). A call with more rows runs a blocked GEMM
+//! (f32, f16: `WeightMatrix::matmul_gemm`: omni-kernels' packed-panel GEMM up to 512
+//! rows, the `gemm` crate's on the weight in place beyond) or, for q8_0/q4_0,
+//! dequantizes the weight tile by tile to f32 and multiplies with
 //! burn's f32 matmul (measured below). The activations of a packed layer are f32 in
 //! and out, cast back to the input dtype (f16 runs keep f16 activations between
 //! layers).
@@ -20,17 +21,19 @@ use burn::nn::Linear;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use omni_kernels::{Format, WeightMatrix};
 
-/// Rows of `x` up to which an f16 packed layer uses the omni-kernels path (then
-/// f32 tiles of the weight through the `gemm` crate's GEMM). Measured
-/// (`examples/burn_quant_probe.rs` with `PROBE_PROJ_ONLY=1`, one 8B `gate_proj`,
-/// Intel Xeon AVX-512, 2026-12-01, register-blocked kernels vs GEMM, ms): m = 2
-/// 4.8 vs 34, m = 25 15 vs 44, m = 64 41 vs 56, m = 96 61 vs 68, m = 128 89 vs 74.
-pub const KERNEL_MAX_ROWS_F16: usize = 100;
+/// Rows of `x` up to which an f16 packed layer uses the omni-kernels path (then the
+/// packed-panel GEMM up to `omni_kernels::PANEL_GEMM_MAX_ROWS` rows, the `gemm`
+/// crate beyond). `examples/gemm_probe.rs` (`PROBE_M`), one 4096 → 11008 layer,
+/// Intel Xeon AVX-512, 2026-12-01, register-blocked kernels vs panel GEMM, ms: m = 4
+/// 2.5 vs 6.7, m = 8 4.0 vs 7.0, m = 25 9.3 vs 9.4, m = 56 22.8 vs 15.2, m = 100
+/// 41.1 vs 27.6. (Before the panel GEMM the crossover against f32 tiles into the
+/// `gemm` crate was at ~100 rows.)
+pub const KERNEL_MAX_ROWS_F16: usize = 32;
 
-/// Rows of `x` up to which an f32 packed layer uses the omni-kernels path (then
-/// the `gemm` crate's f32 GEMM). Same measurement: m = 2 8.8 vs 29, m = 25 20 vs
-/// 36, m = 48 37 vs 43, m = 64 48 vs 47, m = 96 72 vs 57.
-pub const KERNEL_MAX_ROWS_F32: usize = 56;
+/// Rows of `x` up to which an f32 packed layer uses the omni-kernels path. Same
+/// measurement: m = 4 4.9 vs 9.4, m = 8 6.9 vs 10.2, m = 25 11.8 vs 11.9, m = 56
+/// 24.3 vs 18.7, m = 100 43.6 vs 31.2.
+pub const KERNEL_MAX_ROWS_F32: usize = 32;
 
 /// Rows of `x` up to which a q8_0/q4_0 packed layer uses the omni-kernels path
 /// (same measurement, q8_0 / q4_0): m = 340 163 / 142 ms vs 328 / 275 ms with
@@ -115,8 +118,8 @@ impl Proj {
     }
 
     /// [`Proj::forward`] with the packed-weight path forced (`Some(true)`: omni-kernels
-    /// GEMV/GEMM; `Some(false)`: the long-input path — the `gemm` crate on the f32/f16
-    /// weight, dequantized tiles + burn f32 matmul for q8_0/q4_0; `None`: by
+    /// GEMV/GEMM; `Some(false)`: the long-input path — `WeightMatrix::matmul_gemm` on
+    /// the f32/f16 weight, dequantized tiles + burn f32 matmul for q8_0/q4_0; `None`: by
     /// [`Proj::kernel_max_rows`]). For benchmarks and tests; dense layers ignore it.
     pub fn forward_with<const D: usize>(&self, x: Tensor<D>, kernels: Option<bool>) -> Tensor<D> {
         match (&self.dense, &self.packed) {
@@ -287,6 +290,40 @@ mod tests {
                 _ => KERNEL_MAX_ROWS_QUANT,
             };
             assert_eq!(p.kernel_max_rows(), limit);
+        }
+    }
+
+    /// The fused bias + GELU of a packed layer (host buffer, vectorized erf) equals
+    /// burn's `gelu` of the plain layer's output within 1e-6 absolute + 1e-6
+    /// relative (A&S erf within 1.5e-7, f32 rounding), on both paths of every
+    /// float format; a dense layer's `forward_gelu` is burn's `gelu` exactly.
+    #[test]
+    fn forward_gelu_matches_gelu_of_forward_with_the_bias() {
+        use burn::tensor::activation::gelu;
+        let dev = Device::flex();
+        let (n, k, m) = (40usize, 64usize, 37usize);
+        let w = rand_vec(n * k, 7);
+        let x = Tensor::<2>::from_data(TensorData::new(rand_vec(m * k, 8), [m, k]), &dev)
+            .mul_scalar(3.0);
+        let bias = Tensor::<1>::from_data(TensorData::new(rand_vec(n, 9), [n]), &dev);
+        for f in [Format::F32, Format::F16] {
+            let p = Proj::packed(WeightMatrix::from_f32(f, n, k, &w), Some(bias.clone()));
+            let got = p
+                .forward_gelu(x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            let want = gelu(p.forward(x.clone()))
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            assert_eq!(got.len(), want.len());
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-6 + 1e-6 * b.abs(),
+                    "{f:?} {i}: {a} vs {b}"
+                );
+            }
         }
     }
 }
