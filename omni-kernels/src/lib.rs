@@ -14,8 +14,8 @@
 //!   register tiles, multi-threaded with rayon (the HiFi-GAN vocoder's convolutions).
 //! - [`attention_f32`]: unmasked multi-head attention (the Whisper encoder's): two
 //!   GEMMs per block of query rows and a softmax with a vectorized `exp`.
-//! - [`bias_gelu`]: a layer's bias and GELU on its output buffer in one pass, with
-//!   a vectorized `erf` (the Whisper encoder's MLP).
+//! - [`activation`]: a layer's bias and GELU ([`bias_gelu`], vectorized `erf`), and
+//!   SwiGLU's `silu(g)·u` ([`silu_mul`]), on output buffers in one pass.
 //! - [`Isa`]: the instruction set, picked at run time (`is_x86_feature_detected!`):
 //!   `Avx512Vnni` (AVX2 + FMA + F16C + AVX-512 F/BW/VL/VNNI), `Avx2` (AVX2 + FMA +
 //!   F16C) or `Portable` (scalar, any CPU). `OMNI_KERNELS=portable|avx2` forces a
@@ -33,10 +33,10 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod activation;
 pub mod attention;
 pub mod blocks;
 pub mod conv1d;
-pub mod gelu;
 mod panel_gemm;
 mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -46,10 +46,10 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+pub use activation::{bias_gelu, bias_gelu_with, silu_mul, silu_mul_with};
 pub use attention::attention_f32;
 pub use blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, BlockQ8_0x8, Interleaved8, Q8Activations, QK};
 pub use conv1d::{Conv1d, ConvTranspose1d};
-pub use gelu::{bias_gelu, bias_gelu_with};
 
 /// Instruction set of the kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

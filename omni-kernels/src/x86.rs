@@ -1123,11 +1123,11 @@ pub(crate) fn transpose_panel_f16_avx512(src: &[u16], stride: usize, kc: usize, 
     });
 }
 
-/// GELU on 16 lanes (see `crate::gelu`: A&S 7.1.26 erf around [`exp512`]).
+/// GELU on 16 lanes (see `crate::activation`: A&S 7.1.26 erf around [`exp512`]).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f")]
 fn gelu512(x: __m512) -> __m512 {
-    use crate::gelu::{AS_A, AS_P, CLAMP};
+    use crate::activation::{AS_A, AS_P, CLAMP};
     // q from x clamped to ±20 (erfc(20/√2) < 1e-88: q is 0 there), so that ±inf give
     // inf / −0 instead of inf·0; a NaN x stays NaN through `x − q`.
     let xc = _mm512_min_ps(
@@ -1156,7 +1156,7 @@ fn gelu512(x: __m512) -> __m512 {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn gelu256(x: __m256) -> __m256 {
-    use crate::gelu::{AS_A, AS_P, CLAMP};
+    use crate::activation::{AS_A, AS_P, CLAMP};
     let xc = _mm256_min_ps(
         _mm256_max_ps(x, _mm256_set1_ps(-CLAMP)),
         _mm256_set1_ps(CLAMP),
@@ -1209,5 +1209,54 @@ pub(crate) fn gelu_avx2(row: &mut [f32]) {
         unsafe { _mm256_storeu_ps(t.as_mut_ptr(), gelu256(_mm256_loadu_ps(t.as_ptr()))) };
         let l = rem.len();
         rem.copy_from_slice(&t[..l]);
+    }
+}
+
+/// `g ← g·u / (1 + e^{−g})` (AVX-512; [`exp512`] clamps, so a very negative g gives
+/// ~0 and a NaN g stays NaN through the product).
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) fn silu_mul_avx512(g: &mut [f32], u: &[f32]) {
+    let n = g.len().min(u.len());
+    let (gc, grem) = g[..n].as_chunks_mut::<16>();
+    let (uc, urem) = u[..n].as_chunks::<16>();
+    let one = _mm512_set1_ps(1.0);
+    for (g, u) in gc.iter_mut().zip(uc) {
+        // SAFETY: `g` and `u` are 16 f32 each (g writable); no alignment requirement.
+        unsafe {
+            let gv = _mm512_loadu_ps(g.as_ptr());
+            let e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), gv));
+            let y = _mm512_div_ps(
+                _mm512_mul_ps(gv, _mm512_loadu_ps(u.as_ptr())),
+                _mm512_add_ps(one, e),
+            );
+            _mm512_storeu_ps(g.as_mut_ptr(), y);
+        }
+    }
+    for (g, &u) in grem.iter_mut().zip(urem) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}
+
+/// `g ← g·u / (1 + e^{−g})` (AVX2).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn silu_mul_avx2(g: &mut [f32], u: &[f32]) {
+    let n = g.len().min(u.len());
+    let (gc, grem) = g[..n].as_chunks_mut::<8>();
+    let (uc, urem) = u[..n].as_chunks::<8>();
+    let one = _mm256_set1_ps(1.0);
+    for (g, u) in gc.iter_mut().zip(uc) {
+        // SAFETY: `g` and `u` are 8 f32 each (g writable); no alignment requirement.
+        unsafe {
+            let gv = _mm256_loadu_ps(g.as_ptr());
+            let e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+            let y = _mm256_div_ps(
+                _mm256_mul_ps(gv, _mm256_loadu_ps(u.as_ptr())),
+                _mm256_add_ps(one, e),
+            );
+            _mm256_storeu_ps(g.as_mut_ptr(), y);
+        }
+    }
+    for (g, &u) in grem.iter_mut().zip(urem) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
     }
 }

@@ -2,7 +2,6 @@
 
 use crate::model::nn::proj::Proj;
 use burn::module::Module;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use crate::weights::{RunDType, WeightStore};
@@ -55,6 +54,6 @@ impl Mlp {
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         self.down_proj
-            .forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+            .forward(Proj::swiglu(&self.gate_proj, &self.up_proj, x))
     }
 }

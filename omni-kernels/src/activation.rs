@@ -1,6 +1,13 @@
-//! GELU, `gelu(x) = x/2 · (1 + erf(x/√2))` (PyTorch's `F.gelu`, exact form; the
-//! Whisper encoder's MLP), fused with the bias of the layer before it:
-//! [`bias_gelu`]. On x86 `erf` is Abramowitz & Stegun 7.1.26 (`|error| ≤ 1.5e-7`
+//! The activations applied to a layer's output buffer before it becomes a tensor
+//! again (one vectorized pass instead of burn's elementwise ops, each a pass and an
+//! allocation):
+//!
+//! - [`bias_gelu`]: `gelu(y + b)`, `gelu(x) = x/2 · (1 + erf(x/√2))` (PyTorch's
+//!   `F.gelu`, exact form; the Whisper encoder's MLP and convolution stem);
+//! - [`silu_mul`]: `silu(g) · u` (Llama's SwiGLU, `act_fn(gate_proj(x)) *
+//!   up_proj(x)` of transformers' `LlamaMLP`), with the vectorized Cephes `exp`.
+//!
+//! GELU: On x86 `erf` is Abramowitz & Stegun 7.1.26 (`|error| ≤ 1.5e-7`
 //! on erf) around the vectorized Cephes `exp`; written so that negative inputs
 //! compute `x/2 · erfc(|x|/√2)` directly (no `1 − erf` cancellation):
 //! `q = x/2 · P(t)·e^{−z²}` with `z = |x|/√2`, `t = 1/(1 + p·z)`; `gelu = x − q` for
@@ -58,6 +65,36 @@ pub fn bias_gelu_with(isa: Isa, y: &mut [f32], bias: Option<&[f32]>, n: usize) {
             gelu_row(isa, row);
         }
     });
+}
+
+/// `g ← silu(g) · u = g·u / (1 + e^{−g})` in place, elementwise; parallel over
+/// chunks.
+pub fn silu_mul(g: &mut [f32], u: &[f32]) {
+    silu_mul_with(Isa::selected(), g, u)
+}
+
+/// [`silu_mul`] with an explicit instruction set (panics if this CPU lacks it).
+pub fn silu_mul_with(isa: Isa, g: &mut [f32], u: &[f32]) {
+    assert!(
+        isa.is_available(),
+        "kernels {isa:?} are not available on this CPU"
+    );
+    assert_eq!(g.len(), u.len(), "gate and up of different lengths");
+    g.par_chunks_mut(CHUNK)
+        .zip(u.par_chunks(CHUNK))
+        .for_each(|(g, u)| match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa.is_available()` was asserted: AVX-512 F (and AVX2, FMA,
+            // F16C) were detected.
+            Isa::Avx512Vnni => unsafe { crate::x86::silu_mul_avx512(g, u) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above: AVX2, FMA, F16C.
+            Isa::Avx2 => unsafe { crate::x86::silu_mul_avx2(g, u) },
+            _ => g
+                .iter_mut()
+                .zip(u)
+                .for_each(|(g, &u)| *g = *g / (1.0 + (-*g).exp()) * u),
+        });
 }
 
 fn gelu_row(isa: Isa, row: &mut [f32]) {
