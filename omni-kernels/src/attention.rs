@@ -1,6 +1,7 @@
-//! Unmasked multi-head self-attention in f32, `softmax(Q·Kᵀ / √d) · V` per head:
-//! the Whisper encoder's attention (openai-whisper `MultiHeadAttention.qkv_attention`
-//! without a mask; its `d^-¼` on both q and k is the same `1/√d`).
+//! Multi-head attention in f32, `softmax(Q·Kᵀ / √d) · V` per head: the Whisper
+//! encoder's (openai-whisper `MultiHeadAttention.qkv_attention` without a mask; its
+//! `d^-¼` on both q and k is the same `1/√d`: [`attention_f32`]) and the LLM's
+//! prompt (causal, grouped-query: [`attention_heads`]).
 //!
 //! Per head and block of [`Q_BLOCK`] query rows (one rayon task): the scores
 //! `S = Q_h·K_hᵀ` (a GEMM into a per-thread scratch), each row's softmax in place
@@ -38,11 +39,93 @@ pub fn attention_f32(
     assert_eq!(q.len(), t_q * c, "q is not [{t_q}, {heads}·{d}]");
     assert_eq!(k.len(), t_k * c, "k is not [{t_k}, {heads}·{d}]");
     assert_eq!(v.len(), t_k * c, "v is not [{t_k}, {heads}·{d}]");
+    let token_major = |data, rows| Heads {
+        data,
+        heads,
+        rows,
+        head_stride: d,
+        row_stride: c,
+    };
+    attention_heads(
+        token_major(q, t_q),
+        token_major(k, t_k),
+        token_major(v, t_k),
+        d,
+        None,
+        out,
+    )
+}
+
+/// A set of attention heads in a buffer: row `i` of head `h` is
+/// `data[h·head_stride + i·row_stride..][..d]` (token-major `[rows, heads·d]`:
+/// strides `d`, `heads·d`; head-major `[heads, rows, d]`: `rows·d`, `d`).
+#[derive(Clone, Copy)]
+pub struct Heads<'a> {
+    pub data: &'a [f32],
+    pub heads: usize,
+    pub rows: usize,
+    pub head_stride: usize,
+    pub row_stride: usize,
+}
+
+impl Heads<'_> {
+    fn check(&self, d: usize, what: &str) {
+        if self.heads > 0 && self.rows > 0 {
+            let last = (self.heads - 1) * self.head_stride + (self.rows - 1) * self.row_stride + d;
+            assert!(
+                last <= self.data.len(),
+                "{what}: {} values, head {} row {} needs {last}",
+                self.data.len(),
+                self.heads - 1,
+                self.rows - 1
+            );
+        }
+    }
+}
+
+/// `out[t_q, heads·d]` = per query head `h`, `softmax(q_h·k_gᵀ / √d)·v_g` with `g =
+/// h / (heads / kv_heads)` (grouped-query attention: transformers'
+/// `repeat_kv`, without the copies), over every key or, with `causal = Some(p0)`,
+/// the keys `0..=p0 + i` for query row `i` (the query rows are positions `p0..`
+/// after `p0` cached ones: `LlamaAttention` with its causal mask). Per head and block
+/// of [`Q_BLOCK`] query rows (one rayon task): `S = Q_h·K_gᵀ` (a GEMM into a
+/// per-thread scratch), each row's softmax in place over its visible keys (the
+/// rest set to 0), `O = P·V_g` (a GEMM), `O /= Σ`.
+pub fn attention_heads(
+    q: Heads<'_>,
+    k: Heads<'_>,
+    v: Heads<'_>,
+    d: usize,
+    causal: Option<usize>,
+    out: &mut [f32],
+) {
+    let (heads, t_q, t_k) = (q.heads, q.rows, k.rows);
+    let c = heads * d;
     assert_eq!(out.len(), t_q * c, "out is not [{t_q}, {heads}·{d}]");
+    assert!(
+        k.heads == v.heads && k.rows == v.rows,
+        "k and v differ in shape"
+    );
+    q.check(d, "q");
+    k.check(d, "k");
+    v.check(d, "v");
     if t_q == 0 || c == 0 {
         return;
     }
     assert!(t_k > 0, "attention over no keys");
+    assert!(
+        k.heads > 0 && heads.is_multiple_of(k.heads),
+        "{heads} query heads over {} kv heads",
+        k.heads
+    );
+    if let Some(p0) = causal {
+        assert!(
+            p0 + t_q <= t_k,
+            "causal: {t_q} queries after {p0} cached need {} keys, got {t_k}",
+            p0 + t_q
+        );
+    }
+    let group = heads / k.heads;
     let isa = Isa::selected();
     let scale = 1.0 / (d as f32).sqrt();
     let blocks = t_q.div_ceil(Q_BLOCK);
@@ -52,36 +135,44 @@ pub fn attention_f32(
         .into_par_iter()
         .map_init(Vec::new, |scores, task| {
             let (h, blk) = (task / blocks, task % blocks);
+            let g = h / group;
             let i0 = blk * Q_BLOCK;
             let rows = Q_BLOCK.min(t_q - i0);
-            scores.resize(rows * t_k, 0.0f32);
+            // Keys any row of the block sees.
+            let keys = causal.map_or(t_k, |p0| p0 + i0 + rows);
+            scores.resize(rows * keys, 0.0f32);
             gemm_f32(
                 MatMut {
                     data: scores,
                     rows,
-                    cols: t_k,
-                    rs: t_k,
+                    cols: keys,
+                    rs: keys,
                 },
                 MatRef {
-                    data: &q[i0 * c + h * d..],
+                    data: &q.data[h * q.head_stride + i0 * q.row_stride..],
                     rows,
                     cols: d,
-                    rs: c,
+                    rs: q.row_stride,
                     cs: 1,
                 },
-                // Kᵀ: element (e, j) is k[j·c + h·d + e].
+                // Kᵀ: element (e, j) is row j of kv head g, column e.
                 MatRef {
-                    data: &k[h * d..],
+                    data: &k.data[g * k.head_stride..],
                     rows: d,
-                    cols: t_k,
+                    cols: keys,
                     rs: 1,
-                    cs: c,
+                    cs: k.row_stride,
                 },
                 gemm::Parallelism::None,
             );
             let sums: Vec<f32> = scores
-                .chunks_exact_mut(t_k)
-                .map(|row| softmax_row(isa, row, scale))
+                .chunks_exact_mut(keys)
+                .enumerate()
+                .map(|(r, row)| {
+                    let seen = causal.map_or(keys, |p0| p0 + i0 + r + 1);
+                    row[seen..].fill(0.0);
+                    softmax_row(isa, &mut row[..seen], scale)
+                })
                 .collect();
             let mut o = vec![0.0f32; rows * d];
             gemm_f32(
@@ -94,15 +185,15 @@ pub fn attention_f32(
                 MatRef {
                     data: scores,
                     rows,
-                    cols: t_k,
-                    rs: t_k,
+                    cols: keys,
+                    rs: keys,
                     cs: 1,
                 },
                 MatRef {
-                    data: &v[h * d..],
-                    rows: t_k,
+                    data: &v.data[g * v.head_stride..],
+                    rows: keys,
                     cols: d,
-                    rs: c,
+                    rs: v.row_stride,
                     cs: 1,
                 },
                 gemm::Parallelism::None,

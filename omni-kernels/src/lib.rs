@@ -47,7 +47,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 pub use activation::{bias_gelu, bias_gelu_with, silu_mul, silu_mul_with};
-pub use attention::attention_f32;
+pub use attention::{attention_f32, attention_heads, Heads};
 pub use blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, BlockQ8_0x8, Interleaved8, Q8Activations, QK};
 pub use conv1d::{Conv1d, ConvTranspose1d};
 

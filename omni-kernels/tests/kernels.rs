@@ -7,7 +7,7 @@ use omni_kernels::blocks::{
     dequantize_row_q4_0, dequantize_row_q8_0, quantize_row_q4_0, quantize_row_q8_0,
 };
 use omni_kernels::{
-    BlockQ4_0, BlockQ4_0x8, BlockQ8_0x8, Format, Isa, Q8Activations, WeightMatrix, QK,
+    BlockQ4_0, BlockQ4_0x8, BlockQ8_0x8, Format, Heads, Isa, Q8Activations, WeightMatrix, QK,
 };
 
 /// Deterministic xorshift values in [-1, 1).
@@ -832,5 +832,74 @@ fn silu_mul_matches_the_definition_on_every_instruction_set() {
         assert!(y[0].is_nan(), "{isa:?}");
         assert!(y[1].abs() < 1e-30, "{isa:?}: {}", y[1]);
         assert_eq!(y[2], 100.0, "{isa:?}");
+    }
+}
+
+/// `attention_heads` with grouped-query heads (4 query heads over 2 kv heads), the
+/// queries head-major `[heads, t_q, d]` and the keys/values token-major
+/// `[t_k, kv_heads·d]`, against the f64 definition: causal after 5 cached
+/// positions (row i sees keys 0..=5 + i; 400 rows span two query blocks) and
+/// unmasked; within 1e-5 (f32 sums of ≤ 405 terms of probabilities ≤ 1).
+#[test]
+fn causal_grouped_query_attention_matches_the_masked_softmax_definition() {
+    let (t_q, heads, kvh, d, p0) = (400usize, 4usize, 2usize, 16usize, 5usize);
+    let t_k = p0 + t_q;
+    let q: Vec<f32> = rand_vec(heads * t_q * d, 51)
+        .iter()
+        .map(|v| v * 4.0)
+        .collect();
+    let k: Vec<f32> = rand_vec(t_k * kvh * d, 52)
+        .iter()
+        .map(|v| v * 4.0)
+        .collect();
+    let v = rand_vec(t_k * kvh * d, 53);
+    let qh = Heads {
+        data: &q,
+        heads,
+        rows: t_q,
+        head_stride: t_q * d,
+        row_stride: d,
+    };
+    let kv = |data| Heads {
+        data,
+        heads: kvh,
+        rows: t_k,
+        head_stride: d,
+        row_stride: kvh * d,
+    };
+    for causal in [Some(p0), None] {
+        let mut out = vec![f32::NAN; t_q * heads * d];
+        omni_kernels::attention_heads(qh, kv(&k), kv(&v), d, causal, &mut out);
+        for h in 0..heads {
+            let g = h / (heads / kvh);
+            for i in (0..t_q).step_by(7).chain([t_q - 1]) {
+                let seen = causal.map_or(t_k, |p| p + i + 1);
+                let s: Vec<f64> = (0..seen)
+                    .map(|j| {
+                        (0..d)
+                            .map(|e| {
+                                q[h * t_q * d + i * d + e] as f64
+                                    * k[j * kvh * d + g * d + e] as f64
+                            })
+                            .sum::<f64>()
+                            / (d as f64).sqrt()
+                    })
+                    .collect();
+                let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let p: Vec<f64> = s.iter().map(|x| (x - mx).exp()).collect();
+                let z: f64 = p.iter().sum();
+                for e in 0..d {
+                    let want: f64 = (0..seen)
+                        .map(|j| p[j] * v[j * kvh * d + g * d + e] as f64)
+                        .sum::<f64>()
+                        / z;
+                    let got = out[i * heads * d + h * d + e] as f64;
+                    assert!(
+                        (got - want).abs() <= 1e-5,
+                        "{causal:?} head {h} row {i} col {e}: {got} vs {want}"
+                    );
+                }
+            }
+        }
     }
 }

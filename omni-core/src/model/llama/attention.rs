@@ -4,7 +4,7 @@ use crate::model::nn::proj::Proj;
 use burn::module::Module;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use super::cache::LayerCache;
 use super::rope;
@@ -113,6 +113,10 @@ impl Attention {
         let (k, v) = cache.append(k, v);
         let t = k.dims()[2];
         let rep = h / kvh;
+        if s > 1 && b == 1 && q.device() == Device::flex() {
+            // A prompt on the CPU: causal grouped-query attention on host buffers.
+            return self.o_proj.forward(cpu_causal_attention(q, k, v, t - s));
+        }
         let out = if s == 1 {
             // One query: group the query heads of each KV head as its "sequence",
             // so the cache is read in place (no repeat of K/V). It attends every
@@ -140,4 +144,41 @@ impl Attention {
         self.o_proj
             .forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
     }
+}
+
+/// Causal grouped-query attention of `s` new positions after `p0` cached ones on the
+/// CPU backend: `omni_kernels::attention_heads` (per head: a GEMM for the scores,
+/// a vectorized softmax over each row's visible keys, a GEMM with V; the kv head of
+/// each query head read in place, no `repeat_kv` copies), in f32 whatever the run
+/// dtype. `q` `[1, h, s, d]` after RoPE, `k`/`v` `[1, kvh, t, d]` from the cache;
+/// returns `[1, s, h·d]` (the input of `o_proj`). burn-flex's attention ran a scalar
+/// `expf` over the full `s × t` scores and needed K/V repeated per query head.
+fn cpu_causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, p0: usize) -> Tensor<3> {
+    let [_, h, s, d] = q.dims();
+    let [_, kvh, t, _] = k.dims();
+    let (dtype, device) = (q.dtype(), q.device());
+    let host = |x: Tensor<4>| {
+        x.cast(DType::F32)
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32 tensor data")
+    };
+    let (qv, kv, vv) = (host(q), host(k), host(v));
+    let head_major = |data, heads, rows| omni_kernels::Heads {
+        data,
+        heads,
+        rows,
+        head_stride: rows * d,
+        row_stride: d,
+    };
+    let mut out = vec![0.0f32; s * h * d];
+    omni_kernels::attention_heads(
+        head_major(&qv, h, s),
+        head_major(&kv, kvh, t),
+        head_major(&vv, kvh, t),
+        d,
+        Some(p0),
+        &mut out,
+    );
+    Tensor::<3>::from_data(TensorData::new(out, [1, s, h * d]), (&device, DType::F32)).cast(dtype)
 }
