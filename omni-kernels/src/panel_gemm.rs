@@ -233,6 +233,54 @@ impl OutPtr {
     }
 }
 
+/// One register tile of `out`: rows `r0..r0 + rows`, columns `c0..c0 + cols`
+/// (`rows ≤ MR`, `cols ≤ NR`).
+struct Tile {
+    r0: usize,
+    c0: usize,
+    rows: usize,
+    cols: usize,
+}
+
+impl Tile {
+    /// Adds (or with `accumulate` false, writes) `a · b` into the tile of `out`
+    /// (row stride `n`): in place when it is whole, else through `scratch`.
+    ///
+    /// # Safety
+    /// The tile's elements of `out` must be valid and written by no one else
+    /// during the call; `isa` must be available.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run(
+        &self,
+        isa: Isa,
+        a: &[f32],
+        b: &[f32],
+        out: OutPtr,
+        n: usize,
+        accumulate: bool,
+        scratch: &mut [f32],
+    ) {
+        let mr = scratch.len() / NR;
+        let at = |i: usize| out.at((self.r0 + i) * n + self.c0);
+        if self.rows == mr && self.cols == NR {
+            // SAFETY: the whole tile: the caller's contract.
+            return unsafe { tile_raw(isa, a, b, at(0), n, accumulate) };
+        }
+        for i in 0..self.rows {
+            // SAFETY: row i of the tile, `cols` values: the caller's contract.
+            let o = unsafe { std::slice::from_raw_parts(at(i), self.cols) };
+            scratch[i * NR..i * NR + self.cols].copy_from_slice(o);
+        }
+        // SAFETY: `scratch` holds mr rows of NR, exclusively borrowed.
+        unsafe { tile_raw(isa, a, b, scratch.as_mut_ptr(), NR, accumulate) };
+        for i in 0..self.rows {
+            // SAFETY: as above.
+            let o = unsafe { std::slice::from_raw_parts_mut(at(i), self.cols) };
+            o.copy_from_slice(&scratch[i * NR..i * NR + self.cols]);
+        }
+    }
+}
+
 /// `out[m, n] = x[m, k] · Wᵀ` for `W` `[n, k]` (see the module doc). Threads:
 /// rayon's current pool. Panics if `isa` is not available.
 pub(crate) fn gemm_nt(
@@ -298,62 +346,17 @@ pub(crate) fn gemm_nt(
                             let a = &xb[q * kc * mr..(q + 1) * kc * mr];
                             for p in g0..g1 {
                                 let b = &packed[(p - g0) * NR * kc..(p - g0 + 1) * NR * kc];
-                                let (c0, cols) = (p * NR, NR.min(n - p * NR));
-                                {
-                                    let r0 = q * mr;
-                                    let rows = mr.min(m - r0);
-                                    let accumulate = k0 > 0;
-                                    if rows == mr && cols == NR {
-                                        // SAFETY: rows r0..r0 + mr ≤ m and columns c0..c0 + 32 ≤ n
-                                        // of `out` (row stride n), in this task's panels p0..p1,
-                                        // which no other task writes; `out` is borrowed by this
-                                        // call for the whole parallel region.
-                                        unsafe {
-                                            tile_raw(
-                                                isa,
-                                                a,
-                                                b,
-                                                out_ptr.at(r0 * n + c0),
-                                                n,
-                                                accumulate,
-                                            )
-                                        };
-                                    } else {
-                                        // A partial tile: through a full one and back.
-                                        for i in 0..rows {
-                                            // SAFETY: row r0 + i < m, columns c0..c0 + cols ≤ n:
-                                            // this task's part of `out`, as above.
-                                            let o = unsafe {
-                                                std::slice::from_raw_parts(
-                                                    out_ptr.at((r0 + i) * n + c0),
-                                                    cols,
-                                                )
-                                            };
-                                            scratch[i * NR..i * NR + cols].copy_from_slice(o);
-                                        }
-                                        // SAFETY: `scratch` holds mr rows of NR.
-                                        unsafe {
-                                            tile_raw(
-                                                isa,
-                                                a,
-                                                b,
-                                                scratch.as_mut_ptr(),
-                                                NR,
-                                                accumulate,
-                                            )
-                                        };
-                                        for i in 0..rows {
-                                            // SAFETY: as above.
-                                            let o = unsafe {
-                                                std::slice::from_raw_parts_mut(
-                                                    out_ptr.at((r0 + i) * n + c0),
-                                                    cols,
-                                                )
-                                            };
-                                            o.copy_from_slice(&scratch[i * NR..i * NR + cols]);
-                                        }
-                                    }
-                                }
+                                let tile = Tile {
+                                    r0: q * mr,
+                                    c0: p * NR,
+                                    rows: mr.min(m - q * mr),
+                                    cols: NR.min(n - p * NR),
+                                };
+                                // SAFETY: the tile's rows (< m) and columns (in this
+                                // task's panels p0..p1, which no other task writes) of
+                                // `out`, which this call borrows for the whole
+                                // parallel region.
+                                unsafe { tile.run(isa, a, b, out_ptr, n, k0 > 0, &mut scratch) };
                             }
                         }
                     }
