@@ -16,6 +16,7 @@
 //!   GEMMs per block of query rows and a softmax with a vectorized `exp`.
 //! - [`activation`]: a layer's bias and GELU ([`bias_gelu`], vectorized `erf`), and
 //!   SwiGLU's `silu(g)·u` ([`silu_mul`]), on output buffers in one pass.
+//! - [`math`]: `log10(max(x, floor))` with a vectorized `ln` (the log-mel).
 //! - [`Isa`]: the instruction set, picked at run time (`is_x86_feature_detected!`):
 //!   `Avx512Vnni` (AVX2 + FMA + F16C + AVX-512 F/BW/VL/VNNI), `Avx2` (AVX2 + FMA +
 //!   F16C) or `Portable` (scalar, any CPU). `OMNI_KERNELS=portable|avx2` forces a
@@ -37,6 +38,7 @@ pub mod activation;
 pub mod attention;
 pub mod blocks;
 pub mod conv1d;
+pub mod math;
 mod panel_gemm;
 mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -50,6 +52,7 @@ pub use activation::{bias_gelu, bias_gelu_with, silu_mul, silu_mul_with};
 pub use attention::{attention_f32, attention_heads, Heads};
 pub use blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, BlockQ8_0x8, Interleaved8, Q8Activations, QK};
 pub use conv1d::{Conv1d, ConvTranspose1d};
+pub use math::{log10_floor, log10_floor_with};
 
 /// Instruction set of the kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1260,3 +1260,104 @@ pub(crate) fn silu_mul_avx2(g: &mut [f32], u: &[f32]) {
         *g = *g / (1.0 + (-*g).exp()) * u;
     }
 }
+
+/// Cephes `logf` on 16 lanes for `x > 0` finite (mantissa and exponent by
+/// `vgetmantps` / `vgetexpps`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+fn ln512(x: __m512) -> __m512 {
+    use crate::math::{LN2_HI, LN2_LO, LOG_P};
+    // m in [1, 2), e = floor(log2 x).
+    let m = _mm512_getmant_ps::<_MM_MANT_NORM_1_2, _MM_MANT_SIGN_SRC>(x);
+    let e = _mm512_getexp_ps(x);
+    // Fold m into [√½, √2): m ≥ √2 → m/2, e + 1.
+    let big = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(m, _mm512_set1_ps(std::f32::consts::SQRT_2));
+    let m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5));
+    let e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0));
+    let r = _mm512_sub_ps(m, _mm512_set1_ps(1.0));
+    let z = _mm512_mul_ps(r, r);
+    let mut p = _mm512_set1_ps(LOG_P[0]);
+    for &c in &LOG_P[1..] {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    }
+    let mut y = _mm512_mul_ps(_mm512_mul_ps(p, r), z);
+    y = _mm512_fmadd_ps(e, _mm512_set1_ps(LN2_LO), y);
+    y = _mm512_fnmadd_ps(z, _mm512_set1_ps(0.5), y);
+    _mm512_fmadd_ps(e, _mm512_set1_ps(LN2_HI), _mm512_add_ps(r, y))
+}
+
+/// `x ← log10(max(x, floor))` (AVX-512; NaN and +inf stay).
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) fn log10_floor_avx512(xs: &mut [f32], floor: f32) {
+    let (ch, rem) = xs.as_chunks_mut::<16>();
+    let (fl, l10) = (
+        _mm512_set1_ps(floor),
+        _mm512_set1_ps(std::f32::consts::LOG10_E),
+    );
+    for c in ch {
+        // SAFETY: `c` is 16 readable and writable f32; no alignment requirement.
+        unsafe {
+            let x = _mm512_loadu_ps(c.as_ptr());
+            // NaN and +inf are their own log10.
+            let keep = _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(x, _mm512_set1_ps(f32::INFINITY));
+            let y = _mm512_mul_ps(ln512(_mm512_max_ps(x, fl)), l10);
+            _mm512_storeu_ps(c.as_mut_ptr(), _mm512_mask_blend_ps(keep, y, x));
+        }
+    }
+    for x in rem {
+        *x = if x.is_nan() { *x } else { x.max(floor).log10() };
+    }
+}
+
+/// Cephes `logf` on 8 lanes for `x > 0` finite and normal (mantissa and exponent
+/// from the bits, as sse_mathfun's `log_ps`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn ln256(x: __m256) -> __m256 {
+    use crate::math::{LN2_HI, LN2_LO, LOG_P};
+    let bits = _mm256_castps_si256(x);
+    // e = biased exponent − 126, m in [0.5, 1).
+    let e = _mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), _mm256_set1_epi32(126));
+    let m = _mm256_castsi256_ps(_mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi32(0x007f_ffff)),
+        _mm256_set1_epi32(0x3f00_0000),
+    ));
+    let mut e = _mm256_cvtepi32_ps(e);
+    // m < √½: m ← 2m − 1, e − 1; else m − 1.
+    let small = _mm256_cmp_ps::<_CMP_LT_OQ>(m, _mm256_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
+    let one = _mm256_set1_ps(1.0);
+    e = _mm256_sub_ps(e, _mm256_and_ps(one, small));
+    let r = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(m, small)), one);
+    let z = _mm256_mul_ps(r, r);
+    let mut p = _mm256_set1_ps(LOG_P[0]);
+    for &c in &LOG_P[1..] {
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+    }
+    let mut y = _mm256_mul_ps(_mm256_mul_ps(p, r), z);
+    y = _mm256_fmadd_ps(e, _mm256_set1_ps(LN2_LO), y);
+    y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5), y);
+    _mm256_fmadd_ps(e, _mm256_set1_ps(LN2_HI), _mm256_add_ps(r, y))
+}
+
+/// `x ← log10(max(x, floor))` (AVX2; NaN and +inf stay; `floor` a normal f32).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn log10_floor_avx2(xs: &mut [f32], floor: f32) {
+    let (ch, rem) = xs.as_chunks_mut::<8>();
+    let (fl, l10) = (
+        _mm256_set1_ps(floor),
+        _mm256_set1_ps(std::f32::consts::LOG10_E),
+    );
+    for c in ch {
+        // SAFETY: `c` is 8 readable and writable f32; no alignment requirement.
+        unsafe {
+            let x = _mm256_loadu_ps(c.as_ptr());
+            // NaN and +inf are their own log10.
+            let keep = _mm256_cmp_ps::<_CMP_NLT_UQ>(x, _mm256_set1_ps(f32::INFINITY));
+            let y = _mm256_mul_ps(ln256(_mm256_max_ps(x, fl)), l10);
+            _mm256_storeu_ps(c.as_mut_ptr(), _mm256_blendv_ps(y, x, keep));
+        }
+    }
+    for x in rem {
+        *x = if x.is_nan() { *x } else { x.max(floor).log10() };
+    }
+}

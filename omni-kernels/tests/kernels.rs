@@ -903,3 +903,52 @@ fn causal_grouped_query_attention_matches_the_masked_softmax_definition() {
         }
     }
 }
+
+/// `log10_floor` on every instruction set against f64 `log10(max(x, floor))`:
+/// within 3e-7·|log10| + 1e-9 (Cephes `logf` is within ~1 ulp of ln, then one
+/// rounded product), over 1e-12..1e30 (below, at and above the floor 1e-10; around
+/// 1, where log10 crosses 0) and lengths that leave vector tails; NaN and +inf stay.
+#[test]
+fn log10_floor_matches_f64_on_every_instruction_set() {
+    let floor = 1e-10f32;
+    let mut xs: Vec<f32> = (0..4000)
+        .map(|i| 10f32.powf(-12.0 + 42.0 * i as f32 / 3999.0))
+        .collect();
+    xs.extend((0..300).map(|i| 0.9 + 0.2 * i as f32 / 299.0));
+    xs.extend([floor, 0.0, -3.0, f32::MIN_POSITIVE, 1.0, 2.0, 0.5]);
+    for isa in Isa::available() {
+        for len in [xs.len(), 13, 1] {
+            let mut y = xs[xs.len() - len..].to_vec();
+            omni_kernels::log10_floor_with(isa, &mut y, floor);
+            for (&a, &x) in y.iter().zip(&xs[xs.len() - len..]) {
+                let r = (x.max(floor) as f64).log10();
+                assert!(
+                    (a as f64 - r).abs() <= 3e-7 * r.abs() + 1e-9,
+                    "{isa:?} x={x}: {a} vs {r}"
+                );
+            }
+        }
+        let mut y = [
+            f32::NAN,
+            f32::INFINITY,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+            5.0,
+        ];
+        omni_kernels::log10_floor_with(isa, &mut y, floor);
+        assert!(y[0].is_nan(), "{isa:?}");
+        assert_eq!(y[1], f32::INFINITY, "{isa:?}");
+    }
+}

@@ -209,10 +209,11 @@ impl MelFrontend {
             }
             for (dst, f) in row.iter_mut().zip(&self.sparse) {
                 let bins = &b.power[f.first_bin..f.first_bin + f.weights.len()];
-                let e: f32 = f.weights.iter().zip(bins).map(|(w, p)| w * p).sum();
-                *dst = e.max(1e-10).log10();
+                *dst = f.weights.iter().zip(bins).map(|(w, p)| w * p).sum();
             }
         }
+        // `torch.clamp(mel_spec, min=1e-10).log10()`, vectorized over the task's frames.
+        omni_kernels::log10_floor(out, 1e-10);
         Ok(())
     }
 
@@ -224,6 +225,11 @@ impl MelFrontend {
     /// over rayon's threads.
     pub fn log_mel(&self, samples: &[f32]) -> Result<LogMel> {
         validate_samples(samples)?;
+        self.log_mel_validated(samples)
+    }
+
+    /// [`log_mel`](Self::log_mel) of samples already checked by `validate_samples`.
+    fn log_mel_validated(&self, samples: &[f32]) -> Result<LogMel> {
         let len = samples.len();
         let pad = N_FFT / 2;
         if len <= pad {
@@ -275,6 +281,6 @@ impl MelFrontend {
     /// [`log_mel`](Self::log_mel): always `N_FRAMES` = 3000 frames.
     pub fn log_mel_30s(&self, samples: &[f32]) -> Result<LogMel> {
         validate_samples(samples)?;
-        self.log_mel(&pad_or_trim(samples, N_SAMPLES))
+        self.log_mel_validated(&pad_or_trim(samples, N_SAMPLES))
     }
 }
