@@ -25,9 +25,9 @@ use crate::Isa;
 
 /// Output channels per tile.
 pub(crate) const OB: usize = 4;
-/// Output samples per tile (four 16-lane vectors on AVX-512; four tiles of 16 on
-/// AVX2).
-pub(crate) const TW: usize = 64;
+/// Output samples per tile (six 16-lane vectors on AVX-512: 24 accumulators; six
+/// tiles of 16 on AVX2).
+pub(crate) const TW: usize = 96;
 
 /// Weights of a stride-1 convolution packed for the tile kernels.
 #[derive(Debug, Clone)]

@@ -883,10 +883,12 @@ fn conv_tile16(
 }
 
 /// The AVX-512 version of [`conv_tile`]: the whole tile of `OB` = 4 output channels ×
-/// `TW` = 64 samples in 16 zmm accumulators: per (input channel, tap) pair, 4 input
-/// vectors, 4 broadcast weights, 16 FMAs of 16 lanes. Measured (vocoder row of
-/// `omni_bench`, Intel Xeon, 2026-12-01): 4 × 32 samples 144 ms, 4 × 64 131 ms; the
-/// AVX2 tiles 176–178 ms.
+/// `TW` = 96 samples in 24 zmm accumulators: per (input channel, tap) pair, 6 input
+/// vectors, 4 broadcast weights, 24 FMAs of 16 lanes (the loads per FMA bound it).
+/// Measured (vocoder row of `omni_bench`, Intel Xeon, 2026-12-01): 4 × 32 samples
+/// 144 ms, 4 × 64 131 ms, 4 × 96 126–131 ms against 134 ms back to back; 8 channels
+/// × 32 (two blocks of weights, 10 loads per 16 FMAs) 150 ms; the AVX2 tiles
+/// 176–178 ms.
 #[target_feature(enable = "avx2,fma,f16c,avx512f")]
 pub(crate) fn conv_tile_avx512(
     xp: &[f32],
@@ -897,8 +899,9 @@ pub(crate) fn conv_tile_avx512(
     w: &[f32],
     m0: usize,
 ) -> [[f32; TW]; OB] {
-    const { assert!(OB == 4 && TW == 64) };
-    let mut a = [[_mm512_setzero_ps(); 4]; OB];
+    const { assert!(OB == 4 && TW.is_multiple_of(16)) };
+    const V: usize = TW / 16;
+    let mut a = [[_mm512_setzero_ps(); V]; OB];
     let span = TW + d * (k - 1);
     let w = &w[..c_in * k * OB];
     for i in 0..c_in {
@@ -906,20 +909,13 @@ pub(crate) fn conv_tile_avx512(
         let wi = &w[i * k * OB..(i + 1) * k * OB];
         for (j, wj) in wi.as_chunks::<OB>().0.iter().enumerate() {
             let xs = &row[j * d..j * d + TW];
-            // SAFETY: `xs` is TW = 32 readable f32 (a checked slice); the loads read
-            // 0..16 and 16..32. `loadu` has no alignment requirement.
-            let x = unsafe {
-                [
-                    _mm512_loadu_ps(xs.as_ptr()),
-                    _mm512_loadu_ps(xs.as_ptr().add(16)),
-                    _mm512_loadu_ps(xs.as_ptr().add(32)),
-                    _mm512_loadu_ps(xs.as_ptr().add(48)),
-                ]
-            };
-            for (al, &wv) in a.iter_mut().zip(wj) {
-                let wv = _mm512_set1_ps(wv);
-                for (s, &xv) in al.iter_mut().zip(&x) {
-                    *s = _mm512_fmadd_ps(wv, xv, *s);
+            let wv: [__m512; OB] = std::array::from_fn(|l| _mm512_set1_ps(wj[l]));
+            for (v, xc) in xs.as_chunks::<16>().0.iter().enumerate() {
+                // SAFETY: `xc` is 16 readable f32 (a checked chunk); `loadu` has no
+                // alignment requirement.
+                let xv = unsafe { _mm512_loadu_ps(xc.as_ptr()) };
+                for (al, &w) in a.iter_mut().zip(&wv) {
+                    al[v] = _mm512_fmadd_ps(w, xv, al[v]);
                 }
             }
         }
