@@ -113,8 +113,11 @@ impl Attention {
         let (k, v) = cache.append(k, v);
         let t = k.dims()[2];
         let rep = h / kvh;
-        if s > 1 && b == 1 && q.device() == Device::flex() {
-            // A prompt on the CPU: causal grouped-query attention on host buffers.
+        if s > 1 && b == 1 && 4 * s >= t && q.device() == Device::flex() {
+            // A prompt on the CPU: causal grouped-query attention on host buffers. Not
+            // for a few rows against a long cache (the speech decoder's 25 frames
+            // against 1225): copying the cache to host buffers would cost more than
+            // the attention (omni_bench sd_inc_f32: 152 → 187 ms per token).
             return self.o_proj.forward(cpu_causal_attention(q, k, v, t - s));
         }
         let out = if s == 1 {
