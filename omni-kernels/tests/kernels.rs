@@ -703,6 +703,26 @@ fn softmax_row_matches_f64_exp_of_the_same_argument_on_every_instruction_set() {
     }
 }
 
+/// `softmax(q·kᵀ/√d)·v` of one query row over keys `0..seen`, in f64: `q(e)`,
+/// `k(j, e)`, `v(j, e)` for `e < d`.
+fn attention_row_ref(
+    d: usize,
+    seen: usize,
+    q: impl Fn(usize) -> f32,
+    k: impl Fn(usize, usize) -> f32,
+    v: impl Fn(usize, usize) -> f32,
+) -> Vec<f64> {
+    let s: Vec<f64> = (0..seen)
+        .map(|j| (0..d).map(|e| q(e) as f64 * k(j, e) as f64).sum::<f64>() / (d as f64).sqrt())
+        .collect();
+    let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let p: Vec<f64> = s.iter().map(|x| (x - mx).exp()).collect();
+    let z: f64 = p.iter().sum();
+    (0..d)
+        .map(|e| (0..seen).map(|j| p[j] * v(j, e) as f64).sum::<f64>() / z)
+        .collect()
+}
+
 /// `attention_f32` against `softmax(q·kᵀ/√d)·v` per head in f64: 400 query rows (a
 /// block of 384 and a short one), 93 keys, 3 heads of 16 interleaved in the rows as
 /// the projections produce them. Outputs are convex combinations of v (|v| < 1):
@@ -718,22 +738,14 @@ fn attention_matches_the_softmax_definition_per_head() {
     omni_kernels::attention_f32(&q, &k, &v, t_q, t_k, heads, d, &mut out);
     for h in 0..heads {
         for i in 0..t_q {
-            let s: Vec<f64> = (0..t_k)
-                .map(|j| {
-                    (0..d)
-                        .map(|e| q[i * c + h * d + e] as f64 * k[j * c + h * d + e] as f64)
-                        .sum::<f64>()
-                        / (d as f64).sqrt()
-                })
-                .collect();
-            let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let p: Vec<f64> = s.iter().map(|x| (x - mx).exp()).collect();
-            let z: f64 = p.iter().sum();
-            for e in 0..d {
-                let want: f64 = (0..t_k)
-                    .map(|j| p[j] * v[j * c + h * d + e] as f64)
-                    .sum::<f64>()
-                    / z;
+            let want = attention_row_ref(
+                d,
+                t_k,
+                |e| q[i * c + h * d + e],
+                |j, e| k[j * c + h * d + e],
+                |j, e| v[j * c + h * d + e],
+            );
+            for (e, &want) in want.iter().enumerate() {
                 let got = out[i * c + h * d + e] as f64;
                 assert!(
                     (got - want).abs() <= 1e-5,
@@ -874,25 +886,14 @@ fn causal_grouped_query_attention_matches_the_masked_softmax_definition() {
             let g = h / (heads / kvh);
             for i in (0..t_q).step_by(7).chain([t_q - 1]) {
                 let seen = causal.map_or(t_k, |p| p + i + 1);
-                let s: Vec<f64> = (0..seen)
-                    .map(|j| {
-                        (0..d)
-                            .map(|e| {
-                                q[h * t_q * d + i * d + e] as f64
-                                    * k[j * kvh * d + g * d + e] as f64
-                            })
-                            .sum::<f64>()
-                            / (d as f64).sqrt()
-                    })
-                    .collect();
-                let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let p: Vec<f64> = s.iter().map(|x| (x - mx).exp()).collect();
-                let z: f64 = p.iter().sum();
-                for e in 0..d {
-                    let want: f64 = (0..seen)
-                        .map(|j| p[j] * v[j * kvh * d + g * d + e] as f64)
-                        .sum::<f64>()
-                        / z;
+                let want = attention_row_ref(
+                    d,
+                    seen,
+                    |e| q[h * t_q * d + i * d + e],
+                    |j, e| k[j * kvh * d + g * d + e],
+                    |j, e| v[j * kvh * d + g * d + e],
+                );
+                for (e, &want) in want.iter().enumerate() {
                     let got = out[i * heads * d + h * d + e] as f64;
                     assert!(
                         (got - want).abs() <= 1e-5,

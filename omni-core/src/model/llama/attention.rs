@@ -1,10 +1,11 @@
 //! Grouped-query self-attention with RoPE and a KV cache.
 
+use crate::model::nn::host::{from_host_f32, to_host_f32};
 use crate::model::nn::proj::Proj;
 use burn::module::Module;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use super::cache::LayerCache;
 use super::rope;
@@ -113,11 +114,14 @@ impl Attention {
         let (k, v) = cache.append(k, v);
         let t = k.dims()[2];
         let rep = h / kvh;
-        if s > 1 && b == 1 && 4 * s >= t && q.device() == Device::flex() {
-            // A prompt on the CPU: causal grouped-query attention on host buffers. Not
-            // for a few rows against a long cache (the speech decoder's 25 frames
-            // against 1225): copying the cache to host buffers would cost more than
-            // the attention (omni_bench sd_inc_f32: 152 → 187 ms per token).
+        let packed = self.q_proj.weight_matrix().is_some();
+        if packed && s > 1 && b == 1 && 4 * s >= t && q.device() == Device::flex() {
+            // A prompt on the CPU: causal grouped-query attention on host buffers. Only
+            // for packed (inference) layers: training loads burn layers, and its
+            // gradients must flow through burn's ops. Not for a few rows against a long
+            // cache (the speech decoder's 25 frames against 1225): copying the cache to
+            // host buffers would cost more than the attention (omni_bench sd_inc_f32:
+            // 152 → 187 ms per token).
             return self.o_proj.forward(cpu_causal_attention(q, k, v, t - s));
         }
         let out = if s == 1 {
@@ -160,13 +164,7 @@ fn cpu_causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, p0: usize) -> 
     let [_, h, s, d] = q.dims();
     let [_, kvh, t, _] = k.dims();
     let (dtype, device) = (q.dtype(), q.device());
-    let host = |x: Tensor<4>| {
-        x.cast(DType::F32)
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("f32 tensor data")
-    };
-    let (qv, kv, vv) = (host(q), host(k), host(v));
+    let (qv, kv, vv) = (to_host_f32(q), to_host_f32(k), to_host_f32(v));
     let head_major = |data, heads, rows| omni_kernels::Heads {
         data,
         heads,
@@ -183,5 +181,5 @@ fn cpu_causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, p0: usize) -> 
         Some(p0),
         &mut out,
     );
-    Tensor::<3>::from_data(TensorData::new(out, [1, s, h * d]), (&device, DType::F32)).cast(dtype)
+    from_host_f32(out, [1, s, h * d], &device, dtype)
 }

@@ -227,13 +227,10 @@ impl Proj {
                 );
             }
             if gelu {
-                let bias = self.bias.as_ref().map(|b| {
-                    b.val()
-                        .cast(DType::F32)
-                        .into_data()
-                        .try_into_vec::<f32>()
-                        .expect("f32 bias")
-                });
+                let bias = self
+                    .bias
+                    .as_ref()
+                    .map(|b| super::host::to_host_f32(b.val()));
                 omni_kernels::bias_gelu(&mut out, bias.as_deref(), n);
             }
             Tensor::<2>::from_data(TensorData::new(out, [m, n]), (&device, DType::F32))

@@ -5,9 +5,10 @@ use burn::module::{Module, Param};
 use burn::tensor::activation::gelu;
 use burn::tensor::module::{attention, conv1d};
 use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::WhisperConfig;
+use crate::model::nn::host::{from_host_f32, to_host_f32};
 use crate::model::nn::norm::LayerNorm;
 use crate::model::nn::proj::Proj;
 use crate::weights::{RunDType, WeightStore};
@@ -150,13 +151,9 @@ fn conv_gelu(x: Tensor<3>) -> Tensor<3> {
         return gelu(x);
     }
     let (dims, dtype, device) = (x.dims(), x.dtype(), x.device());
-    let mut v = x
-        .cast(DType::F32)
-        .into_data()
-        .try_into_vec::<f32>()
-        .expect("f32 tensor data");
+    let mut v = to_host_f32(x);
     omni_kernels::bias_gelu(&mut v, None, dims[2].max(1));
-    Tensor::<3>::from_data(TensorData::new(v, dims), (&device, DType::F32)).cast(dtype)
+    from_host_f32(v, dims, &device, dtype)
 }
 
 /// The attention of `[b, t, heads·d]` projections on the CPU backend:
@@ -167,13 +164,7 @@ fn conv_gelu(x: Tensor<3>) -> Tensor<3> {
 fn cpu_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize) -> Tensor<3> {
     let [b, t, c] = q.dims();
     let (dtype, device) = (q.dtype(), q.device());
-    let host = |x: Tensor<3>| {
-        x.cast(DType::F32)
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("f32 tensor data")
-    };
-    let (q, k, v) = (host(q), host(k), host(v));
+    let (q, k, v) = (to_host_f32(q), to_host_f32(k), to_host_f32(v));
     let mut out = vec![0.0f32; b * t * c];
     for (i, o) in out.chunks_exact_mut(t * c).enumerate() {
         let r = i * t * c..(i + 1) * t * c;
@@ -188,7 +179,7 @@ fn cpu_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize) -> Tens
             o,
         );
     }
-    Tensor::<3>::from_data(TensorData::new(out, [b, t, c]), (&device, DType::F32)).cast(dtype)
+    from_host_f32(out, [b, t, c], &device, dtype)
 }
 
 /// One pre-LN residual block: attention then a 4× GELU MLP.
