@@ -62,7 +62,7 @@ pub(crate) enum Rows<'a> {
 thread_local! {
     /// x packed into micro-panels, per calling thread.
     static PACKED_X: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// A task's packed weight panels of one `KC` block.
+    /// A task's packed group of weight panels (one block of `KC` columns).
     static PANELS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// Rows of f16 weights converted to f32 before their transpose.
     static ROWS_F32: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };

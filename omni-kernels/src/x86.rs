@@ -886,9 +886,9 @@ fn conv_tile16(
 /// `TW` = 96 samples in 24 zmm accumulators: per (input channel, tap) pair, 6 input
 /// vectors, 4 broadcast weights, 24 FMAs of 16 lanes (the loads per FMA bound it).
 /// Measured (vocoder row of `omni_bench`, Intel Xeon, 2026-12-01): 4 × 32 samples
-/// 144 ms, 4 × 64 131 ms, 4 × 96 126–131 ms against 134 ms back to back; 8 channels
-/// × 32 (two blocks of weights, 10 loads per 16 FMAs) 150 ms; the AVX2 tiles
-/// 176–178 ms.
+/// 144 ms, 4 × 64 131 ms, 4 × 96 126–131 ms against 134 ms back to back; 4 × 112
+/// (28 accumulators: spills) 148 ms against 125; 8 channels × 32 (two blocks of
+/// weights, 10 loads per 16 FMAs) 150 ms; the AVX2 tiles 176–178 ms.
 #[target_feature(enable = "avx2,fma,f16c,avx512f")]
 pub(crate) fn conv_tile_avx512(
     xp: &[f32],
