@@ -162,8 +162,8 @@ impl Proj {
         let data = x.cast(DType::F32).into_data();
         let xv = data.as_slice::<f32>().expect("f32 activations");
         let (mut g, mut u) = (vec![0.0f32; m * n], vec![0.0f32; m * n]);
-        gate.host_matmul(gw, xv, m, &mut g);
-        up.host_matmul(uw, xv, m, &mut u);
+        Proj::host_matmul(gw, xv, m, m <= gate.kernel_max_rows(), &mut g);
+        Proj::host_matmul(uw, xv, m, m <= up.kernel_max_rows(), &mut u);
         omni_kernels::silu_mul(&mut g, &u);
         let mut out_dims = dims;
         out_dims[D - 1] = n;
@@ -176,14 +176,14 @@ impl Proj {
     /// the f32/f16 GEMM) and nothing else (bias, LoRA) is added.
     fn host_weight(&self, m: usize) -> Option<&WeightMatrix> {
         let w = self.weight_matrix()?;
-        let host = m <= self.kernel_max_rows() || matches!(w.format(), Format::F32 | Format::F16);
+        let host = on_host(w, m <= self.kernel_max_rows());
         (host && self.bias.is_none() && self.lora.is_none() && self.dense.is_none()).then_some(w)
     }
 
-    /// `out = x·Wᵀ` on host buffers: the kernel path up to
-    /// [`Proj::kernel_max_rows`] rows, else the f32/f16 GEMM.
-    fn host_matmul(&self, w: &WeightMatrix, xv: &[f32], m: usize, out: &mut [f32]) {
-        if m <= self.kernel_max_rows() {
+    /// `out = x·Wᵀ` on host buffers: the omni-kernels path with `kernel_path`, else
+    /// the f32/f16 GEMM on the stored weight (`on_host` must hold).
+    fn host_matmul(w: &WeightMatrix, xv: &[f32], m: usize, kernel_path: bool, out: &mut [f32]) {
+        if kernel_path {
             w.matmul(xv, m, out);
         } else {
             assert!(w.matmul_gemm(xv, m, out), "f32/f16 weights have a GEMM");
@@ -211,21 +211,12 @@ impl Proj {
         out_dims[D - 1] = n;
         let x = x.cast(DType::F32);
         let kernel_path = kernels.unwrap_or(m <= self.kernel_max_rows());
-        // On host buffers: the omni-kernels path, or (f32/f16) the GEMM on the stored
-        // weight; q8_0/q4_0 beyond the kernel path take dequantized tiles.
-        let host = kernel_path || matches!(w.format(), Format::F32 | Format::F16);
+        let host = on_host(w, kernel_path);
         let y = if host {
             let data = x.into_data();
             let xv = data.as_slice::<f32>().expect("f32 activations");
             let mut out = vec![0.0f32; m * n];
-            if kernel_path {
-                w.matmul(xv, m, &mut out);
-            } else {
-                assert!(
-                    w.matmul_gemm(xv, m, &mut out),
-                    "f32/f16 weights have a GEMM"
-                );
-            }
+            Proj::host_matmul(w, xv, m, kernel_path, &mut out);
             if gelu {
                 let bias = self
                     .bias
@@ -249,6 +240,13 @@ impl Proj {
         };
         y.reshape(out_dims).cast(in_dtype)
     }
+}
+
+/// Whether a packed layer runs on host buffers: the omni-kernels path, or (f32/f16)
+/// the GEMM on the stored weight; q8_0/q4_0 beyond the kernel path take dequantized
+/// tiles through burn instead.
+fn on_host(w: &WeightMatrix, kernel_path: bool) -> bool {
+    kernel_path || matches!(w.format(), Format::F32 | Format::F16)
 }
 
 /// Most rows of `x` that take the omni-kernels path, by weight format.
