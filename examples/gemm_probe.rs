@@ -23,6 +23,10 @@ fn main() {
         (56, 4096, 11008),
         (100, 4096, 11008),
         (1500, 1280, 5120), // v3 fc1
+        (340, 4096, 14336), // 8B gate
+        (340, 14336, 4096), // 8B down
+        (340, 4096, 4096),  // 8B q/o
+        (340, 4096, 1024),  // 8B k/v
     ];
     println!("CPU: {}", omni_core::kernels::cpu_description());
     for (dt, (m, k, n)) in [DType::F32, DType::F16]
@@ -63,7 +67,7 @@ fn main() {
                 tw[3] * 1e3,
                 2.0 * (m * k * n) as f64 / tw[3] / 1e9
             );
-            for f in [Format::F32, Format::F16] {
+            for f in [Format::F32, Format::F16, Format::Q8_0, Format::Q4_0] {
                 let wm = WeightMatrix::from_f32(f, n, k, &vec![0.02f32; k * n]);
                 let mut tg = vec![];
                 for _ in 0..7 {

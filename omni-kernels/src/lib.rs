@@ -261,6 +261,27 @@ impl<X8: Interleaved8> Rows8<X8> {
         }
     }
 
+    /// Row `r`'s values in columns `k0..k0 + out.len()` (whole blocks), each block
+    /// through `dequantize`.
+    fn dequantize_range(
+        &self,
+        r: usize,
+        k0: usize,
+        out: &mut [f32],
+        dequantize: impl Fn(&X8::Block, &mut [f32]),
+    ) {
+        assert!(k0.is_multiple_of(QK) && out.len().is_multiple_of(QK));
+        let b0 = k0 / QK;
+        for (b, o) in (b0..).zip(out.chunks_exact_mut(QK)) {
+            let block = if r < self.full() {
+                self.group(r / 8)[b].row(r % 8)
+            } else {
+                self.tail_row(r)[b]
+            };
+            dequantize(&block, o);
+        }
+    }
+
     fn nbytes(&self) -> usize {
         self.groups.len() * std::mem::size_of::<X8>()
             + self.tail.len() * std::mem::size_of::<X8::Block>()
@@ -467,47 +488,71 @@ impl WeightMatrix {
         matches!(self.format(), Format::F32 | Format::F16) && m >= 2 && self.cols.is_multiple_of(QK)
     }
 
-    /// `out[m, rows] = x[m, cols] · Wᵀ` through the `gemm` crate's blocked f32 GEMM
-    /// (the GEMM burn-flex's matmul calls), reading the stored weight in place: for
-    /// the long inputs (prompts) where packing panels pays. f32 weights: directly.
-    /// f16 weights: [`F16_GEMM_TILE_VALUES`] weights at a time are converted to f32
-    /// (F16C, into a buffer that stays in cache) and multiplied — the same numbers as
-    /// the f32 product with the dequantized weight. Returns `false` (and leaves `out`)
-    /// for q8_0/q4_0, which have no such path. Threads: rayon's current pool.
-    ///
-    /// At most [`PANEL_GEMM_MAX_ROWS`] rows of x take omni's own packed-panel GEMM
-    /// instead ([`WeightMatrix::matmul_panel`]; f16 weights converted while they are
-    /// packed, no tiles).
-    pub fn matmul_gemm(&self, x: &[f32], m: usize, out: &mut [f32]) -> bool {
-        if m <= PANEL_GEMM_MAX_ROWS {
-            return self.matmul_panel(x, m, out);
+    /// `out[m, rows] = x[m, cols] · Wᵀ` for long inputs (prompts, Whisper's frames):
+    /// the f32 product with the (dequantized) weight. Up to [`PANEL_GEMM_MAX_ROWS`]
+    /// rows of x, and q8_0/q4_0 weights at any length, take omni's own packed-panel
+    /// GEMM ([`WeightMatrix::matmul_panel`]: f16 converted and q8_0/q4_0 blocks
+    /// dequantized while the weight is packed). Longer inputs with f32 or f16 weights
+    /// take the `gemm` crate's blocked f32 GEMM (the one burn-flex's matmul calls) on
+    /// the stored weight in place, f16 converted [`F16_GEMM_TILE_VALUES`] weights at a
+    /// time (F16C, into a buffer that stays in cache). Threads: rayon's current pool.
+    pub fn matmul_gemm(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        if m <= PANEL_GEMM_MAX_ROWS || !self.matmul_gemm_tiled(x, m, out, f16_gemm_tile_values()) {
+            self.matmul_panel(x, m, out);
         }
-        self.matmul_gemm_tiled(x, m, out, f16_gemm_tile_values())
     }
 
     /// `out[m, rows] = x[m, cols] · Wᵀ` through omni's own packed-panel GEMM
-    /// (`panel_gemm`: BLIS's loop order, the weight packed per 256-column block,
-    /// f16 converted while packing). Returns `false` (and leaves `out`) for
-    /// q8_0/q4_0. Threads: rayon's current pool.
-    pub fn matmul_panel(&self, x: &[f32], m: usize, out: &mut [f32]) -> bool {
+    /// (`panel_gemm`: BLIS's loop order, the weight packed per 512-column block:
+    /// f16 converted, q8_0/q4_0 blocks dequantized to f32 while packing — the f32
+    /// product with the dequantized weight, f32 activations). Inputs of more than
+    /// [`PANEL_GEMM_MAX_ROWS`] rows are split, each part packing the weight again.
+    /// Threads: rayon's current pool.
+    pub fn matmul_panel(&self, x: &[f32], m: usize, out: &mut [f32]) {
         self.matmul_panel_with(Isa::selected(), x, m, out)
     }
 
     /// [`WeightMatrix::matmul_panel`] with an explicit instruction set (panics if
     /// this CPU lacks it).
-    pub fn matmul_panel_with(&self, isa: Isa, x: &[f32], m: usize, out: &mut [f32]) -> bool {
+    pub fn matmul_panel_with(&self, isa: Isa, x: &[f32], m: usize, out: &mut [f32]) {
         let (n, k) = (self.rows, self.cols);
+        let row_range =
+            |r: usize, k0: usize, out: &mut [f32]| self.dequantize_row_range(r, k0, out);
         let w = match &self.data {
             Data::F32(w) => panel_gemm::Rows::F32(w),
             Data::F16(w) => panel_gemm::Rows::F16(w),
-            Data::Q8_0(_) | Data::Q4_0(_) => return false,
+            Data::Q8_0(_) | Data::Q4_0(_) => panel_gemm::Rows::Dequant(&row_range),
         };
-        panel_gemm::gemm_nt(isa, w, n, k, x, m, out);
-        true
+        if m <= PANEL_GEMM_MAX_ROWS || k == 0 || n == 0 {
+            return panel_gemm::gemm_nt(isa, w, n, k, x, m, out);
+        }
+        let rows = m.div_ceil(m.div_ceil(PANEL_GEMM_MAX_ROWS));
+        for (xc, oc) in x.chunks(rows * k).zip(out.chunks_mut(rows * n)) {
+            panel_gemm::gemm_nt(isa, w, n, k, xc, xc.len() / k, oc);
+        }
     }
 
-    /// [`WeightMatrix::matmul_gemm`] with f16 tiles of `tile_values` weights (at
-    /// least one row).
+    /// Row `r`'s weights in columns `k0..k0 + out.len()`, as f32 (q8_0 / q4_0:
+    /// `k0` and the length whole blocks of 32).
+    fn dequantize_row_range(&self, r: usize, k0: usize, out: &mut [f32]) {
+        let k = self.cols;
+        match &self.data {
+            Data::F32(v) => out.copy_from_slice(&v[r * k + k0..r * k + k0 + out.len()]),
+            Data::F16(v) => {
+                f16_to_f32(Isa::selected(), &v[r * k + k0..r * k + k0 + out.len()], out)
+            }
+            Data::Q8_0(q) => q.dequantize_range(r, k0, out, |b, o| {
+                blocks::dequantize_row_q8_0(std::slice::from_ref(b), o)
+            }),
+            Data::Q4_0(q) => q.dequantize_range(r, k0, out, |b, o| {
+                blocks::dequantize_row_q4_0(std::slice::from_ref(b), o)
+            }),
+        }
+    }
+
+    /// The `gemm` crate path of [`WeightMatrix::matmul_gemm`] (whatever the length
+    /// of x) with f16 tiles of `tile_values` weights (at least one row). Returns
+    /// `false` (and leaves `out`) for q8_0/q4_0, which have no such path.
     pub fn matmul_gemm_tiled(
         &self,
         x: &[f32],
@@ -686,6 +731,35 @@ fn gemv4(
         });
 }
 
+/// `out[i·n + j] = t[j·m + i]`: the kernels' row-block-major scratch `[n, m]` back to
+/// `[m, n]`, parallel over blocks of 8 rows of `out` and in strips of 64 columns
+/// (the serial element-by-element transpose it replaces cost q8_0 prompts ≈ 15 % of
+/// their time: one cache miss per write at 2048–8192 columns).
+fn transpose_scratch(t: &[f32], n: usize, m: usize, out: &mut [f32]) {
+    const ROWS: usize = 8;
+    const COLS: usize = 64;
+    debug_assert!(t.len() == n * m && out.len() == m * n);
+    let block = |(b, o): (usize, &mut [f32])| {
+        let i0 = b * ROWS;
+        let rows = o.len() / n;
+        for j0 in (0..n).step_by(COLS) {
+            for j in j0..(j0 + COLS).min(n) {
+                for (r, &v) in t[j * m + i0..j * m + i0 + rows].iter().enumerate() {
+                    o[r * n + j] = v;
+                }
+            }
+        }
+    };
+    if n == 0 || m == 0 {
+        return;
+    }
+    if m * n >= 1 << 15 {
+        out.par_chunks_mut(ROWS * n).enumerate().for_each(block);
+    } else {
+        out.chunks_mut(ROWS * n).enumerate().for_each(block);
+    }
+}
+
 /// Fills `out[m, n]` with `f(row, i)`, parallel over blocks of `ROWS_PER_TASK` rows.
 fn run_rows(n: usize, m: usize, out: &mut [f32], f: impl Fn(usize, usize) -> f32 + Sync) {
     if m == 1 {
@@ -712,11 +786,7 @@ fn run_rows(n: usize, m: usize, out: &mut [f32], f: impl Fn(usize, usize) -> f32
                 }
             }
         });
-    for (j, col) in t.chunks_exact(m).enumerate() {
-        for (i, &v) in col.iter().enumerate() {
-            out[i * n + j] = v;
-        }
-    }
+    transpose_scratch(&t, n, m, out);
 }
 
 /// As [`run_rows`], eight weight rows at a time: `f8(r0, i)` gives rows
@@ -772,11 +842,7 @@ fn run_rows8(
             }
         });
     if m > 1 {
-        for (j, col) in scratch.chunks_exact(m).enumerate() {
-            for (i, &v) in col.iter().enumerate() {
-                out[i * n + j] = v;
-            }
-        }
+        transpose_scratch(&scratch, n, m, out);
     }
 }
 
@@ -791,11 +857,7 @@ fn run_row_blocks(n: usize, m: usize, out: &mut [f32], g: impl Fn(usize, &mut [f
                 g(c * ROWS_PER_TASK + j, oj);
             }
         });
-    for (j, col) in t.chunks_exact(m).enumerate() {
-        for (i, &v) in col.iter().enumerate() {
-            out[i * n + j] = v;
-        }
-    }
+    transpose_scratch(&t, n, m, out);
 }
 
 /// Weight values per f32 tile of the f16 GEMM path (32 MiB of f32; a larger tile
@@ -985,11 +1047,7 @@ fn small_batch_blocked<T: Sync>(
                 }
             }
         });
-    for (j, col) in t.chunks_exact(m).enumerate() {
-        for (i, &v) in col.iter().enumerate() {
-            out[i * n + j] = v;
-        }
-    }
+    transpose_scratch(&t, n, m, out);
 }
 
 /// `dst[i·dst_rs + j] = Σ_c lhs[i·k + c] · rhs[j·k + c]` for `i < m`, `j < n`: the

@@ -51,12 +51,17 @@ fn group_panels(kc: usize) -> usize {
     (GROUP_BYTES / (NR * kc * 4)).max(1)
 }
 
+/// Fills `out` with row `r`'s weights in columns `k0..k0 + out.len()` as f32.
+pub(crate) type RowRange<'a> = &'a (dyn Fn(usize, usize, &mut [f32]) + Sync);
+
 /// The weight's storage.
 #[derive(Clone, Copy)]
 pub(crate) enum Rows<'a> {
     F32(&'a [f32]),
     /// f16 bits.
     F16(&'a [u16]),
+    /// Blocks (q8_0 / q4_0) dequantized to f32 while they are packed, rows `n`.
+    Dequant(RowRange<'a>),
 }
 
 thread_local! {
@@ -193,6 +198,12 @@ fn pack_w(
             }
             transpose_panel(isa, tmp, kc, rows, kc, dst)
         }),
+        Rows::Dequant(row) => with_buf(&ROWS_F32, rows * kc, |tmp| {
+            for (j, t) in tmp.chunks_exact_mut(kc).enumerate() {
+                row(r0 + j, k0, t);
+            }
+            transpose_panel(isa, tmp, kc, rows, kc, dst)
+        }),
     }
 }
 
@@ -299,6 +310,7 @@ pub(crate) fn gemm_nt(
     let len = match w {
         Rows::F32(w) => w.len(),
         Rows::F16(w) => w.len(),
+        Rows::Dequant(_) => n * k,
     };
     assert!(len == n * k && x.len() == m * k && out.len() == m * n);
     if m == 0 || n == 0 {

@@ -287,6 +287,9 @@ fn every_available_kernel_matches_dequantize_then_matmul() {
         // Llama-3.1-8B's down_proj width (448 blocks per row), one and six rows of x.
         (16, 14336, 1),
         (16, 14336, 6),
+        // The parallel transpose of the kernels' [n, m] scratch into out (m·n ≥
+        // 2^15): a last block of 5 rows of out, a last strip of 6 columns.
+        (1030, 64, 37),
     ] {
         let w = rand_vec(n * k, (n * k + m) as u64);
         let x: Vec<f32> = rand_vec(m * k, 99 + k as u64)
@@ -344,12 +347,13 @@ fn f16_and_f32_kernels_handle_lengths_that_are_not_a_multiple_of_the_vector_widt
     }
 }
 
-/// The long-input GEMM (`matmul_gemm`, the `gemm` crate on the stored weight, f16
-/// weights converted tile by tile) against the f64 dequantize-then-matmul
-/// reference, within 1e-5·Σ|w·x|. Shapes: odd sizes everywhere, one above the
-/// GEMM's threading threshold; f16 also in tiles of 4 rows (a last, partial
-/// tile at 37, 19, 300 rows) and of one row;
-/// q8_0/q4_0 have no such path (`false`, `out` untouched).
+/// The long-input GEMM (`matmul_gemm`: the `gemm` crate on the stored weight past
+/// `PANEL_GEMM_MAX_ROWS` rows, f16 weights converted tile by tile) against the f64
+/// dequantize-then-matmul reference, within 1e-5·Σ|w·x|. Shapes: odd sizes
+/// everywhere, one above the GEMM's threading threshold; f16 also in tiles of 4
+/// rows (a last, partial tile at 37, 19, 300 rows) and of one row. q8_0/q4_0 have
+/// no `gemm` crate path (`matmul_gemm_tiled` declines: `false`, `out` untouched);
+/// their long inputs take the packed panels (next test).
 #[test]
 fn gemm_path_matches_the_reference_for_f32_and_f16_and_declines_quantized_weights() {
     for &(n, k, m) in &[(37usize, 96usize, 5usize), (19, 333, 70), (300, 160, 130)] {
@@ -361,7 +365,7 @@ fn gemm_path_matches_the_reference_for_f32_and_f16_and_declines_quantized_weight
             for tile in [None, Some(4 * k), Some(1)] {
                 let mut y = vec![f32::NAN; m * n];
                 match tile {
-                    None => assert!(wm.matmul_gemm(&x, m, &mut y)),
+                    None => wm.matmul_gemm(&x, m, &mut y),
                     Some(t) => assert!(wm.matmul_gemm_tiled(&x, m, &mut y, t)),
                 }
                 for (j, ((a, b), g)) in y.iter().zip(&yr).zip(&mag).enumerate() {
@@ -378,19 +382,25 @@ fn gemm_path_matches_the_reference_for_f32_and_f16_and_declines_quantized_weight
     for f in [Format::Q8_0, Format::Q4_0] {
         let wm = WeightMatrix::from_f32(f, n, k, &rand_vec(n * k, 5));
         let mut y = vec![7.0f32; m * n];
-        assert!(!wm.matmul_gemm(&rand_vec(m * k, 6), m, &mut y), "{f:?}");
+        assert!(
+            !wm.matmul_gemm_tiled(&rand_vec(m * k, 6), m, &mut y, 1 << 20),
+            "{f:?}"
+        );
         assert!(y.iter().all(|&v| v == 7.0));
     }
 }
 
-/// omni's packed-panel GEMM (`matmul_panel_with`, f16 prompts' path) on every
+/// omni's packed-panel GEMM (`matmul_panel_with`: prompts' path for f32 and f16,
+/// long inputs' for q8_0/q4_0, whose blocks are dequantized while packing) on every
 /// instruction set this CPU has, against the f64 dequantize-then-matmul reference
 /// within 1e-5·Σ|w·x| (f32 sums of up to 512 terms). The shapes cover a partial last
 /// micro-panel of x (m not a multiple of 14, 3 or 4 rows), a partial last weight
 /// panel (n % 32 ≠ 0), k not a multiple of the 16 of the AVX-512 transpose, k over
-/// three 512-column blocks (the tile adds to `out`; the last one of 76 columns), a
-/// single row, and 66 panels (several groups of packed panels per thread). q8_0/q4_0: `false`,
-/// `out` untouched.
+/// three 512-column blocks (the tile adds to `out`; the last one of 76 or 64
+/// columns: q8_0/q4_0 blocks dequantized from a column offset), a single row, 66
+/// panels (several groups of packed panels per thread), and 1100 rows (more than
+/// `PANEL_GEMM_MAX_ROWS`: three parts of x, each packing the weight again; also
+/// through `matmul_gemm`). Quantized formats where k is a multiple of 32.
 #[test]
 fn panel_gemm_matches_the_reference_on_every_instruction_set() {
     for &(n, k, m) in &[
@@ -400,30 +410,38 @@ fn panel_gemm_matches_the_reference_on_every_instruction_set() {
         (2100, 300, 17),
         (33, 16, 1),
         (40, 1100, 30),
+        (40, 1088, 30),
+        (45, 64, 1100),
     ] {
         let w = rand_vec(n * k, (3 * n + k) as u64);
         let x = rand_vec(m * k, (11 * m) as u64);
-        for f in [Format::F32, Format::F16] {
+        let formats = [Format::F32, Format::F16, Format::Q8_0, Format::Q4_0];
+        for f in formats
+            .into_iter()
+            .filter(|&f| WeightMatrix::supports(f, k))
+        {
             let wm = WeightMatrix::from_f32(f, n, k, &w);
             let (yr, mag) = reference(&wm.dequantize(), &x, n, k, m);
-            for isa in Isa::available() {
-                let mut y = vec![f32::NAN; m * n];
-                assert!(wm.matmul_panel_with(isa, &x, m, &mut y));
+            let check = |y: &[f32], what: &str| {
                 for (j, ((a, b), g)) in y.iter().zip(&yr).zip(&mag).enumerate() {
                     let tol = 1e-5 * g + 1e-6;
                     assert!(
                         ((*a as f64) - b).abs() <= tol,
-                        "{isa:?} {f:?} n={n} k={k} m={m} out {j}: {a} vs {b} (tol {tol})"
+                        "{what} {f:?} n={n} k={k} m={m} out {j}: {a} vs {b} (tol {tol})"
                     );
                 }
+            };
+            for isa in Isa::available() {
+                let mut y = vec![f32::NAN; m * n];
+                wm.matmul_panel_with(isa, &x, m, &mut y);
+                check(&y, &format!("{isa:?}"));
+            }
+            if matches!(f, Format::Q8_0 | Format::Q4_0) {
+                let mut y = vec![f32::NAN; m * n];
+                wm.matmul_gemm(&x, m, &mut y);
+                check(&y, "matmul_gemm");
             }
         }
-    }
-    for f in [Format::Q8_0, Format::Q4_0] {
-        let wm = WeightMatrix::from_f32(f, 9, 64, &rand_vec(9 * 64, 5));
-        let mut y = vec![7.0f32; 3 * 9];
-        assert!(!wm.matmul_panel(&rand_vec(3 * 64, 6), 3, &mut y), "{f:?}");
-        assert!(y.iter().all(|&v| v == 7.0));
     }
 }
 

@@ -6,19 +6,19 @@
 //! [`Proj::kernel_max_rows`] rows (q8_0/q4_0: 512, so decode, the speech decoder's
 //! 25 frames per token and prompts of ordinary length; f32/f16: a few rows) runs
 //! omni-kernels' GEMV/GEMM, which reads the blocks and multiplies in registers
-//! (q8_0/q4_0 on 8-bit activations). A call with more rows runs a blocked GEMM
-//! (f32, f16: `WeightMatrix::matmul_gemm`: omni-kernels' packed-panel GEMM up to 512
-//! rows, the `gemm` crate's on the weight in place beyond) or, for q8_0/q4_0,
-//! dequantizes the weight tile by tile to f32 and multiplies with
-//! burn's f32 matmul (measured below). The activations of a packed layer are f32 in
-//! and out, cast back to the input dtype (f16 runs keep f16 activations between
-//! layers).
+//! (q8_0/q4_0 on 8-bit activations). A call with more rows runs a blocked GEMM,
+//! `WeightMatrix::matmul_gemm`: omni-kernels' packed-panel GEMM (f16 converted and
+//! q8_0/q4_0 dequantized while the weight is packed) up to 512 rows and for
+//! q8_0/q4_0 beyond, the `gemm` crate's on the f32/f16 weight in place for longer
+//! f32/f16 inputs. Everything runs on host buffers: the activations of a packed
+//! layer are f32 in and out, cast back to the input dtype (f16 runs keep f16
+//! activations between layers).
 
 use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use omni_kernels::{Format, WeightMatrix};
 
 /// Rows of `x` up to which an f16 packed layer uses the omni-kernels path (then the
@@ -36,13 +36,13 @@ pub const KERNEL_MAX_ROWS_F16: usize = 32;
 pub const KERNEL_MAX_ROWS_F32: usize = 32;
 
 /// Rows of `x` up to which a q8_0/q4_0 packed layer uses the omni-kernels path
-/// (same measurement, q8_0 / q4_0): m = 340 163 / 142 ms vs 328 / 275 ms with
-/// tiles, m = 1024 653 / 607 ms vs 517 / 607 ms — the tiles pay one dequantization
-/// of the whole weight per call, the kernels a cost per row.
+/// (8-bit activations, VNNI/AVX2 integer dot products) rather than the packed-panel
+/// GEMM on dequantized weights. `examples/gemm_probe.rs`, Intel Xeon AVX-512 VNNI,
+/// 2 threads, 2026-12-01, kernels vs panels, q8_0 ms: m = 25, 4096 → 11008 6.6 vs
+/// 18.3; m = 340, 2048 → 8192 30.6 vs 33.1, 8192 → 2048 28.4 vs 37.6, 4096 →
+/// 14336 96.0 vs 112.1, 14336 → 4096 92.4 vs 123.4; m = 1500, 1280 → 5120 59.2 vs
+/// 55.4 (q4_0 alike).
 pub const KERNEL_MAX_ROWS_QUANT: usize = 512;
-
-/// f32 values per dequantized tile of the prefill path (64 MiB).
-const TILE_VALUES: usize = 16 << 20;
 
 /// An omni-kernels weight behind an `Arc` (modules are cloned by burn).
 #[derive(Clone)]
@@ -118,8 +118,8 @@ impl Proj {
     }
 
     /// [`Proj::forward`] with the packed-weight path forced (`Some(true)`: omni-kernels
-    /// GEMV/GEMM; `Some(false)`: the long-input path — `WeightMatrix::matmul_gemm` on
-    /// the f32/f16 weight, dequantized tiles + burn f32 matmul for q8_0/q4_0; `None`: by
+    /// GEMV/GEMM; `Some(false)`: the long-input path — `WeightMatrix::matmul_gemm`, the
+    /// f32 product with the dequantized weight; `None`: by
     /// [`Proj::kernel_max_rows`]). For benchmarks and tests; dense layers ignore it.
     pub fn forward_with<const D: usize>(&self, x: Tensor<D>, kernels: Option<bool>) -> Tensor<D> {
         match (&self.dense, &self.packed) {
@@ -151,7 +151,7 @@ impl Proj {
     pub fn swiglu<const D: usize>(gate: &Proj, up: &Proj, x: Tensor<D>) -> Tensor<D> {
         let dims = x.dims();
         let m: usize = dims[..D - 1].iter().product();
-        let (Some(gw), Some(uw)) = (gate.host_weight(m), up.host_weight(m)) else {
+        let (Some(gw), Some(uw)) = (gate.host_weight(), up.host_weight()) else {
             return burn::tensor::activation::silu(gate.forward(x.clone())) * up.forward(x);
         };
         let ([n, k], in_dtype, device) = (gw.shape(), x.dtype(), x.device());
@@ -172,21 +172,19 @@ impl Proj {
             .cast(in_dtype)
     }
 
-    /// The packed weight, when `m` rows of x run on host buffers (the kernel path, or
-    /// the f32/f16 GEMM) and nothing else (bias, LoRA) is added.
-    fn host_weight(&self, m: usize) -> Option<&WeightMatrix> {
+    /// The packed weight, when nothing else (bias, LoRA) is added to its product.
+    fn host_weight(&self) -> Option<&WeightMatrix> {
         let w = self.weight_matrix()?;
-        let host = on_host(w, m <= self.kernel_max_rows());
-        (host && self.bias.is_none() && self.lora.is_none() && self.dense.is_none()).then_some(w)
+        (self.bias.is_none() && self.lora.is_none() && self.dense.is_none()).then_some(w)
     }
 
     /// `out = x·Wᵀ` on host buffers: the omni-kernels path with `kernel_path`, else
-    /// the f32/f16 GEMM on the stored weight (`on_host` must hold).
+    /// the GEMM on the stored weight (`WeightMatrix::matmul_gemm`).
     fn host_matmul(w: &WeightMatrix, xv: &[f32], m: usize, kernel_path: bool, out: &mut [f32]) {
         if kernel_path {
             w.matmul(xv, m, out);
         } else {
-            assert!(w.matmul_gemm(xv, m, out), "f32/f16 weights have a GEMM");
+            w.matmul_gemm(xv, m, out);
         }
     }
 
@@ -211,42 +209,25 @@ impl Proj {
         out_dims[D - 1] = n;
         let x = x.cast(DType::F32);
         let kernel_path = kernels.unwrap_or(m <= self.kernel_max_rows());
-        let host = on_host(w, kernel_path);
-        let y = if host {
-            let data = x.into_data();
-            let xv = data.as_slice::<f32>().expect("f32 activations");
-            let mut out = vec![0.0f32; m * n];
-            Proj::host_matmul(w, xv, m, kernel_path, &mut out);
-            if gelu {
-                let bias = self
-                    .bias
-                    .as_ref()
-                    .map(|b| super::host::to_host_f32(b.val()));
-                omni_kernels::bias_gelu(&mut out, bias.as_deref(), n);
+        let data = x.into_data();
+        let xv = data.as_slice::<f32>().expect("f32 activations");
+        let mut out = vec![0.0f32; m * n];
+        Proj::host_matmul(w, xv, m, kernel_path, &mut out);
+        let bias = self
+            .bias
+            .as_ref()
+            .map(|b| super::host::to_host_f32(b.val()));
+        if gelu {
+            omni_kernels::bias_gelu(&mut out, bias.as_deref(), n);
+        } else if let Some(b) = &bias {
+            for row in out.chunks_exact_mut(n) {
+                row.iter_mut().zip(b).for_each(|(o, &b)| *o += b);
             }
-            Tensor::<2>::from_data(TensorData::new(out, [m, n]), (&device, DType::F32))
-        } else {
-            prefill_matmul(w, x.reshape([m, k]), &device)
-        };
-        let y = match &self.bias {
-            Some(_) if gelu && host => y,
-            Some(b) => y + b.val().cast(DType::F32).unsqueeze::<2>(),
-            None => y,
-        };
-        let y = if gelu && !host {
-            burn::tensor::activation::gelu(y)
-        } else {
-            y
-        };
-        y.reshape(out_dims).cast(in_dtype)
+        }
+        Tensor::<2>::from_data(TensorData::new(out, [m, n]), (&device, DType::F32))
+            .reshape(out_dims)
+            .cast(in_dtype)
     }
-}
-
-/// Whether a packed layer runs on host buffers: the omni-kernels path, or (f32/f16)
-/// the GEMM on the stored weight; q8_0/q4_0 beyond the kernel path take dequantized
-/// tiles through burn instead.
-fn on_host(w: &WeightMatrix, kernel_path: bool) -> bool {
-    kernel_path || matches!(w.format(), Format::F32 | Format::F16)
 }
 
 /// Most rows of `x` that take the omni-kernels path, by weight format.
@@ -258,31 +239,11 @@ pub fn kernel_max_rows(f: Format) -> usize {
     }
 }
 
-/// `x[m, k] · Wᵀ` for many rows: W dequantized to f32 in tiles of output rows,
-/// each multiplied with burn's f32 matmul.
-fn prefill_matmul(w: &WeightMatrix, x: Tensor<2>, device: &Device) -> Tensor<2> {
-    let [n, k] = w.shape();
-    let tile = (TILE_VALUES / k.max(1)).clamp(1, n);
-    let mut parts = Vec::with_capacity(n.div_ceil(tile));
-    let mut r0 = 0;
-    while r0 < n {
-        let r1 = (r0 + tile).min(n);
-        let mut buf = vec![0.0f32; (r1 - r0) * k];
-        w.dequantize_rows(r0, r1, &mut buf);
-        let wt = Tensor::<2>::from_data(TensorData::new(buf, [r1 - r0, k]), (device, DType::F32));
-        parts.push(x.clone().matmul(wt.transpose()));
-        r0 = r1;
-    }
-    if parts.len() == 1 {
-        parts.pop().expect("one tile")
-    } else {
-        Tensor::cat(parts, 1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use burn::tensor::Device;
 
     use crate::test_util::rand_vec;
 
