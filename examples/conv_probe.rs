@@ -9,11 +9,19 @@ use omni_core::kernels::Conv1d;
 fn main() {
     println!("CPU: {}", omni_core::kernels::cpu_description());
     let mut total = 0.0;
-    for (c, t) in [(256usize, 400usize), (128, 1600), (64, 6400), (32, 12800), (16, 25600)] {
+    for (c, t) in [
+        (256usize, 400usize),
+        (128, 1600),
+        (64, 6400),
+        (32, 12800),
+        (16, 25600),
+    ] {
         let mut stage = 0.0;
         for k in [3usize, 7, 11] {
             for d in [1usize, 3, 5] {
-                let w: Vec<f32> = (0..c * c * k).map(|i| ((i % 7) as f32 - 3.0) * 0.01).collect();
+                let w: Vec<f32> = (0..c * c * k)
+                    .map(|i| ((i % 7) as f32 - 3.0) * 0.01)
+                    .collect();
                 let conv = Conv1d::new(&w, &vec![0.0; c], c, c, k, d, d * (k - 1) / 2);
                 let x: Vec<f32> = (0..c * t).map(|i| ((i % 11) as f32 - 5.0) * 0.1).collect();
                 let mut ts = vec![];

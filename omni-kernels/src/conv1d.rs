@@ -10,6 +10,17 @@
 //! Tiles are spread over rayon's threads by groups of `OB` output channels and by time
 //! ranges.
 //!
+//! On AVX-512, layers with at least 32 output channels run a second, wide tile instead
+//! (`x86::conv_tile_wide_avx512`: 14 output samples × 32 output channels, weights
+//! repacked on first use as 64-byte-aligned lanes of 32 channels): the samples of x are
+//! broadcast (4-byte loads) and the weights loaded aligned, where the 4 × 96 tile loads
+//! 64-byte vectors of x at every tap offset, most of them split across two cache lines.
+//! `examples/conv_probe.rs` (Intel Xeon, 2 threads, 2026-12-01), the ResBlocks of the
+//! five stages, 4 × 96 → wide: 256 ch 27.9 → 23.5 ms, 128 ch 26.4 → 22.9, 64 ch 34.6
+//! → 29.6, 32 ch 17.2 → 16.5 (16 channels keep the 4 × 96 tile: 12.2 vs 14.9 ms wide,
+//! half of its lanes idle); the vocoder row of `omni_bench`, three interleaved runs:
+//! 132–135 → 113–126 ms.
+//!
 //! The transposed convolution is split into its `stride` polyphase components: output
 //! sample `t` with `(t + padding) mod stride = r` only sees the taps `j ≡ r (mod stride)`,
 //! so each phase is a stride-1 convolution of the input with `ceil(k / stride)` taps
@@ -18,6 +29,8 @@
 //! A leaky ReLU of the input (`F.leaky_relu(x, slope)`) is applied while the padded copy
 //! of the input is made, and a residual can be added while storing, so HiFi-GAN's
 //! `x = conv2(lrelu(conv1(lrelu(x)))) + x` needs no separate passes.
+
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -28,6 +41,17 @@ pub(crate) const OB: usize = 4;
 /// Output samples per tile (six 16-lane vectors on AVX-512: 24 accumulators; six
 /// tiles of 16 on AVX2).
 pub(crate) const TW: usize = 96;
+/// Output samples per tile of the wide AVX-512 kernel (`x86::conv_tile_wide_avx512`:
+/// 14 samples × 32 output channels).
+pub(crate) const TM: usize = 14;
+/// Output channels per tile of the wide kernel, which runs for `c_out ≥ WIDE`.
+const WIDE: usize = 32;
+
+/// 32 weights (one tap of one input channel for 32 output channels), 64-byte aligned:
+/// two aligned AVX-512 loads.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct Lanes32(pub(crate) [f32; WIDE]);
 
 /// Weights of a stride-1 convolution packed for the tile kernels.
 #[derive(Debug, Clone)]
@@ -37,6 +61,9 @@ struct Packed {
     k: usize,
     /// `[ceil(c_out / OB)][c_in][k][OB]`, zero for the channels past `c_out`.
     w: Vec<f32>,
+    /// For the wide AVX-512 tile, packed on its first use: `[ceil(c_out / 32)][c_in][k]`
+    /// lanes of 32 output channels (zero past `c_out`).
+    wide: OnceLock<Vec<Lanes32>>,
 }
 
 impl Packed {
@@ -56,12 +83,38 @@ impl Packed {
                 }
             }
         }
-        Packed { c_out, c_in, k, w }
+        Packed {
+            c_out,
+            c_in,
+            k,
+            w,
+            wide: OnceLock::new(),
+        }
     }
 
     fn block(&self, b: usize) -> &[f32] {
         let n = self.c_in * self.k * OB;
         &self.w[b * n..(b + 1) * n]
+    }
+
+    /// Group `g`'s lanes (output channels `32g..32g + 32`) for the wide tile.
+    fn wide_block(&self, g: usize) -> &[Lanes32] {
+        let (c_in, k) = (self.c_in, self.k);
+        let wide = self.wide.get_or_init(|| {
+            let mut v = vec![Lanes32([0.0; WIDE]); self.c_out.div_ceil(WIDE) * c_in * k];
+            for (n, lane) in v.iter_mut().enumerate() {
+                let (g, ij) = (n / (c_in * k), n % (c_in * k));
+                for (l, dst) in lane.0.iter_mut().enumerate() {
+                    let o = g * WIDE + l;
+                    if o < self.c_out {
+                        // Output channel o sits in `w` as lane o % OB of block o / OB.
+                        *dst = self.w[(o / OB * c_in * k + ij) * OB + o % OB];
+                    }
+                }
+            }
+            v
+        });
+        &wide[g * c_in * k..(g + 1) * c_in * k]
     }
 }
 
@@ -167,33 +220,54 @@ fn div_ceil_i(a: isize, b: usize) -> isize {
     a.div_euclid(b as isize) + (a.rem_euclid(b as isize) != 0) as isize
 }
 
-/// Runs `pass` into `out` (`[c_out, t_out]`): `bias + Σ taps (+ residual)`. Tasks are
-/// (group of `OB` output channels, range of output samples), spread over rayon's threads;
-/// each owns its slices of the output rows.
-fn run(isa: Isa, pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
-    if t_out == 0 || c_out == 0 {
-        return;
-    }
-    let groups = c_out.div_ceil(OB);
+/// The tasks of a pass: (group `b` of `ob` output channels, first output sample
+/// `t_lo`, the group's rows of `out` over the task's samples). Enough tasks of
+/// whole tiles (`tile` positions) to balance rayon's threads.
+type Task<'o> = (usize, usize, Vec<&'o mut [f32]>);
+
+fn tasks<'o>(out: &'o mut [f32], t_out: usize, ob: usize, step: usize) -> Vec<Task<'o>> {
+    let groups = (out.len() / t_out).div_ceil(ob);
     let want = 8 * rayon::current_num_threads();
     let chunks = want.div_ceil(groups).max(1);
-    let step = TW * pass.stride;
     let tt = t_out.div_ceil(chunks).max(8 * step).div_ceil(step) * step;
     let mut tasks = Vec::with_capacity(groups * t_out.div_ceil(tt));
-    for (b, grp) in out.chunks_mut(OB * t_out).enumerate() {
+    for (b, grp) in out.chunks_mut(ob * t_out).enumerate() {
         let mut rows: Vec<_> = grp.chunks_mut(t_out).map(|r| r.chunks_mut(tt)).collect();
         for c in 0..t_out.div_ceil(tt) {
             let parts: Vec<&mut [f32]> = rows.iter_mut().filter_map(|it| it.next()).collect();
             tasks.push((b, c * tt, parts));
         }
     }
+    tasks
+}
+
+/// The positions `m_lo..m_hi` of phase `r` whose outputs land in `t_lo..t_hi`, and
+/// that phase's offset.
+fn phase_range(pass: &Pass, r: usize, t_lo: usize, t_hi: usize) -> (usize, usize, isize) {
+    let off = pass.offset0 + r as isize;
+    let m_lo = div_ceil_i(t_lo as isize - off, pass.stride).max(0) as usize;
+    let m_hi = (div_ceil_i(t_hi as isize - off, pass.stride).max(0) as usize).min(pass.n_m);
+    (m_lo, m_hi, off)
+}
+
+/// Runs `pass` into `out` (`[c_out, t_out]`): `bias + Σ taps (+ residual)`. Tasks are
+/// (group of `OB` output channels, range of output samples), spread over rayon's threads;
+/// each owns its slices of the output rows. On AVX-512 with at least 32 output channels
+/// the wide tile runs instead ([`run_wide`]).
+fn run(isa: Isa, pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
+    if t_out == 0 || c_out == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512Vnni && c_out >= WIDE {
+        return run_wide(pass, t_out, out);
+    }
+    let tasks = tasks(out, t_out, OB, TW * pass.stride);
     tasks.into_par_iter().for_each(|(b, t_lo, mut parts)| {
         let t_hi = t_lo + parts[0].len();
         for (r, p) in pass.phases.iter().enumerate() {
             let w = p.block(b);
-            let off = pass.offset0 + r as isize;
-            let m_lo = div_ceil_i(t_lo as isize - off, pass.stride).max(0) as usize;
-            let m_hi = (div_ceil_i(t_hi as isize - off, pass.stride).max(0) as usize).min(pass.n_m);
+            let (m_lo, m_hi, off) = phase_range(pass, r, t_lo, t_hi);
             for m0 in (m_lo..m_hi).step_by(TW) {
                 let acc = tile(isa, pass.xp, pass.lp, p, w, pass.dilation, m0);
                 let n = TW.min(m_hi - m0);
@@ -224,6 +298,58 @@ fn run(isa: Isa, pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
                         let t = t as usize;
                         let res = pass.residual.map_or(0.0, |res| res[o * t_out + t]);
                         row[t - t_lo] = v + bias + res;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// [`run`] with the wide AVX-512 tile (`x86::conv_tile_wide_avx512`: [`TM`] positions
+/// × 32 output channels): tasks of 32 output channels × a range of output samples.
+#[cfg(target_arch = "x86_64")]
+fn run_wide(pass: &Pass, t_out: usize, out: &mut [f32]) {
+    let tasks = tasks(out, t_out, WIDE, TM * pass.stride);
+    tasks.into_par_iter().for_each(|(g, t_lo, mut parts)| {
+        let t_hi = t_lo + parts[0].len();
+        for (r, p) in pass.phases.iter().enumerate() {
+            let w = p.wide_block(g);
+            let (m_lo, m_hi, off) = phase_range(pass, r, t_lo, t_hi);
+            for m0 in (m_lo..m_hi).step_by(TM) {
+                // SAFETY: `run` is only called behind `isa.is_available()` (every public
+                // entry asserts it) and takes this path for `Avx512Vnni`: AVX-512 F,
+                // AVX2, FMA and F16C were detected at run time.
+                let acc = unsafe {
+                    crate::x86::conv_tile_wide_avx512(
+                        pass.xp,
+                        pass.lp,
+                        p.c_in,
+                        p.k,
+                        pass.dilation,
+                        w,
+                        m0,
+                    )
+                };
+                let n = TM.min(m_hi - m0);
+                for (l, row) in parts.iter_mut().enumerate() {
+                    let o = g * WIDE + l;
+                    let bias = pass.bias[o];
+                    if pass.stride == 1 && off == 0 {
+                        // Contiguous: t = m.
+                        let dst = &mut row[m0 - t_lo..m0 - t_lo + n];
+                        let res = pass
+                            .residual
+                            .map(|res| &res[o * t_out + m0..o * t_out + m0 + n]);
+                        for (u, (d, a)) in dst.iter_mut().zip(&acc[..n]).enumerate() {
+                            *d = a[l] + bias + res.map_or(0.0, |r| r[u]);
+                        }
+                        continue;
+                    }
+                    for (u, a) in acc[..n].iter().enumerate() {
+                        // t_lo ≤ t < t_hi by the choice of m_lo, m_hi.
+                        let t = (((m0 + u) * pass.stride) as isize + off) as usize;
+                        let res = pass.residual.map_or(0.0, |res| res[o * t_out + t]);
+                        row[t - t_lo] = a[l] + bias + res;
                     }
                 }
             }
