@@ -15,11 +15,13 @@
 //! repacked on first use as 64-byte-aligned lanes of 32 channels): the samples of x are
 //! broadcast (4-byte loads) and the weights loaded aligned, where the 4 × 96 tile loads
 //! 64-byte vectors of x at every tap offset, most of them split across two cache lines.
-//! `examples/conv_probe.rs` (Intel Xeon, 2 threads, 2026-12-01), the ResBlocks of the
-//! five stages, 4 × 96 → wide: 256 ch 27.9 → 23.5 ms, 128 ch 26.4 → 22.9, 64 ch 34.6
-//! → 29.6, 32 ch 17.2 → 16.5 (16 channels keep the 4 × 96 tile: 12.2 vs 14.9 ms wide,
-//! half of its lanes idle); the vocoder row of `omni_bench`, three interleaved runs:
-//! 132–135 → 113–126 ms.
+//! The tile transposes its accumulators in registers (two 16 × 16 transposes) so that
+//! each output row is written contiguously. `examples/conv_probe.rs` (Intel Xeon,
+//! 2 threads, 2026-12-01), the ResBlocks of the five stages, 4 × 96 → wide: 256 ch
+//! 27.9 → 21.2–23.9 ms, 128 ch 26.4 → 21.2–22.6, 64 ch 34.6 → 24.9–26.4, 32 ch 17.2 →
+//! 15.8–16.3 (16 channels keep the 4 × 96 tile: 12.2 vs 14.9 ms wide, half of its lanes
+//! idle), all 118 → 99–101 ms; the vocoder row of `omni_bench`, three interleaved runs:
+//! 126–131 → 106–112 ms.
 //!
 //! The transposed convolution is split into its `stride` polyphase components: output
 //! sample `t` with `(t + padding) mod stride = r` only sees the taps `j ≡ r (mod stride)`,
@@ -334,22 +336,30 @@ fn run_wide(pass: &Pass, t_out: usize, out: &mut [f32]) {
                 for (l, row) in parts.iter_mut().enumerate() {
                     let o = g * WIDE + l;
                     let bias = pass.bias[o];
+                    let a = &acc[l][..n];
                     if pass.stride == 1 && off == 0 {
                         // Contiguous: t = m.
                         let dst = &mut row[m0 - t_lo..m0 - t_lo + n];
-                        let res = pass
-                            .residual
-                            .map(|res| &res[o * t_out + m0..o * t_out + m0 + n]);
-                        for (u, (d, a)) in dst.iter_mut().zip(&acc[..n]).enumerate() {
-                            *d = a[l] + bias + res.map_or(0.0, |r| r[u]);
+                        match pass.residual {
+                            Some(res) => {
+                                let r = &res[o * t_out + m0..o * t_out + m0 + n];
+                                for ((d, &v), &rv) in dst.iter_mut().zip(a).zip(r) {
+                                    *d = v + bias + rv;
+                                }
+                            }
+                            None => {
+                                for (d, &v) in dst.iter_mut().zip(a) {
+                                    *d = v + bias;
+                                }
+                            }
                         }
                         continue;
                     }
-                    for (u, a) in acc[..n].iter().enumerate() {
+                    for (u, &v) in a.iter().enumerate() {
                         // t_lo ≤ t < t_hi by the choice of m_lo, m_hi.
                         let t = (((m0 + u) * pass.stride) as isize + off) as usize;
                         let res = pass.residual.map_or(0.0, |res| res[o * t_out + t]);
-                        row[t - t_lo] = a[l] + bias + res;
+                        row[t - t_lo] = v + bias + res;
                     }
                 }
             }

@@ -932,8 +932,8 @@ pub(crate) fn conv_tile_avx512(
 }
 
 /// The AVX-512 convolution tile for 32 or more output channels:
-/// `acc[u][l] = Σ_i Σ_j w[i·k + j][l] · xp[i·lp + m0 + u + j·d]` for [`TM`] = 14
-/// positions `u` × 32 output channels `l`, the transpose of [`conv_tile_avx512`]'s
+/// `out[l][u] = Σ_i Σ_j w[i·k + j][l] · xp[i·lp + m0 + u + j·d]` for [`TM`] = 14
+/// positions `u` (lanes 14 and 15 zero) × 32 output channels `l`, the transpose of [`conv_tile_avx512`]'s
 /// roles (the GEMM tile of `panel_gemm` with x read in place): per tap one broadcast of
 /// each of the 14 input samples (4-byte loads: never split across cache lines) and two
 /// aligned loads of the packed weights (`Lanes32`, 64-byte aligned), 28 FMAs into 28
@@ -949,7 +949,7 @@ pub(crate) fn conv_tile_wide_avx512(
     d: usize,
     w: &[Lanes32],
     m0: usize,
-) -> [[f32; 32]; TM] {
+) -> [[f32; 16]; 32] {
     let mut acc = [[_mm512_setzero_ps(); 2]; TM];
     let span = TM + d * (k - 1);
     let w = &w[..c_in * k];
@@ -971,12 +971,21 @@ pub(crate) fn conv_tile_wide_avx512(
             }
         }
     }
-    let mut out = [[0f32; 32]; TM];
-    for (o, a) in out.iter_mut().zip(&acc) {
-        // SAFETY: `o` is exactly 32 writable f32; `storeu` has no alignment requirement.
-        unsafe {
-            _mm512_storeu_ps(o.as_mut_ptr(), a[0]);
-            _mm512_storeu_ps(o.as_mut_ptr().add(16), a[1]);
+    // Channel-major for the caller's contiguous row writes: two 16 × 16 transposes
+    // (positions TM..16 zero).
+    let mut out = [[0f32; 16]; 32];
+    for h in 0..2 {
+        let mut r: [__m512; 16] = std::array::from_fn(|u| {
+            if u < TM {
+                acc[u][h]
+            } else {
+                _mm512_setzero_ps()
+            }
+        });
+        transpose16(&mut r);
+        for (o, v) in out[16 * h..16 * h + 16].iter_mut().zip(&r) {
+            // SAFETY: `o` is exactly 16 writable f32; `storeu` has no alignment requirement.
+            unsafe { _mm512_storeu_ps(o.as_mut_ptr(), *v) };
         }
     }
     out
