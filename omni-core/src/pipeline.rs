@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::tensor::Tensor;
 
-use crate::audio::{pad_or_trim, N_SAMPLES};
+use crate::audio::N_SAMPLES;
 use crate::bundle::Omni;
 use crate::model::llama::generate::{Generation, GenerationParams};
 use crate::model::llama::prompt::{tokenizer_speech_token, Conversation};
@@ -32,8 +32,7 @@ pub fn speech_embeddings(omni: &Omni, audio16k: &[f32]) -> Result<SpeechEmbeddin
     }
     let mut blocks = Vec::new();
     for window in audio16k.chunks(N_SAMPLES) {
-        let padded = pad_or_trim(window, N_SAMPLES);
-        let lm = omni.mel.log_mel(&padded)?;
+        let lm = omni.mel.log_mel_30s(window)?;
         let x = omni.encoder.mel_tensor(&lm.data, lm.n_mels, lm.n_frames)?;
         let enc = omni.encoder.forward(x)?;
         let ad = omni.adaptor.forward(enc)?;

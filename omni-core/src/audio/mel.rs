@@ -185,22 +185,18 @@ impl MelFrontend {
     }
 
     /// `log10(max(mel energy, 1e-10))` of frames `t0..t0 + out.len() / n_mels` of the
-    /// reflect-padded signal, frame-major into `out`. Mirrors `log_mel_spectrogram`'s
+    /// signal, frame-major into `out`. Mirrors `log_mel_spectrogram`'s
     /// `torch.stft` → `magnitudes = stft[..., :-1].abs() ** 2` → `filters @ magnitudes`
     /// → `clamp(min=1e-10).log10()`, one frame at a time.
     fn log_energies(
         &self,
-        padded: &[f32],
+        signal: &Signal<'_>,
         t0: usize,
         out: &mut [f32],
         b: &mut FftBuffers,
     ) -> Result<()> {
         for (dt, row) in out.chunks_exact_mut(self.n_mels).enumerate() {
-            let start = (t0 + dt) * HOP;
-            let frame = &padded[start..start + N_FFT];
-            for ((dst, &x), &w) in b.input.iter_mut().zip(frame).zip(&self.window) {
-                *dst = x * w;
-            }
+            signal.windowed_frame(t0 + dt, &self.window, &mut b.input);
             self.fft
                 .process_with_scratch(&mut b.input, &mut b.spectrum, &mut b.scratch)
                 .map_err(|e| Error::Audio(format!("FFT failed: {e}")))?;
@@ -225,12 +221,12 @@ impl MelFrontend {
     /// over rayon's threads.
     pub fn log_mel(&self, samples: &[f32]) -> Result<LogMel> {
         validate_samples(samples)?;
-        self.log_mel_validated(samples)
+        self.log_mel_validated(samples, samples.len())
     }
 
-    /// [`log_mel`](Self::log_mel) of samples already checked by `validate_samples`.
-    fn log_mel_validated(&self, samples: &[f32]) -> Result<LogMel> {
-        let len = samples.len();
+    /// [`log_mel`](Self::log_mel) of `samples` (already checked by `validate_samples`)
+    /// zero-extended or cut to `len` samples ([`pad_or_trim`] without the copy).
+    fn log_mel_validated(&self, samples: &[f32], len: usize) -> Result<LogMel> {
         let pad = N_FFT / 2;
         if len <= pad {
             return Err(Error::Audio(format!(
@@ -239,12 +235,7 @@ impl MelFrontend {
         }
         let n_frames = Self::n_frames(len);
         let n_mels = self.n_mels;
-
-        // Reflect-padded signal: x[pad], ..., x[1], x[0..len], x[len-2], ..., x[len-1-pad].
-        let mut padded = Vec::with_capacity(len + 2 * pad);
-        padded.extend((1..=pad).rev().map(|i| samples[i]));
-        padded.extend_from_slice(samples);
-        padded.extend((0..pad).map(|i| samples[len - 2 - i]));
+        let signal = Signal { src: samples, len };
 
         // log10 mel energies, frame-major [n_frames, n_mels].
         let mut logs = vec![0f32; n_frames * n_mels];
@@ -252,7 +243,7 @@ impl MelFrontend {
             .enumerate()
             .try_for_each_init(
                 || self.buffers(),
-                |b, (c, out)| self.log_energies(&padded, c * FRAMES_PER_TASK, out, b),
+                |b, (c, out)| self.log_energies(&signal, c * FRAMES_PER_TASK, out, b),
             )?;
 
         let max = logs
@@ -281,6 +272,47 @@ impl MelFrontend {
     /// [`log_mel`](Self::log_mel): always `N_FRAMES` = 3000 frames.
     pub fn log_mel_30s(&self, samples: &[f32]) -> Result<LogMel> {
         validate_samples(samples)?;
-        self.log_mel_validated(&pad_or_trim(samples, N_SAMPLES))
+        self.log_mel_validated(samples, N_SAMPLES)
+    }
+}
+
+/// The signal the STFT reads, without copying it: `src` zero-extended (or cut) to
+/// `len` samples ([`pad_or_trim`]), then reflect-padded by `N_FFT / 2` on both sides
+/// (`torch.stft(center=True, pad_mode="reflect")`: x[pad], …, x[1], x[0..len],
+/// x[len−2], …, x[len−1−pad]). `len > N_FFT / 2`.
+struct Signal<'a> {
+    src: &'a [f32],
+    len: usize,
+}
+
+impl Signal<'_> {
+    /// Sample `i` of the padded signal (`i` counted from its start, `−N_FFT/2` in `x`).
+    fn at(&self, i: usize) -> f32 {
+        let (pad, len) = (N_FFT / 2, self.len);
+        let j = if i < pad {
+            pad - i
+        } else if i - pad < len {
+            i - pad
+        } else {
+            2 * (len - 1) - (i - pad)
+        };
+        self.src.get(j).copied().filter(|_| j < len).unwrap_or(0.0)
+    }
+
+    /// Frame `t` (padded samples `t·HOP..t·HOP + N_FFT`) times `window`, into `dst`.
+    fn windowed_frame(&self, t: usize, window: &[f32], dst: &mut [f32]) {
+        let start = t * HOP;
+        let pad = N_FFT / 2;
+        let inside = self.src.len().min(self.len);
+        if start >= pad && start - pad + N_FFT <= inside {
+            let frame = &self.src[start - pad..start - pad + N_FFT];
+            for ((d, &x), &w) in dst.iter_mut().zip(frame).zip(window) {
+                *d = x * w;
+            }
+        } else {
+            for (n, (d, &w)) in dst.iter_mut().zip(window).enumerate() {
+                *d = self.at(start + n) * w;
+            }
+        }
     }
 }
