@@ -32,6 +32,7 @@
 //! of the input is made, and a residual can be added while storing, so HiFi-GAN's
 //! `x = conv2(lrelu(conv1(lrelu(x)))) + x` needs no separate passes.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -46,14 +47,15 @@ pub(crate) const TW: usize = 96;
 /// Output samples per tile of the wide AVX-512 kernel (`x86::conv_tile_wide_avx512`:
 /// 14 samples × 32 output channels).
 pub(crate) const TM: usize = 14;
-/// Output channels per tile of the wide kernel, which runs for `c_out ≥ WIDE`.
+/// Output channels per tile of the wide kernel, which runs for `c_out ≥ WIDE` (and
+/// its 16-channel variant, 2·`TM` samples × 16 channels, for `c_out ≤ 16`).
 const WIDE: usize = 32;
 
-/// 32 weights (one tap of one input channel for 32 output channels), 64-byte aligned:
-/// two aligned AVX-512 loads.
+/// `N` weights (one tap of one input channel for `N` output channels), 64-byte
+/// aligned: aligned AVX-512 loads.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
-pub(crate) struct Lanes32(pub(crate) [f32; WIDE]);
+pub(crate) struct Lanes<const N: usize>(pub(crate) [f32; N]);
 
 /// Weights of a stride-1 convolution packed for the tile kernels.
 #[derive(Debug, Clone)]
@@ -63,9 +65,10 @@ struct Packed {
     k: usize,
     /// `[ceil(c_out / OB)][c_in][k][OB]`, zero for the channels past `c_out`.
     w: Vec<f32>,
-    /// For the wide AVX-512 tile, packed on its first use: `[ceil(c_out / 32)][c_in][k]`
-    /// lanes of 32 output channels (zero past `c_out`).
-    wide: OnceLock<Vec<Lanes32>>,
+    /// For the wide AVX-512 tiles, packed on their first use: `[ceil(c_out / N)][c_in][k]`
+    /// lanes of N = 32 (or 16) output channels (zero past `c_out`).
+    wide: OnceLock<Vec<Lanes<32>>>,
+    wide16: OnceLock<Vec<Lanes<16>>>,
 }
 
 impl Packed {
@@ -91,6 +94,7 @@ impl Packed {
             k,
             w,
             wide: OnceLock::new(),
+            wide16: OnceLock::new(),
         }
     }
 
@@ -99,15 +103,20 @@ impl Packed {
         &self.w[b * n..(b + 1) * n]
     }
 
-    /// Group `g`'s lanes (output channels `32g..32g + 32`) for the wide tile.
-    fn wide_block(&self, g: usize) -> &[Lanes32] {
+    /// Group `g`'s lanes (output channels `N·g..N·g + N`) for a wide tile, from `cell`
+    /// (packed on first use).
+    fn lanes<'a, const N: usize>(
+        &'a self,
+        cell: &'a OnceLock<Vec<Lanes<N>>>,
+        g: usize,
+    ) -> &'a [Lanes<N>] {
         let (c_in, k) = (self.c_in, self.k);
-        let wide = self.wide.get_or_init(|| {
-            let mut v = vec![Lanes32([0.0; WIDE]); self.c_out.div_ceil(WIDE) * c_in * k];
+        let lanes = cell.get_or_init(|| {
+            let mut v = vec![Lanes([0.0; N]); self.c_out.div_ceil(N) * c_in * k];
             for (n, lane) in v.iter_mut().enumerate() {
                 let (g, ij) = (n / (c_in * k), n % (c_in * k));
                 for (l, dst) in lane.0.iter_mut().enumerate() {
-                    let o = g * WIDE + l;
+                    let o = g * N + l;
                     if o < self.c_out {
                         // Output channel o sits in `w` as lane o % OB of block o / OB.
                         *dst = self.w[(o / OB * c_in * k + ij) * OB + o % OB];
@@ -116,39 +125,65 @@ impl Packed {
             }
             v
         });
-        &wide[g * c_in * k..(g + 1) * c_in * k]
+        &lanes[g * c_in * k..(g + 1) * c_in * k]
     }
 }
 
-/// The zero-padded input of a stride-1 convolution: `c_in` rows of `lp` samples,
-/// `left` zeros, the input (through the optional leaky ReLU), zeros up to `lp`.
-fn pad_input(
+thread_local! {
+    /// The calling thread's padded input, kept between calls: a fresh zeroed buffer
+    /// per convolution (1.6 MB at every one of HiFi-GAN's last three stages) cost its
+    /// page faults and zeroing each time.
+    static PADDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on the zero-padded input of a stride-1 convolution: `c_in` rows of `lp`
+/// samples, `left` zeros, the input (through the optional leaky ReLU), zeros up to
+/// `lp`. The buffer is the thread's own, reused (a fresh one when the thread's is
+/// in use: a rayon worker that runs another convolution while it waits in one).
+fn with_padded_input<R>(
     x: &[f32],
     c_in: usize,
     t_in: usize,
     left: usize,
     lp: usize,
     slope: Option<f32>,
-) -> Vec<f32> {
+    f: impl FnOnce(&[f32]) -> R,
+) -> R {
     assert_eq!(x.len(), c_in * t_in, "input is not [c_in, t_in]");
-    let mut xp = vec![0f32; c_in * lp];
-    let work = |(row, src): (&mut [f32], &[f32])| {
-        let dst = &mut row[left..left + t_in];
-        match slope {
-            // F.leaky_relu: x if x >= 0 else slope · x.
-            Some(a) => dst
-                .iter_mut()
-                .zip(src)
-                .for_each(|(d, &v)| *d = if v >= 0.0 { v } else { v * a }),
-            None => dst.copy_from_slice(src),
+    let fill = |xp: &mut Vec<f32>| {
+        xp.resize(c_in * lp, 0.0);
+        let work = |(row, src): (&mut [f32], &[f32])| {
+            let (pad_l, rest) = row.split_at_mut(left);
+            let (dst, pad_r) = rest.split_at_mut(t_in);
+            pad_l.fill(0.0);
+            pad_r.fill(0.0);
+            match slope {
+                // F.leaky_relu: x if x >= 0 else slope · x.
+                Some(a) => dst
+                    .iter_mut()
+                    .zip(src)
+                    .for_each(|(d, &v)| *d = if v >= 0.0 { v } else { v * a }),
+                None => dst.copy_from_slice(src),
+            }
+        };
+        let xp = &mut xp[..c_in * lp];
+        if c_in * t_in >= 1 << 15 {
+            xp.par_chunks_mut(lp).zip(x.par_chunks(t_in)).for_each(work);
+        } else {
+            xp.chunks_mut(lp).zip(x.chunks(t_in)).for_each(work);
         }
     };
-    if c_in * t_in >= 1 << 15 {
-        xp.par_chunks_mut(lp).zip(x.par_chunks(t_in)).for_each(work);
-    } else {
-        xp.chunks_mut(lp).zip(x.chunks(t_in)).for_each(work);
-    }
-    xp
+    PADDED.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut xp) => {
+            fill(&mut xp);
+            f(&xp[..c_in * lp])
+        }
+        Err(_) => {
+            let mut xp = Vec::new();
+            fill(&mut xp);
+            f(&xp)
+        }
+    })
 }
 
 /// One tile: `acc[l][u] = Σ_i Σ_j w[i][j][l] · xp[i · lp + m0 + u + j·d]`.
@@ -261,8 +296,8 @@ fn run(isa: Isa, pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512Vnni && c_out >= WIDE {
-        return run_wide(pass, t_out, out);
+    if isa == Isa::Avx512Vnni && (c_out >= WIDE || c_out == WIDE / 2) {
+        return run_wide(pass, c_out, t_out, out);
     }
     let tasks = tasks(out, t_out, OB, TW * pass.stride);
     tasks.into_par_iter().for_each(|(b, t_lo, mut parts)| {
@@ -307,34 +342,39 @@ fn run(isa: Isa, pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
     });
 }
 
-/// [`run`] with the wide AVX-512 tile (`x86::conv_tile_wide_avx512`: [`TM`] positions
-/// × 32 output channels): tasks of 32 output channels × a range of output samples.
+/// [`run`] with a wide AVX-512 tile: `x86::conv_tile_wide_avx512` ([`TM`] positions ×
+/// 32 output channels) or, for 16 output channels, `x86::conv_tile_wide16_avx512`
+/// (2·`TM` × 16): tasks of one group of output channels × a range of output samples.
 #[cfg(target_arch = "x86_64")]
-fn run_wide(pass: &Pass, t_out: usize, out: &mut [f32]) {
-    let tasks = tasks(out, t_out, WIDE, TM * pass.stride);
+fn run_wide(pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
+    let (ob, tm) = if c_out >= WIDE {
+        (WIDE, TM)
+    } else {
+        (WIDE / 2, 2 * TM)
+    };
+    let tasks = tasks(out, t_out, ob, tm * pass.stride);
     tasks.into_par_iter().for_each(|(g, t_lo, mut parts)| {
         let t_hi = t_lo + parts[0].len();
+        let mut acc = [[0f32; 32]; 32];
         for (r, p) in pass.phases.iter().enumerate() {
-            let w = p.wide_block(g);
             let (m_lo, m_hi, off) = phase_range(pass, r, t_lo, t_hi);
-            for m0 in (m_lo..m_hi).step_by(TM) {
+            let (xp, lp, d) = (pass.xp, pass.lp, pass.dilation);
+            for m0 in (m_lo..m_hi).step_by(tm) {
                 // SAFETY: `run` is only called behind `isa.is_available()` (every public
                 // entry asserts it) and takes this path for `Avx512Vnni`: AVX-512 F,
                 // AVX2, FMA and F16C were detected at run time.
-                let acc = unsafe {
-                    crate::x86::conv_tile_wide_avx512(
-                        pass.xp,
-                        pass.lp,
-                        p.c_in,
-                        p.k,
-                        pass.dilation,
-                        w,
-                        m0,
-                    )
+                unsafe {
+                    if ob == WIDE {
+                        let w = p.lanes(&p.wide, g);
+                        crate::x86::conv_tile_wide_avx512(xp, lp, p.c_in, p.k, d, w, m0, &mut acc)
+                    } else {
+                        let w = p.lanes(&p.wide16, g);
+                        crate::x86::conv_tile_wide16_avx512(xp, lp, p.c_in, p.k, d, w, m0, &mut acc)
+                    }
                 };
-                let n = TM.min(m_hi - m0);
+                let n = tm.min(m_hi - m0);
                 for (l, row) in parts.iter_mut().enumerate() {
-                    let o = g * WIDE + l;
+                    let o = g * ob + l;
                     let bias = pass.bias[o];
                     let a = &acc[l][..n];
                     if pass.stride == 1 && off == 0 {
@@ -453,20 +493,21 @@ impl Conv1d {
         }
         let span = self.dilation * (p.k - 1) + TW;
         let lp = padded_len(t_out, span).max(self.padding + t_in);
-        let xp = pad_input(x, p.c_in, t_in, self.padding, lp, slope);
         let mut out = vec![0f32; p.c_out * t_out];
-        let pass = Pass {
-            phases: std::slice::from_ref(p),
-            offset0: 0,
-            stride: 1,
-            dilation: self.dilation,
-            n_m: t_out,
-            xp: &xp,
-            lp,
-            bias: &self.bias,
-            residual,
-        };
-        run(isa, &pass, p.c_out, t_out, &mut out);
+        with_padded_input(x, p.c_in, t_in, self.padding, lp, slope, |xp| {
+            let pass = Pass {
+                phases: std::slice::from_ref(p),
+                offset0: 0,
+                stride: 1,
+                dilation: self.dilation,
+                n_m: t_out,
+                xp,
+                lp,
+                bias: &self.bias,
+                residual,
+            };
+            run(isa, &pass, p.c_out, t_out, &mut out);
+        });
         out
     }
 }
@@ -552,23 +593,25 @@ impl ConvTranspose1d {
         // x[m − (q_taps − 1) + q] for q < q_taps, i.e. the input padded by q_taps − 1.
         let n_m = t_in + q_taps - 1;
         let lp = padded_len(n_m, q_taps + TW).max(q_taps - 1 + t_in);
-        let xp = pad_input(x, self.c_in, t_in, q_taps - 1, lp, slope);
         let mut out = vec![0f32; self.c_out * t_out];
         if t_out == 0 || t_in == 0 {
+            assert_eq!(x.len(), self.c_in * t_in, "input is not [c_in, t_in]");
             return out;
         }
-        let pass = Pass {
-            phases: &self.phases,
-            offset0: -(self.padding as isize),
-            stride: self.stride,
-            dilation: 1,
-            n_m,
-            xp: &xp,
-            lp,
-            bias: &self.bias,
-            residual: None,
-        };
-        run(isa, &pass, self.c_out, t_out, &mut out);
+        with_padded_input(x, self.c_in, t_in, q_taps - 1, lp, slope, |xp| {
+            let pass = Pass {
+                phases: &self.phases,
+                offset0: -(self.padding as isize),
+                stride: self.stride,
+                dilation: 1,
+                n_m,
+                xp,
+                lp,
+                bias: &self.bias,
+                residual: None,
+            };
+            run(isa, &pass, self.c_out, t_out, &mut out);
+        });
         out
     }
 }

@@ -9,7 +9,7 @@
 use std::arch::x86_64::*;
 
 use crate::blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, BlockQ8_0x8, QK};
-use crate::conv1d::{Lanes32, OB, TM, TW};
+use crate::conv1d::{Lanes, OB, TM, TW};
 use crate::XRow;
 
 /// Horizontal sum of 8 lanes.
@@ -947,9 +947,10 @@ pub(crate) fn conv_tile_wide_avx512(
     c_in: usize,
     k: usize,
     d: usize,
-    w: &[Lanes32],
+    w: &[Lanes<32>],
     m0: usize,
-) -> [[f32; 16]; 32] {
+    out: &mut [[f32; 32]; 32],
+) {
     let mut acc = [[_mm512_setzero_ps(); 2]; TM];
     let span = TM + d * (k - 1);
     let w = &w[..c_in * k];
@@ -957,7 +958,7 @@ pub(crate) fn conv_tile_wide_avx512(
         let row = &xp[i * lp + m0..i * lp + m0 + span];
         for (j, wj) in w[i * k..(i + 1) * k].iter().enumerate() {
             let xs: &[f32; TM] = row[j * d..j * d + TM].try_into().expect("TM samples");
-            // SAFETY: `Lanes32` is 32 f32 aligned to 64 bytes: two aligned 16-lane loads.
+            // SAFETY: `Lanes<32>` is 32 f32 aligned to 64 bytes: two aligned loads.
             let (w0, w1) = unsafe {
                 (
                     _mm512_load_ps(wj.0.as_ptr()),
@@ -973,7 +974,6 @@ pub(crate) fn conv_tile_wide_avx512(
     }
     // Channel-major for the caller's contiguous row writes: two 16 × 16 transposes
     // (positions TM..16 zero).
-    let mut out = [[0f32; 16]; 32];
     for h in 0..2 {
         let mut r: [__m512; 16] = std::array::from_fn(|u| {
             if u < TM {
@@ -984,11 +984,55 @@ pub(crate) fn conv_tile_wide_avx512(
         });
         transpose16(&mut r);
         for (o, v) in out[16 * h..16 * h + 16].iter_mut().zip(&r) {
-            // SAFETY: `o` is exactly 16 writable f32; `storeu` has no alignment requirement.
+            // SAFETY: 16 writable f32 of the row; `storeu` has no alignment requirement.
             unsafe { _mm512_storeu_ps(o.as_mut_ptr(), *v) };
         }
     }
-    out
+}
+
+/// The AVX-512 convolution tile for 16 output channels (HiFi-GAN's last stage):
+/// `out[l][u]` for 2·[`TM`] = 28 positions `u` (lanes 28..32 zero) × 16 channels `l`,
+/// as [`conv_tile_wide_avx512`] with one weight vector per tap and 28 accumulators.
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) fn conv_tile_wide16_avx512(
+    xp: &[f32],
+    lp: usize,
+    c_in: usize,
+    k: usize,
+    d: usize,
+    w: &[Lanes<16>],
+    m0: usize,
+    out: &mut [[f32; 32]; 32],
+) {
+    const T: usize = 2 * TM;
+    let mut acc = [_mm512_setzero_ps(); T];
+    let span = T + d * (k - 1);
+    let w = &w[..c_in * k];
+    for i in 0..c_in {
+        let row = &xp[i * lp + m0..i * lp + m0 + span];
+        for (j, wj) in w[i * k..(i + 1) * k].iter().enumerate() {
+            let xs: &[f32; T] = row[j * d..j * d + T].try_into().expect("2·TM samples");
+            // SAFETY: `Lanes<16>` is 16 f32 aligned to 64 bytes: one aligned load.
+            let w0 = unsafe { _mm512_load_ps(wj.0.as_ptr()) };
+            for (a, &x) in acc.iter_mut().zip(xs) {
+                *a = _mm512_fmadd_ps(_mm512_set1_ps(x), w0, *a);
+            }
+        }
+    }
+    for h in 0..2 {
+        let mut r: [__m512; 16] = std::array::from_fn(|u| {
+            if 16 * h + u < T {
+                acc[16 * h + u]
+            } else {
+                _mm512_setzero_ps()
+            }
+        });
+        transpose16(&mut r);
+        for (o, v) in out[..16].iter_mut().zip(&r) {
+            // SAFETY: 16 writable f32 of the row; `storeu` has no alignment requirement.
+            unsafe { _mm512_storeu_ps(o.as_mut_ptr().add(16 * h), *v) };
+        }
+    }
 }
 
 /// Rows of x per AVX-512 GEMM tile (`panel_gemm`): 14 × 2 accumulators, two weight

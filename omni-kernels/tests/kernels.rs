@@ -604,9 +604,11 @@ fn conv1d_every_variant_matches_the_definition() {
     // a padding smaller than "same" (shorter output), c_out not a multiple of 4, odd t.
     // c_out ≥ 32 takes the wide AVX-512 tile (14 samples × 32 channels): a partial
     // last group of channels (37), t not a multiple of 14, several time ranges per
-    // group (t = 500), a padding smaller than "same".
+    // group (t = 500), a padding smaller than "same"; c_out = 16 takes its 16-channel
+    // variant (28 samples × 16 channels).
     let cases = [
         (16, 37, 11, 5, 25, 77),
+        (16, 16, 11, 3, 15, 300),
         (32, 32, 7, 3, 9, 500),
         (32, 64, 3, 1, 0, 25),
         (16, 16, 3, 1, 1, 50),
@@ -665,9 +667,10 @@ fn conv1d_leaky_relu_is_applied_to_the_input() {
 fn conv_transpose1d_every_variant_matches_the_definition() {
     // (c_in, c_out, k, stride, pad, t): HiFi-GAN's upsamplers (11, 5), (8, 4), (4, 2)
     // with padding (k − u) / 2, k < stride·2 with no padding, t = 1; c_out ≥ 32 (the
-    // wide AVX-512 tile, a partial last group of channels).
+    // wide AVX-512 tile, a partial last group of channels; 16: its 16-channel variant).
     let cases = [
         (16, 32, 11, 5, 3, 130),
+        (32, 16, 4, 2, 1, 90),
         (8, 33, 8, 4, 2, 40),
         (8, 4, 11, 5, 3, 17),
         (6, 5, 8, 4, 2, 40),

@@ -9,6 +9,7 @@
 use burn::module::Param;
 use burn::tensor::Tensor;
 use omni_kernels::{Conv1d, ConvTranspose1d};
+use rayon::prelude::*;
 
 use super::hifigan::{
     Conv1dLayer, ConvTranspose1dLayer, HifiGanGenerator, LRELU_SLOPE, LRELU_SLOPE_POST,
@@ -90,20 +91,28 @@ impl HostGenerator {
             // xs = Σ_j resblocks[i * num_kernels + j](x); x = xs / num_kernels
             let mut xs: Option<Vec<f32>> = None;
             for b in &self.resblocks[i * self.num_kernels..(i + 1) * self.num_kernels] {
-                // ResBlock1.forward: xt = c2(lrelu(c1(lrelu(x)))); x = xt + x
-                let mut y = x.clone();
+                // ResBlock1.forward: xt = c2(lrelu(c1(lrelu(x)))); x = xt + x (the first
+                // pair reads the stage's x in place).
+                let mut y: Option<Vec<f32>> = None;
                 for (c1, c2) in &b.pairs {
-                    let h = c1.forward(&y, t, Some(slope), None);
-                    y = c2.forward(&h, t, Some(slope), Some(&y));
+                    let cur = y.as_deref().unwrap_or(&x);
+                    let h = c1.forward(cur, t, Some(slope), None);
+                    y = Some(c2.forward(&h, t, Some(slope), Some(cur)));
                 }
+                let y = y.unwrap_or_else(|| x.clone());
                 match xs.as_mut() {
                     None => xs = Some(y),
-                    Some(s) => s.iter_mut().zip(&y).for_each(|(a, b)| *a += b),
+                    Some(s) => s
+                        .par_chunks_mut(1 << 14)
+                        .zip(y.par_chunks(1 << 14))
+                        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b)),
                 }
             }
-            if let Some(s) = xs {
+            if let Some(mut s) = xs {
                 let n = self.num_kernels as f32;
-                x = s.into_iter().map(|v| v / n).collect();
+                s.par_chunks_mut(1 << 14)
+                    .for_each(|c| c.iter_mut().for_each(|v| *v /= n));
+                x = s;
             }
         }
         // conv_post(leaky_relu(x, 0.01)), tanh
