@@ -940,6 +940,7 @@ pub(crate) fn conv_tile_avx512(
 /// zmm accumulators. [`conv_tile_avx512`] loads 64-byte vectors of x at every tap
 /// offset, most of which straddle two cache lines (`examples/conv_probe.rs`, 2 threads,
 /// 256 channels, k = 11: 262–281 GFLOP/s there, 307–317 here; `conv1d` has the rest).
+#[allow(clippy::too_many_arguments)] // the input's geometry and the tile's place
 #[target_feature(enable = "avx2,fma,f16c,avx512f")]
 pub(crate) fn conv_tile_wide_avx512(
     xp: &[f32],
@@ -993,6 +994,7 @@ pub(crate) fn conv_tile_wide_avx512(
 /// The AVX-512 convolution tile for 16 output channels (HiFi-GAN's last stage):
 /// `out[l][u]` for 2·[`TM`] = 28 positions `u` (lanes 28..32 zero) × 16 channels `l`,
 /// as [`conv_tile_wide_avx512`] with one weight vector per tap and 28 accumulators.
+#[allow(clippy::too_many_arguments)] // the input's geometry and the tile's place
 #[target_feature(enable = "avx2,fma,f16c,avx512f")]
 pub(crate) fn conv_tile_wide16_avx512(
     xp: &[f32],
