@@ -12,17 +12,19 @@
 //!
 //! On AVX-512, layers with at least 32 output channels run a second, wide tile instead
 //! (`x86::conv_tile_wide_avx512`: 14 output samples × 32 output channels, weights
-//! repacked on first use as 64-byte-aligned lanes of 32 channels): the samples of x are
-//! broadcast (4-byte loads) and the weights loaded aligned, where the 4 × 96 tile loads
-//! 64-byte vectors of x at every tap offset, most of them split across two cache lines.
-//! The tile transposes its accumulators in registers (two 16 × 16 transposes) so that
-//! each output row is written contiguously. `examples/conv_probe.rs` (Intel Xeon,
-//! 2 threads, 2026-12-01), the ResBlocks of the five stages, 4 × 96 → wide: 256 ch
-//! 27.9 → 21.2–23.9 ms, 128 ch 26.4 → 21.2–22.6, 64 ch 34.6 → 24.9–26.4, 32 ch 17.2 →
-//! 15.8–16.3 (16 channels keep the 4 × 96 tile: 12.2 vs 14.9 ms wide, half of its lanes
-//! idle), all 118 → 99–101 ms; the vocoder row of `omni_bench`, three interleaved runs:
-//! 126–131 → 106–112 ms.
-//!
+//! repacked on first use as 64-byte-aligned lanes of 32 channels), and layers of 16
+//! output channels its 28 × 16 variant: the samples of x are broadcast (4-byte loads)
+//! and the weights loaded aligned, where the 4 × 96 tile loads 64-byte vectors of x at
+//! every tap offset, most of them split across two cache lines. The tiles transpose
+//! their accumulators in registers (two 16 × 16 transposes) so that each output row is
+//! written contiguously. The padded input is a per-thread buffer reused between calls.
+//! `examples/conv_probe.rs` (Intel Xeon, 2 threads, 2026-12-01), the ResBlocks of the
+//! five stages, 4 × 96 → wide: 256 ch 27.9 → 21.2–23.9 ms, 128 ch 26.4 → 21.2–22.6,
+//! 64 ch 34.6 → 24.9–26.4, 32 ch 17.2 → 15.8–16.3, 16 ch 12.2–12.7 → 11.0–11.8
+//! (28 × 16), all 118 → ≈ 100 ms; the vocoder row of `omni_bench`, interleaved runs:
+//! 131–140 ms (4 × 96) → 113–115 (wide tiles) → 102–106 (+ the reused input buffer and
+//! ResBlocks without copies, `omni-core`'s `vocoder::host`).
+
 //! The transposed convolution is split into its `stride` polyphase components: output
 //! sample `t` with `(t + padding) mod stride = r` only sees the taps `j ≡ r (mod stride)`,
 //! so each phase is a stride-1 convolution of the input with `ceil(k / stride)` taps
