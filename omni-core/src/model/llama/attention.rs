@@ -94,21 +94,10 @@ impl Attention {
     ) -> Tensor<3> {
         let [b, s, _] = x.dims();
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let q = self
-            .q_proj
-            .forward(x.clone())
-            .reshape([b, s, h, hd])
-            .swap_dims(1, 2);
-        let k = self
-            .k_proj
-            .forward(x.clone())
-            .reshape([b, s, kvh, hd])
-            .swap_dims(1, 2);
-        let v = self
-            .v_proj
-            .forward(x)
-            .reshape([b, s, kvh, hd])
-            .swap_dims(1, 2);
+        let [q, k, v] = Proj::forward_shared([&self.q_proj, &self.k_proj, &self.v_proj], x);
+        let q = q.reshape([b, s, h, hd]).swap_dims(1, 2);
+        let k = k.reshape([b, s, kvh, hd]).swap_dims(1, 2);
+        let v = v.reshape([b, s, kvh, hd]).swap_dims(1, 2);
         let q = rope::apply(q, cos, sin);
         let k = rope::apply(k, cos, sin);
         let (k, v) = cache.append(k, v);
