@@ -732,21 +732,19 @@ fn gemv4(
 }
 
 /// `out[i·n + j] = t[j·m + i]`: the kernels' row-block-major scratch `[n, m]` back to
-/// `[m, n]`, parallel over blocks of 8 rows of `out` and in strips of 64 columns
-/// (the serial element-by-element transpose it replaces cost q8_0 prompts ≈ 15 % of
-/// their time: one cache miss per write at 2048–8192 columns).
+/// `[m, n]`, parallel over blocks of 8 rows of `out` (each column's 8 values are
+/// contiguous in `t`; the 8 rows of `out` are written front to back). The serial
+/// element-by-element transpose it replaces cost q8_0 prompts ≈ 15 % of their time:
+/// one cache miss per write at 2048–8192 columns.
 fn transpose_scratch(t: &[f32], n: usize, m: usize, out: &mut [f32]) {
     const ROWS: usize = 8;
-    const COLS: usize = 64;
     debug_assert!(t.len() == n * m && out.len() == m * n);
     let block = |(b, o): (usize, &mut [f32])| {
         let i0 = b * ROWS;
         let rows = o.len() / n;
-        for j0 in (0..n).step_by(COLS) {
-            for j in j0..(j0 + COLS).min(n) {
-                for (r, &v) in t[j * m + i0..j * m + i0 + rows].iter().enumerate() {
-                    o[r * n + j] = v;
-                }
+        for j in 0..n {
+            for (r, &v) in t[j * m + i0..j * m + i0 + rows].iter().enumerate() {
+                o[r * n + j] = v;
             }
         }
     };

@@ -288,7 +288,7 @@ fn every_available_kernel_matches_dequantize_then_matmul() {
         (16, 14336, 1),
         (16, 14336, 6),
         // The parallel transpose of the kernels' [n, m] scratch into out (m·n ≥
-        // 2^15): a last block of 5 rows of out, a last strip of 6 columns.
+        // 2^15): a last block of 5 rows of out.
         (1030, 64, 37),
     ] {
         let w = rand_vec(n * k, (n * k + m) as u64);
