@@ -165,11 +165,7 @@ impl Proj {
         Proj::host_matmul(gw, xv, m, m <= gate.kernel_max_rows(), &mut g);
         Proj::host_matmul(uw, xv, m, m <= up.kernel_max_rows(), &mut u);
         omni_kernels::silu_mul(&mut g, &u);
-        let mut out_dims = dims;
-        out_dims[D - 1] = n;
-        Tensor::<2>::from_data(TensorData::new(g, [m, n]), (&device, DType::F32))
-            .reshape(out_dims)
-            .cast(in_dtype)
+        host_output(g, dims, n, &device, in_dtype)
     }
 
     /// `[a(x), b(x), …]` for layers that read the same input (Llama's q/k/v
@@ -194,11 +190,7 @@ impl Proj {
             let (w, n) = (weights[i], weights[i].shape()[0]);
             let mut out = vec![0.0f32; m * n];
             Proj::host_matmul(w, xv, m, m <= layers[i].kernel_max_rows(), &mut out);
-            let mut out_dims = dims;
-            out_dims[D - 1] = n;
-            Tensor::<2>::from_data(TensorData::new(out, [m, n]), (&device, DType::F32))
-                .reshape(out_dims)
-                .cast(in_dtype)
+            host_output(out, dims, n, &device, in_dtype)
         })
     }
 
@@ -235,8 +227,6 @@ impl Proj {
             "linear layer of input width {k} got {dims:?}"
         );
         let m: usize = dims[..D - 1].iter().product();
-        let mut out_dims = dims;
-        out_dims[D - 1] = n;
         let x = x.cast(DType::F32);
         let kernel_path = kernels.unwrap_or(m <= self.kernel_max_rows());
         let data = x.into_data();
@@ -254,10 +244,25 @@ impl Proj {
                 row.iter_mut().zip(b).for_each(|(o, &b)| *o += b);
             }
         }
-        Tensor::<2>::from_data(TensorData::new(out, [m, n]), (&device, DType::F32))
-            .reshape(out_dims)
-            .cast(in_dtype)
+        host_output(out, dims, n, &device, in_dtype)
     }
+}
+
+/// A layer's host output `out` (`[m, n]` f32, `m` the product of the input's leading
+/// dims) as a tensor of the input's dims with the last one `n`, cast to `dtype`.
+fn host_output<const D: usize>(
+    out: Vec<f32>,
+    dims: [usize; D],
+    n: usize,
+    device: &burn::tensor::Device,
+    dtype: DType,
+) -> Tensor<D> {
+    let m = out.len() / n.max(1);
+    let mut out_dims = dims;
+    out_dims[D - 1] = n;
+    Tensor::<2>::from_data(TensorData::new(out, [m, n]), (device, DType::F32))
+        .reshape(out_dims)
+        .cast(dtype)
 }
 
 /// Most rows of `x` that take the omni-kernels path, by weight format.
