@@ -282,6 +282,19 @@ mod tests {
 
     use crate::test_util::rand_vec;
 
+    /// Every value of `got` within `tol` absolute + `tol` relative of `want`'s.
+    fn assert_close(got: Tensor<2>, want: Tensor<2>, tol: f32, what: &str) {
+        let to_vec = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().expect("f32");
+        let (got, want) = (to_vec(got), to_vec(want));
+        assert_eq!(got.len(), want.len());
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (a - b).abs() <= tol + tol * b.abs(),
+                "{what} {i}: {a} vs {b}"
+            );
+        }
+    }
+
     /// Both paths of a packed layer against their definitions: the kernel path is
     /// `WeightMatrix::matmul` (8-bit activations for q8_0/q4_0), the long-input path
     /// the f32 product with the dequantized weight (1e-4 of Σ|w·x|: f32 sums of 96
@@ -346,22 +359,8 @@ mod tests {
         let bias = Tensor::<1>::from_data(TensorData::new(rand_vec(n, 9), [n]), &dev);
         for f in [Format::F32, Format::F16] {
             let p = Proj::packed(WeightMatrix::from_f32(f, n, k, &w), Some(bias.clone()));
-            let got = p
-                .forward_gelu(x.clone())
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("f32");
-            let want = gelu(p.forward(x.clone()))
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("f32");
-            assert_eq!(got.len(), want.len());
-            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-6 + 1e-6 * b.abs(),
-                    "{f:?} {i}: {a} vs {b}"
-                );
-            }
+            let (got, want) = (p.forward_gelu(x.clone()), gelu(p.forward(x.clone())));
+            assert_close(got, want, 1e-6, &format!("{f:?}"));
         }
     }
 
@@ -380,21 +379,9 @@ mod tests {
             for f in [Format::F32, Format::F16] {
                 let g = Proj::packed(WeightMatrix::from_f32(f, n, k, &rand_vec(n * k, 1)), None);
                 let u = Proj::packed(WeightMatrix::from_f32(f, n, k, &rand_vec(n * k, 2)), None);
-                let got = Proj::swiglu(&g, &u, x.clone())
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32");
-                let want = (silu(g.forward(x.clone())) * u.forward(x.clone()))
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32");
-                assert_eq!(got.len(), want.len());
-                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                    assert!(
-                        (a - b).abs() <= 1e-5 + 1e-5 * b.abs(),
-                        "{f:?} m={m} {i}: {a} vs {b}"
-                    );
-                }
+                let got = Proj::swiglu(&g, &u, x.clone());
+                let want = silu(g.forward(x.clone())) * u.forward(x.clone());
+                assert_close(got, want, 1e-5, &format!("{f:?} m={m}"));
             }
         }
     }
