@@ -41,61 +41,31 @@ fn main() {
             Tensor::<2>::from_data(TensorData::new(vec![0.01f32; m * k], [m, k]), &dev).cast(dt);
         let b =
             Tensor::<2>::from_data(TensorData::new(vec![0.02f32; k * n], [k, n]), &dev).cast(dt);
-        let mut ts = vec![];
-        for _ in 0..7 {
-            let t = Instant::now();
-            let c = a.clone().matmul(b.clone());
-            let _ = c.into_data();
-            ts.push(t.elapsed().as_secs_f64());
-        }
-        ts.sort_by(|x, y| x.partial_cmp(y).unwrap());
-        let t = ts[3];
+        let t = median_s(|| {
+            let _ = a.clone().matmul(b.clone()).into_data();
+        });
         if dt == DType::F32 {
             // The same product through omni-kernels' GEMM path: W stored [n, k].
             let wm = WeightMatrix::from_f32(Format::F32, n, k, &vec![0.02f32; k * n]);
             let x = vec![0.01f32; m * k];
             let mut y = vec![0.0f32; m * n];
-            let mut tw = vec![];
-            for _ in 0..7 {
-                let t = Instant::now();
-                wm.matmul_gemm(&x, m, &mut y);
-                tw.push(t.elapsed().as_secs_f64());
-            }
-            tw.sort_by(|x, y| x.partial_cmp(y).unwrap());
+            let tw = median_s(|| wm.matmul_gemm(&x, m, &mut y));
             println!(
                 "omni-kernels matmul_gemm m={m} k={k} n={n}: {:.2} ms, {:.0} GFLOP/s",
-                tw[3] * 1e3,
-                2.0 * (m * k * n) as f64 / tw[3] / 1e9
+                tw * 1e3,
+                2.0 * (m * k * n) as f64 / tw / 1e9
             );
             for f in [Format::F32, Format::F16, Format::Q8_0, Format::Q4_0] {
                 let wm = WeightMatrix::from_f32(f, n, k, &vec![0.02f32; k * n]);
-                let mut tg = vec![];
-                for _ in 0..7 {
-                    let t = Instant::now();
-                    wm.matmul_gemm(&x, m, &mut y);
-                    tg.push(t.elapsed().as_secs_f64());
-                }
-                tg.sort_by(|x, y| x.partial_cmp(y).unwrap());
-                let mut tk = vec![];
-                for _ in 0..7 {
-                    let t = Instant::now();
-                    wm.matmul(&x, m, &mut y);
-                    tk.push(t.elapsed().as_secs_f64());
-                }
-                tk.sort_by(|x, y| x.partial_cmp(y).unwrap());
-                let mut tp = vec![];
-                for _ in 0..7 {
-                    let t = Instant::now();
-                    wm.matmul_panel(&x, m, &mut y);
-                    tp.push(t.elapsed().as_secs_f64());
-                }
-                tp.sort_by(|x, y| x.partial_cmp(y).unwrap());
+                let tg = median_s(|| wm.matmul_gemm(&x, m, &mut y));
+                let tk = median_s(|| wm.matmul(&x, m, &mut y));
+                let tp = median_s(|| wm.matmul_panel(&x, m, &mut y));
                 println!(
                     "omni-kernels {f:?} m={m} k={k} n={n}: matmul (kernels) {:.2} ms, matmul_gemm {:.2} ms, matmul_panel {:.2} ms ({:.0} GFLOP/s)",
-                    tk[3] * 1e3,
-                    tg[3] * 1e3,
-                    tp[3] * 1e3,
-                    2.0 * (m * k * n) as f64 / tp[3] / 1e9
+                    tk * 1e3,
+                    tg * 1e3,
+                    tp * 1e3,
+                    2.0 * (m * k * n) as f64 / tp / 1e9
                 );
             }
         }
@@ -105,4 +75,17 @@ fn main() {
             2.0 * (m * k * n) as f64 / t / 1e9
         );
     }
+}
+
+/// The median of 7 timed runs of `f`, in seconds.
+fn median_s(mut f: impl FnMut()) -> f64 {
+    let mut ts: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    ts.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    ts[3]
 }
