@@ -35,6 +35,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod activation;
+#[cfg(target_arch = "x86_64")]
+mod amx;
+#[cfg(target_arch = "x86_64")]
+mod amx_gemm;
 pub mod attention;
 pub mod blocks;
 pub mod conv1d;
@@ -152,6 +156,26 @@ impl Isa {
     }
 }
 
+/// Whether this process can run the AMX tile kernels ([`WeightMatrix::matmul_amx`]):
+/// an x86-64 CPU with AMX-TILE and AMX-BF16 (Intel Sapphire Rapids and later), an
+/// OS that saves the tile state and grants it (Linux `arch_prctl`), and
+/// [`AMX_ENV`] not `0`. Checked once per process.
+pub fn amx_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return amx::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// The environment variable that turns the AMX kernels off (`OMNI_AMX=0`).
+pub const AMX_ENV: &str = "OMNI_AMX";
+
+/// Whether [`WeightMatrix::matmul_gemm`] takes the AMX path: available, and the
+/// selected instruction set is AVX-512 (`OMNI_KERNELS=avx2|portable` turns it off).
+fn amx_selected() -> bool {
+    Isa::selected() == Isa::Avx512Vnni && amx_available()
+}
+
 /// CPU model and the SIMD flags the kernels care about, for benchmark records.
 pub fn cpu_description() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
@@ -181,10 +205,14 @@ pub fn cpu_description() -> String {
             "avx512bf16"
         );
     }
+    if amx_available() {
+        flags.push("amx-bf16");
+    }
     format!(
-        "{model} [{}]; kernels: {}",
+        "{model} [{}]; kernels: {}{}",
         flags.join(" "),
-        Isa::selected().name()
+        Isa::selected().name(),
+        if amx_selected() { " + amx" } else { "" }
     )
 }
 
@@ -495,8 +523,13 @@ impl WeightMatrix {
     /// dequantized while the weight is packed). Longer inputs with f32 or f16 weights
     /// take the `gemm` crate's blocked f32 GEMM (the one burn-flex's matmul calls) on
     /// the stored weight in place, f16 converted [`F16_GEMM_TILE_VALUES`] weights at a
-    /// time (F16C, into a buffer that stays in cache). Threads: rayon's current pool.
+    /// time (F16C, into a buffer that stays in cache). On CPUs with AMX, f16 weights
+    /// (and f32 up to [`PANEL_GEMM_MAX_ROWS`] rows) take the AMX tiles instead
+    /// ([`WeightMatrix::matmul_amx`], same precision). Threads: rayon's current pool.
     pub fn matmul_gemm(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        if self.amx_gemm(m) {
+            return self.matmul_amx(x, m, out);
+        }
         if m <= PANEL_GEMM_MAX_ROWS || !self.matmul_gemm_tiled(x, m, out, f16_gemm_tile_values()) {
             self.matmul_panel(x, m, out);
         }
@@ -530,6 +563,47 @@ impl WeightMatrix {
         for (xc, oc) in x.chunks(rows * k).zip(out.chunks_mut(rows * n)) {
             panel_gemm::gemm_nt(isa, w, n, k, xc, xc.len() / k, oc);
         }
+    }
+
+    /// Whether [`WeightMatrix::matmul_gemm`] of `m` rows takes the AMX tiles: where
+    /// [`amx_available`] (and `OMNI_KERNELS` is not forced below AVX-512), for f16
+    /// weights at any length and f32 weights up to [`PANEL_GEMM_MAX_ROWS`] rows.
+    /// `examples/amx_probe.rs` (Intel Xeon, 2 threads, against the AVX-512 panel
+    /// GEMM; x f16-valued for f16 weights): m = 340, 2048 → 8192: f16 19.8 vs 32.7
+    /// ms, f32 31.9–33.7 vs 33.3–35.0; 8192 → 2048: f16 25.0 vs 38.9, f32 35.1–35.5
+    /// vs 35.9–39.8; m = 1500, 1280 → 5120: f16 39.1 vs 58.4, f32 60–62 vs 58–61
+    /// (and the `gemm` crate's ≈ 48: f32 weights keep it past 512 rows). The f32
+    /// weights gain least: three bf16 parts per operand (six products), and their
+    /// split per call costs as much as the products. q8_0/q4_0 keep their int8 and
+    /// panel paths.
+    fn amx_gemm(&self, m: usize) -> bool {
+        amx_selected()
+            && match self.format() {
+                Format::F16 => true,
+                Format::F32 => m <= PANEL_GEMM_MAX_ROWS,
+                Format::Q8_0 | Format::Q4_0 => false,
+            }
+    }
+
+    /// `out[m, rows] = x[m, cols] · Wᵀ` on AMX tiles at f32 precision (`amx_gemm`:
+    /// both operands split into bf16 parts, the part products above 2^-23 summed in
+    /// f32; f16 weights and f16-valued x exactly). Panics unless [`amx_available`].
+    /// Threads: rayon's current pool.
+    pub fn matmul_amx(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (n, k) = (self.rows, self.cols);
+            let row_range =
+                |r: usize, k0: usize, out: &mut [f32]| self.dequantize_row_range(r, k0, out);
+            let w = match &self.data {
+                Data::F32(w) => panel_gemm::Rows::F32(w),
+                Data::F16(w) => panel_gemm::Rows::F16(w),
+                Data::Q8_0(_) | Data::Q4_0(_) => panel_gemm::Rows::Dequant(&row_range),
+            };
+            amx_gemm::gemm_nt(w, n, k, x, m, out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        panic!("AMX is x86-64 only ({x:p}, {m}, {})", out.len())
     }
 
     /// Row `r`'s weights in columns `k0..k0 + out.len()`, as f32 (q8_0 / q4_0:

@@ -79,17 +79,17 @@ thread_local! {
 /// whole 64-byte vectors from it, and a vector that straddles two cache lines costs
 /// two loads (`gemm_probe`, m = 340, 2048 → 8192, 2 threads: 16-byte-aligned
 /// panels 333–354 GFLOP/s, 64-byte-aligned 359–378).
-fn with_buf<R>(
-    key: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
+pub(crate) fn with_buf<T: Copy + Default, R>(
+    key: &'static std::thread::LocalKey<RefCell<Vec<T>>>,
     len: usize,
-    f: impl FnOnce(&mut [f32]) -> R,
+    f: impl FnOnce(&mut [T]) -> R,
 ) -> R {
-    const PAD: usize = 64 / std::mem::size_of::<f32>();
-    let aligned = |buf: &mut Vec<f32>| -> std::ops::Range<usize> {
-        if buf.len() < len + PAD {
-            buf.resize(len + PAD, 0.0);
+    let pad = 64 / std::mem::size_of::<T>();
+    let aligned = |buf: &mut Vec<T>| -> std::ops::Range<usize> {
+        if buf.len() < len + pad {
+            buf.resize(len + pad, T::default());
         }
-        let off = buf.as_ptr().align_offset(64).min(PAD);
+        let off = buf.as_ptr().align_offset(64).min(pad);
         off..off + len
     };
     key.with(|cell| match cell.try_borrow_mut() {
@@ -230,7 +230,7 @@ fn pack_x(x: &[f32], k: usize, rows: usize, k0: usize, kc: usize, mr: usize, dst
 /// `out`'s base pointer, shared by the column tasks of [`gemm_nt`] (each writes
 /// only its own columns).
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub(crate) struct OutPtr(pub(crate) *mut f32);
 // SAFETY: the pointer is only dereferenced inside `gemm_nt`'s parallel region, while
 // `out` is mutably borrowed by it, and the tasks write disjoint columns.
 unsafe impl Send for OutPtr {}
@@ -239,7 +239,7 @@ unsafe impl Sync for OutPtr {}
 
 impl OutPtr {
     /// The address `off` values past the base (computed without dereferencing).
-    fn at(self, off: usize) -> *mut f32 {
+    pub(crate) fn at(self, off: usize) -> *mut f32 {
         self.0.wrapping_add(off)
     }
 }

@@ -1152,7 +1152,7 @@ pub(crate) unsafe fn gemm_tile_avx2(
 /// of in-lane unpacks/shuffles and two of 128-bit lane shuffles).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f")]
-fn transpose16(r: &mut [__m512; 16]) {
+pub(crate) fn transpose16(r: &mut [__m512; 16]) {
     let mut t = [_mm512_setzero_ps(); 16];
     for p in 0..8 {
         t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);

@@ -1,0 +1,445 @@
+//! `out[m, n] = x[m, k] · W[n, k]ᵀ` on AMX tiles, at f32 precision: each f32 (and
+//! f16) operand is split into bf16 parts, `v = v_h + v_m + v_l` exactly
+//! ([`crate::amx::split3`]), and the GEMM sums the part products that matter:
+//!
+//! - f32 x, f32 W: `(h,h) (h,m) (m,h) (h,l) (l,h) (m,m)` — the dropped `(m,l)`,
+//!   `(l,m)`, `(l,l)` are below 2^-23 of `|x|·|w|` (each part is at most 2^-8 of the
+//!   one before), about one f32 rounding per product;
+//! - f16 W (two parts: f16 has 11 significant bits) and x from an f16 model (its
+//!   third part is zero, checked per call): all four products, exact;
+//! - f32 x, f16 W: five products (the dropped `(l,m)` below 2^-24).
+//!
+//! Every product of two bf16 is exact in f32 and `tdpbf16ps` adds in f32, so the
+//! result is an f32 GEMM with another summation order (tested against an f64
+//! reference). Non-finite inputs give non-finite outputs (NaN where the AVX-512
+//! path gives ±inf: inf × 0 in the pairs with a zero part).
+//!
+//! Loops (BLIS's order, as [`crate::panel_gemm`]): x split once per call into three
+//! planes of bf16, packed per 32 rows × 32 columns (one 2 KiB A block per step);
+//! the weight's panels of 32 output columns split into contiguous ranges, one per
+//! thread, taken a group at a time (the group's strip of `out`, over all rows of x,
+//! held as contiguous 32 × 32 blocks in L2 — `out`'s own row stride, a multiple of
+//! 4 KiB, would put a tile's rows in a few cache sets). For each block of [`KC`]
+//! columns of `k` and each panel of the group: the panel is packed (for each part:
+//! `[kc/2][32][2]`, the pair layout of the B tile — rows split and transposed as
+//! 32-bit pairs, [`crate::amx::pack_panel_f32`]), the next panel's weights are
+//! prefetched, and the 32 × 32 register blocks of [`crate::amx::block_32x32`] run
+//! over every 32 rows of x. The strip goes into `out` when the group is done.
+//!
+//! Tried (`examples/amx_probe.rs`): packing the next panel between the tiles' blocks
+//! of the current one (a software pipeline; the tiles did not overlap it: slower),
+//! the tiles storing into `out` directly (C loads and stores 16 % of the tiles'
+//! time), the loop over rows of x outside the panels.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use crate::amx::{self, TileConfig};
+use crate::panel_gemm::{with_buf, OutPtr, Rows};
+
+/// Output columns per weight panel and rows of x per block (two tiles each way).
+const NB: usize = 32;
+/// Columns of `k` per packed panel (a multiple of 32): the panel (3 × 8 KiB for
+/// f32 weights) stays in L1 while the tiles run over all rows of x, whose blocks
+/// stream from L2. `examples/amx_probe.rs`, m = 340, 2048 → 8192 and 8192 → 2048:
+/// 128 beat 64, 256 and 512 (and 512 packed with 128-column passes of the tiles).
+const KC: usize = 128;
+/// Bytes of a task's strip of `out` (the 32 × 32 blocks of a group of panels, over
+/// all rows of x), kept in L2 over the blocks of `k`.
+const STRIP_BYTES: usize = 1024 << 10;
+
+thread_local! {
+    /// x's bf16 planes, per calling thread.
+    static X_PLANES: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// A task's packed weight panel.
+    static PANELS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A 32 × 32 f32 block of `out`, 64-byte aligned.
+#[derive(Clone)]
+#[repr(C, align(64))]
+struct Block([f32; NB * NB]);
+
+/// The part pairs `(x part, weight part)` summed for `px` parts of x and `pw` of W.
+fn pairs(px: usize, pw: usize) -> Vec<(usize, usize)> {
+    (0..px)
+        .flat_map(|i| (0..pw).map(move |j| (i, j)))
+        .filter(|&(i, j)| i + j <= 2)
+        .collect()
+}
+
+/// Weight parts of a storage format: f16 has 11 significant bits (two bf16).
+fn weight_parts(w: &Rows<'_>) -> usize {
+    match w {
+        Rows::F16(_) => 2,
+        Rows::F32(_) | Rows::Dequant(_) => 3,
+    }
+}
+
+/// Splits `src` (`len ≤ kp` values, zero-extended to `kp`) into the planes' rows
+/// `dst[p]` (`kp` bf16 each). Returns whether a third part was nonzero.
+fn split_row(src: &[f32], kp: usize, dst: &mut [&mut [u16]], pad: &mut Vec<f32>) -> bool {
+    let src = if src.len() == kp {
+        src
+    } else {
+        pad.clear();
+        pad.extend_from_slice(src);
+        pad.resize(kp, 0.0);
+        &pad[..]
+    };
+    // SAFETY: only called after `amx::available()`, which checked AVX-512 F, BW, BF16.
+    unsafe { amx::split_planes(src, dst) }
+}
+
+/// The weight bytes of the next panel to pack, fetched into cache while the tiles
+/// work on the current one: read in place as short rows (32 rows of `kc` values),
+/// they would otherwise be fetched at memory latency during the packing, with the
+/// tiles idle.
+struct NextPanel {
+    /// First byte of the panel's first row segment.
+    base: *const u8,
+    /// Bytes between rows.
+    stride: usize,
+    /// Cache lines per row segment.
+    lines: usize,
+    rows: usize,
+}
+
+impl NextPanel {
+    /// Panel `p`, columns `k0..k0 + kc`, of f32 / f16 weights (None for q8_0/q4_0:
+    /// their blocks are read through the dequantizing closure).
+    fn new(w: Rows<'_>, n: usize, k: usize, p: usize, k0: usize, kc: usize) -> Option<Self> {
+        let (base, size): (*const u8, usize) = match w {
+            Rows::F32(w) => (w.as_ptr().cast(), 4),
+            Rows::F16(w) => (w.as_ptr().cast(), 2),
+            Rows::Dequant(_) => return None,
+        };
+        let cols = kc.min(k.saturating_sub(k0));
+        (p * NB < n && cols > 0).then(|| NextPanel {
+            base: base.wrapping_add((p * NB * k + k0) * size),
+            stride: k * size,
+            lines: (cols * size).div_ceil(64),
+            rows: NB.min(n - p * NB),
+        })
+    }
+
+    /// Prefetches part `i` of `parts` of the panel's lines.
+    fn prefetch(&self, i: usize, parts: usize) {
+        let total = self.rows * self.lines;
+        let (a, b) = (i * total / parts, (i + 1) * total / parts);
+        for l in a..b {
+            let (r, c) = (l / self.lines, l % self.lines);
+            amx::prefetch(self.base.wrapping_add(r * self.stride + 64 * c));
+        }
+    }
+}
+
+/// Packs panel `p` (weight rows `32p..`, columns `k0..k0 + kc` of `k`, zeros past
+/// `n` / `k`) into `dst`: `pw` planes of `[kc/2][32][2]` bf16. Whole panels of f32 /
+/// f16 weights are read in place; the others (the last rows or columns, q8_0/q4_0
+/// blocks) through a zero-padded f32 copy.
+#[allow(clippy::too_many_arguments)]
+fn pack_panel(
+    w: Rows<'_>,
+    n: usize,
+    k: usize,
+    p: usize,
+    k0: usize,
+    kc: usize,
+    dst: &mut [u16],
+    tmp: &mut Vec<f32>,
+) {
+    let pw = weight_parts(&w);
+    let r0 = p * NB;
+    let rows = NB.min(n - r0);
+    let cols = kc.min(k.saturating_sub(k0));
+    let whole = rows == NB && cols == kc;
+    let at = r0 * k + k0;
+    match w {
+        Rows::F32(w) if whole => {
+            // SAFETY: AVX-512 F/BW/BF16, checked by `amx::available`.
+            unsafe { amx::pack_panel_f32(&w[at..], k, kc, pw, dst) }
+        }
+        Rows::F16(w) if whole => {
+            // SAFETY: as above.
+            unsafe { amx::pack_panel_f16(&w[at..], k, kc, pw, dst) }
+        }
+        _ => {
+            tmp.clear();
+            tmp.resize(NB * kc, 0.0);
+            for (r, t) in tmp.chunks_exact_mut(kc).take(rows).enumerate() {
+                let t = &mut t[..cols];
+                match w {
+                    Rows::F32(w) => t.copy_from_slice(&w[at + r * k..][..cols]),
+                    Rows::F16(w) => {
+                        crate::f16_to_f32(crate::Isa::Avx512Vnni, &w[at + r * k..][..cols], t)
+                    }
+                    Rows::Dequant(f) => f(r0 + r, k0, t),
+                }
+            }
+            // SAFETY: as above.
+            unsafe { amx::pack_panel_f32(tmp, kc, kc, pw, dst) }
+        }
+    }
+}
+
+/// `out[m, n] = x[m, k] · Wᵀ` for `W` `[n, k]` on AMX tiles (see the module doc).
+/// Threads: rayon's current pool. Panics unless [`amx::available`].
+pub(crate) fn gemm_nt(w: Rows<'_>, n: usize, k: usize, x: &[f32], m: usize, out: &mut [f32]) {
+    assert!(amx::available(), "AMX is not available in this process");
+    let len = match w {
+        Rows::F32(w) => w.len(),
+        Rows::F16(w) => w.len(),
+        Rows::Dequant(_) => n * k,
+    };
+    assert!(len == n * k && x.len() == m * k && out.len() == m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let kp = k.next_multiple_of(32);
+    let mp = m.next_multiple_of(NB);
+    let pw = weight_parts(&w);
+    let third = AtomicBool::new(false);
+    with_buf(&X_PLANES, 3 * mp * kp, |xp| {
+        // Plane p, rows 32·tb.., columns 32·s..: 32 × 32 bf16 at
+        // p·mp·kp + (tb·kp/32 + s)·1024 (a 2 KiB block per step of a row block).
+        let (p0, rest) = xp.split_at_mut(mp * kp);
+        let (p1, p2) = rest.split_at_mut(mp * kp);
+        p0.par_chunks_mut(NB * kp)
+            .zip(p1.par_chunks_mut(NB * kp))
+            .zip(p2.par_chunks_mut(NB * kp))
+            .enumerate()
+            .for_each(|(tb, ((a, b), c))| {
+                let (mut pad, mut tmp) = (Vec::new(), vec![0u16; 3 * kp]);
+                let mut any = false;
+                for r in 0..NB {
+                    let row = tb * NB + r;
+                    if row < m {
+                        let (t0, rest) = tmp.split_at_mut(kp);
+                        let (t1, t2) = rest.split_at_mut(kp);
+                        any |=
+                            split_row(&x[row * k..(row + 1) * k], kp, &mut [t0, t1, t2], &mut pad);
+                    } else {
+                        tmp.fill(0);
+                    }
+                    for (t, dst) in tmp.chunks_exact(kp).zip([&mut *a, &mut *b, &mut *c]) {
+                        for (s, v) in t.chunks_exact(32).enumerate() {
+                            dst[(s * NB + r) * 32..][..32].copy_from_slice(v);
+                        }
+                    }
+                }
+                if any {
+                    third.store(true, Ordering::Relaxed);
+                }
+            });
+        let px = if third.load(Ordering::Relaxed) { 3 } else { 2 };
+        let pairs = pairs(px, pw);
+        let xp = &*xp;
+        let panels = n.div_ceil(NB);
+        let tasks = rayon::current_num_threads().clamp(1, panels);
+        let out_ptr = OutPtr(out.as_mut_ptr());
+        let panel_len = |kc: usize| pw * kc * NB;
+        let gp = (STRIP_BYTES / (mp / NB * std::mem::size_of::<Block>())).max(1);
+        (0..tasks).into_par_iter().for_each(|t| {
+            let (q0, q1) = (t * panels / tasks, (t + 1) * panels / tasks);
+            let cfg = TileConfig::new();
+            // SAFETY: `amx::available()` (asserted above).
+            unsafe { cfg.load() };
+            let mut row = Vec::new();
+            let gmax = gp.min(q1 - q0);
+            // The group's strip of `out` as contiguous 32 × 32 blocks ([tb][panel]):
+            // the tiles load and store 64-byte rows without `out`'s row stride (a
+            // multiple of 4 KiB puts a tile's rows in few cache sets).
+            let mut strip = vec![Block([0.0; NB * NB]); mp / NB * gmax];
+            with_buf(&PANELS, panel_len(KC.min(kp)), |packed| {
+                for g0 in (q0..q1).step_by(gp) {
+                    let g1 = (g0 + gp).min(q1);
+                    for k0 in (0..kp).step_by(KC) {
+                        let kc = KC.min(kp - k0);
+                        let panel = &mut packed[..panel_len(kc)];
+                        for p in g0..g1 {
+                            // The panel packed just before its blocks: in L1/L2 for
+                            // all rows of x.
+                            pack_panel(w, n, k, p, k0, kc, panel, &mut row);
+                            let next = if p + 1 < g1 {
+                                NextPanel::new(w, n, k, p + 1, k0, kc)
+                            } else if k0 + KC < kp {
+                                NextPanel::new(w, n, k, g0, k0 + KC, KC.min(kp - k0 - KC))
+                            } else if g1 < q1 {
+                                NextPanel::new(w, n, k, g1, 0, KC.min(kp))
+                            } else {
+                                None
+                            };
+                            let ntb = mp / NB;
+                            let b: [*const u8; 3] = std::array::from_fn(|j| {
+                                panel[(j % pw) * kc * NB..].as_ptr().cast()
+                            });
+                            for tb in 0..ntb {
+                                if let Some(next) = &next {
+                                    next.prefetch(tb, ntb);
+                                }
+                                let a: [*const u8; 3] = std::array::from_fn(|i| {
+                                    xp[i * mp * kp + tb * NB * kp + k0 * NB..].as_ptr().cast()
+                                });
+                                let c = &mut strip[tb * gmax + p - g0];
+                                // SAFETY: the configuration is loaded on this thread;
+                                // A: the 32-row block tb of every x plane, steps
+                                // k0/32.. (kc/32 of them); B: this panel's planes
+                                // (`kc/2` rows of 32 pairs); C: a 4 KiB block of the
+                                // strip, exclusively borrowed.
+                                unsafe {
+                                    let c = c.0.as_mut_ptr().cast();
+                                    amx::block_32x32(a, b, kc / 32, &pairs, c, 4 * NB, k0 > 0)
+                                };
+                            }
+                        }
+                    }
+                    for tb in 0..mp / NB {
+                        let rows = NB.min(m - tb * NB);
+                        for p in g0..g1 {
+                            let cols = NB.min(n - p * NB);
+                            let c = &strip[tb * gmax + p - g0];
+                            for i in 0..rows {
+                                let at = out_ptr.at((tb * NB + i) * n + p * NB);
+                                // SAFETY: row tb·32 + i < m of `out`, columns p·32..
+                                // in this task's panels (no other task writes them),
+                                // while `out` is borrowed by this call.
+                                let o = unsafe { std::slice::from_raw_parts_mut(at, cols) };
+                                o.copy_from_slice(&c.0[i * NB..i * NB + cols]);
+                            }
+                        }
+                    }
+                }
+            });
+            // SAFETY: as `load`.
+            unsafe { TileConfig::release() };
+        });
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: u64) -> impl FnMut() -> f32 {
+        let mut s = seed;
+        move || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        }
+    }
+
+    /// The f64 product and Σ|x|·|w| per output (the error scale).
+    fn reference(w: &[f32], n: usize, k: usize, x: &[f32], m: usize) -> (Vec<f64>, Vec<f64>) {
+        let mut r = vec![0.0; m * n];
+        let mut s = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                for kk in 0..k {
+                    let (a, b) = (x[i * k + kk] as f64, w[j * k + kk] as f64);
+                    r[i * n + j] += a * b;
+                    s[i * n + j] += (a * b).abs();
+                }
+            }
+        }
+        (r, s)
+    }
+
+    /// f32 operands: each output within 2^-20 of Σ|x·w| of the f64 product (the
+    /// dropped part products are ≤ 2^-23 of each product, f32 sums of k ≤ 1100
+    /// terms add ≤ ~k·2^-24 in the worst case; 2^-20 leaves room for neither to be
+    /// loose, while a dropped (h,m) pair or a wrong tile would be off by ≥ 2^-9);
+    /// f16 weights with f16-exact x: the same bound. Shapes cover partial blocks of
+    /// rows and columns, `k` not a multiple of 32 and several blocks of [`KC`].
+    #[test]
+    fn amx_gemm_matches_the_f64_product_within_f32_rounding() {
+        if !amx::available() {
+            eprintln!("no AMX on this CPU: amx_gemm not exercised");
+            return;
+        }
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (32, 32, 32),
+            (33, 70, 1100),
+            (95, 64, 64),
+            (40, 33, 530),
+            (64, 96, 2048),
+        ] {
+            let mut g = lcg((m * 1000 + n * 10 + k) as u64);
+            let x: Vec<f32> = (0..m * k).map(|_| g()).collect();
+            let w: Vec<f32> = (0..n * k).map(|_| g() * 0.1).collect();
+            let (r, s) = reference(&w, n, k, &x, m);
+            let mut out = vec![f32::NAN; m * n];
+            gemm_nt(Rows::F32(&w), n, k, &x, m, &mut out);
+            for i in 0..m * n {
+                assert!(
+                    ((out[i] as f64) - r[i]).abs() <= s[i] * 2f64.powi(-20) + 1e-30,
+                    "f32 m{m} n{n} k{k} [{i}]: {} vs {}",
+                    out[i],
+                    r[i]
+                );
+            }
+            // f16 weights, x rounded to f16 (the third parts are zero: four products, exact).
+            let wh: Vec<u16> = w
+                .iter()
+                .map(|&v| half::f16::from_f32(v).to_bits())
+                .collect();
+            let wf: Vec<f32> = wh
+                .iter()
+                .map(|&b| half::f16::from_bits(b).to_f32())
+                .collect();
+            let xf: Vec<f32> = x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+            let (r, s) = reference(&wf, n, k, &xf, m);
+            gemm_nt(Rows::F16(&wh), n, k, &xf, m, &mut out);
+            for i in 0..m * n {
+                assert!(
+                    ((out[i] as f64) - r[i]).abs() <= s[i] * 2f64.powi(-20) + 1e-30,
+                    "f16 m{m} n{n} k{k} [{i}]: {} vs {}",
+                    out[i],
+                    r[i]
+                );
+            }
+        }
+    }
+
+    /// A NaN in x makes its row of `out` NaN, an inf in W its column non-finite,
+    /// and nothing else changes.
+    #[test]
+    fn non_finite_inputs_reach_exactly_their_row_and_column() {
+        if !amx::available() {
+            eprintln!("no AMX on this CPU: amx_gemm not exercised");
+            return;
+        }
+        let (m, n, k) = (40, 40, 64);
+        let mut g = lcg(7);
+        let mut x: Vec<f32> = (0..m * k).map(|_| g()).collect();
+        let mut w: Vec<f32> = (0..n * k).map(|_| g()).collect();
+        x[5 * k + 3] = f32::NAN;
+        w[9 * k + 60] = f32::INFINITY;
+        let mut out = vec![0.0; m * n];
+        gemm_nt(Rows::F32(&w), n, k, &x, m, &mut out);
+        for i in 0..m {
+            for j in 0..n {
+                let v = out[i * n + j];
+                assert_eq!(v.is_finite(), i != 5 && j != 9, "out[{i}][{j}] = {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn part_pairs_keep_the_products_above_2_pow_minus_16() {
+        assert_eq!(
+            pairs(3, 3),
+            vec![(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (2, 0)]
+        );
+        assert_eq!(pairs(2, 2), vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
+        assert_eq!(pairs(3, 2), vec![(0, 0), (0, 1), (1, 0), (1, 1), (2, 0)]);
+    }
+}
