@@ -19,7 +19,8 @@
 //! the weight's panels of 32 output columns split into contiguous ranges, one per
 //! thread, taken a group at a time (the group's strip of `out`, over all rows of x,
 //! held as contiguous 32 × 32 blocks in L2 — `out`'s own row stride, a multiple of
-//! 4 KiB, would put a tile's rows in a few cache sets). For each block of [`KC`]
+//! 4 KiB, would put a tile's rows in a few cache sets). For each block of `k`
+//! ([`kc_for`] columns)
 //! columns of `k` and each panel of the group: the panel is packed (for each part:
 //! `[kc/2][32][2]`, the pair layout of the B tile — rows split and transposed as
 //! 32-bit pairs, [`crate::amx::pack_panel_f32`]), the next panel's weights are
@@ -40,11 +41,21 @@ use crate::panel_gemm::{with_buf, OutPtr, Rows};
 
 /// Output columns per weight panel and rows of x per block (two tiles each way).
 const NB: usize = 32;
-/// Columns of `k` per packed panel (a multiple of 32): the panel (3 × 8 KiB for
-/// f32 weights) stays in L1 while the tiles run over all rows of x, whose blocks
-/// stream from L2. `examples/amx_probe.rs`, m = 340, 2048 → 8192 and 8192 → 2048:
-/// 128 beat 64, 256 and 512 (and 512 packed with 128-column passes of the tiles).
-const KC: usize = 128;
+/// Columns of `k` per packed panel (a multiple of 32), by weight parts. f16 (two
+/// parts): 128, the panel (2 × 8 KiB) stays in L1 while the tiles run over all rows
+/// of x. f32 (three): 512, the weight read as runs of 2 KiB per row, which the
+/// hardware prefetcher follows (a prompt's weights come from memory, once each).
+/// 1B prefill (`omni_bench`, Intel Xeon, 2026-12-01, 5 prefills of each
+/// interleaved in one process, medians): KC 128 / 256 / 512 / 1024: f32 2.38 /
+/// 2.12 / 2.14 / 2.24 s (the AVX-512 panel GEMM 2.40), f16 1.77 / 1.89 / 1.87 /
+/// 1.94 s (AVX-512: 2.29).
+fn kc_for(parts: usize) -> usize {
+    if parts == 3 {
+        512
+    } else {
+        128
+    }
+}
 /// Bytes of a task's strip of `out` (the 32 × 32 blocks of a group of panels, over
 /// all rows of x), kept in L2 over the blocks of `k`.
 const STRIP_BYTES: usize = 1024 << 10;
@@ -52,14 +63,11 @@ const STRIP_BYTES: usize = 1024 << 10;
 thread_local! {
     /// x's bf16 planes, per calling thread.
     static X_PLANES: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// A task's strip of `out` (32 × 32 blocks).
+    static STRIP: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// A task's packed weight panel.
     static PANELS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
 }
-
-/// A 32 × 32 f32 block of `out`, 64-byte aligned.
-#[derive(Clone)]
-#[repr(C, align(64))]
-struct Block([f32; NB * NB]);
 
 /// The part pairs `(x part, weight part)` summed for `px` parts of x and `pw` of W.
 fn pairs(px: usize, pw: usize) -> Vec<(usize, usize)> {
@@ -244,7 +252,7 @@ pub(crate) fn gemm_nt(w: Rows<'_>, n: usize, k: usize, x: &[f32], m: usize, out:
         let tasks = rayon::current_num_threads().clamp(1, panels);
         let out_ptr = OutPtr(out.as_mut_ptr());
         let panel_len = |kc: usize| pw * kc * NB;
-        let gp = (STRIP_BYTES / (mp / NB * std::mem::size_of::<Block>())).max(1);
+        let gp = (STRIP_BYTES / (mp / NB * NB * NB * 4)).max(1);
         (0..tasks).into_par_iter().for_each(|t| {
             let (q0, q1) = (t * panels / tasks, (t + 1) * panels / tasks);
             let cfg = TileConfig::new();
@@ -255,66 +263,72 @@ pub(crate) fn gemm_nt(w: Rows<'_>, n: usize, k: usize, x: &[f32], m: usize, out:
             // The group's strip of `out` as contiguous 32 × 32 blocks ([tb][panel]):
             // the tiles load and store 64-byte rows without `out`'s row stride (a
             // multiple of 4 KiB puts a tile's rows in few cache sets).
-            let mut strip = vec![Block([0.0; NB * NB]); mp / NB * gmax];
-            with_buf(&PANELS, panel_len(KC.min(kp)), |packed| {
-                for g0 in (q0..q1).step_by(gp) {
-                    let g1 = (g0 + gp).min(q1);
-                    for k0 in (0..kp).step_by(KC) {
-                        let kc = KC.min(kp - k0);
-                        let panel = &mut packed[..panel_len(kc)];
-                        for p in g0..g1 {
-                            // The panel packed just before its blocks: in L1/L2 for
-                            // all rows of x.
-                            pack_panel(w, n, k, p, k0, kc, panel, &mut row);
-                            let next = if p + 1 < g1 {
-                                NextPanel::new(w, n, k, p + 1, k0, kc)
-                            } else if k0 + KC < kp {
-                                NextPanel::new(w, n, k, g0, k0 + KC, KC.min(kp - k0 - KC))
-                            } else if g1 < q1 {
-                                NextPanel::new(w, n, k, g1, 0, KC.min(kp))
-                            } else {
-                                None
-                            };
-                            let ntb = mp / NB;
-                            let b: [*const u8; 3] = std::array::from_fn(|j| {
-                                panel[(j % pw) * kc * NB..].as_ptr().cast()
-                            });
-                            for tb in 0..ntb {
-                                if let Some(next) = &next {
-                                    next.prefetch(tb, ntb);
-                                }
-                                let a: [*const u8; 3] = std::array::from_fn(|i| {
-                                    xp[i * mp * kp + tb * NB * kp + k0 * NB..].as_ptr().cast()
-                                });
-                                let c = &mut strip[tb * gmax + p - g0];
-                                // SAFETY: the configuration is loaded on this thread;
-                                // A: the 32-row block tb of every x plane, steps
-                                // k0/32.. (kc/32 of them); B: this panel's planes
-                                // (`kc/2` rows of 32 pairs); C: a 4 KiB block of the
-                                // strip, exclusively borrowed.
-                                unsafe {
-                                    let c = c.0.as_mut_ptr().cast();
-                                    amx::block_32x32(a, b, kc / 32, &pairs, c, 4 * NB, k0 > 0)
+            // Kept per thread between calls (a fresh megabyte per call costs the
+            // kernel's zeroing of its pages); every block is written at k0 = 0
+            // before it is read.
+            with_buf(&STRIP, mp / NB * gmax * NB * NB, |strip| {
+                let block = |i: usize| i * NB * NB..(i + 1) * NB * NB;
+                let kcb = kc_for(pw);
+                with_buf(&PANELS, panel_len(kcb.min(kp)), |packed| {
+                    for g0 in (q0..q1).step_by(gp) {
+                        let g1 = (g0 + gp).min(q1);
+                        for k0 in (0..kp).step_by(kcb) {
+                            let kc = kcb.min(kp - k0);
+                            let panel = &mut packed[..panel_len(kc)];
+                            for p in g0..g1 {
+                                // The panel packed just before its blocks: in L1/L2 for
+                                // all rows of x.
+                                pack_panel(w, n, k, p, k0, kc, panel, &mut row);
+                                let next = if p + 1 < g1 {
+                                    NextPanel::new(w, n, k, p + 1, k0, kc)
+                                } else if k0 + kcb < kp {
+                                    NextPanel::new(w, n, k, g0, k0 + kcb, kcb.min(kp - k0 - kcb))
+                                } else if g1 < q1 {
+                                    NextPanel::new(w, n, k, g1, 0, kcb.min(kp))
+                                } else {
+                                    None
                                 };
+                                let ntb = mp / NB;
+                                let b: [*const u8; 3] = std::array::from_fn(|j| {
+                                    panel[(j % pw) * kc * NB..].as_ptr().cast()
+                                });
+                                for tb in 0..ntb {
+                                    if let Some(next) = &next {
+                                        next.prefetch(tb, ntb);
+                                    }
+                                    let a: [*const u8; 3] = std::array::from_fn(|i| {
+                                        xp[i * mp * kp + tb * NB * kp + k0 * NB..].as_ptr().cast()
+                                    });
+                                    let c = &mut strip[block(tb * gmax + p - g0)];
+                                    // SAFETY: the configuration is loaded on this thread;
+                                    // A: the 32-row block tb of every x plane, steps
+                                    // k0/32.. (kc/32 of them); B: this panel's planes
+                                    // (`kc/2` rows of 32 pairs); C: a 4 KiB block of the
+                                    // strip, exclusively borrowed.
+                                    unsafe {
+                                        let c = c.as_mut_ptr().cast();
+                                        amx::block_32x32(a, b, kc / 32, &pairs, c, 4 * NB, k0 > 0)
+                                    };
+                                }
+                            }
+                        }
+                        for tb in 0..mp / NB {
+                            let rows = NB.min(m - tb * NB);
+                            for p in g0..g1 {
+                                let cols = NB.min(n - p * NB);
+                                let c = &strip[block(tb * gmax + p - g0)];
+                                for i in 0..rows {
+                                    let at = out_ptr.at((tb * NB + i) * n + p * NB);
+                                    // SAFETY: row tb·32 + i < m of `out`, columns p·32..
+                                    // in this task's panels (no other task writes them),
+                                    // while `out` is borrowed by this call.
+                                    let o = unsafe { std::slice::from_raw_parts_mut(at, cols) };
+                                    o.copy_from_slice(&c[i * NB..i * NB + cols]);
+                                }
                             }
                         }
                     }
-                    for tb in 0..mp / NB {
-                        let rows = NB.min(m - tb * NB);
-                        for p in g0..g1 {
-                            let cols = NB.min(n - p * NB);
-                            let c = &strip[tb * gmax + p - g0];
-                            for i in 0..rows {
-                                let at = out_ptr.at((tb * NB + i) * n + p * NB);
-                                // SAFETY: row tb·32 + i < m of `out`, columns p·32..
-                                // in this task's panels (no other task writes them),
-                                // while `out` is borrowed by this call.
-                                let o = unsafe { std::slice::from_raw_parts_mut(at, cols) };
-                                o.copy_from_slice(&c.0[i * NB..i * NB + cols]);
-                            }
-                        }
-                    }
-                }
+                });
             });
             // SAFETY: as `load`.
             unsafe { TileConfig::release() };
@@ -357,7 +371,7 @@ mod tests {
     /// terms add ≤ ~k·2^-24 in the worst case; 2^-20 leaves room for neither to be
     /// loose, while a dropped (h,m) pair or a wrong tile would be off by ≥ 2^-9);
     /// f16 weights with f16-exact x: the same bound. Shapes cover partial blocks of
-    /// rows and columns, `k` not a multiple of 32 and several blocks of [`KC`].
+    /// rows and columns, `k` not a multiple of 32 and several blocks of `k`.
     #[test]
     fn amx_gemm_matches_the_f64_product_within_f32_rounding() {
         if !amx::available() {

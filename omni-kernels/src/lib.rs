@@ -570,11 +570,11 @@ impl WeightMatrix {
     /// weights at any length and f32 weights up to [`PANEL_GEMM_MAX_ROWS`] rows.
     /// `examples/amx_probe.rs` (Intel Xeon, 2 threads, against the AVX-512 panel
     /// GEMM; x f16-valued for f16 weights): m = 340, 2048 → 8192: f16 19.8 vs 32.7
-    /// ms, f32 31.9–33.7 vs 33.3–35.0; 8192 → 2048: f16 25.0 vs 38.9, f32 35.1–35.5
-    /// vs 35.9–39.8; m = 1500, 1280 → 5120: f16 39.1 vs 58.4, f32 60–62 vs 58–61
-    /// (and the `gemm` crate's ≈ 48: f32 weights keep it past 512 rows). The f32
-    /// weights gain least: three bf16 parts per operand (six products), and their
-    /// split per call costs as much as the products. q8_0/q4_0 keep their int8 and
+    /// ms; 8192 → 2048: f16 25.0 vs 38.9; m = 1500, 1280 → 5120: f16 39.1 vs 58.4,
+    /// f32 60–62 vs 58–61 (and the `gemm` crate's ≈ 48: f32 weights keep it past 512
+    /// rows). The 1B prompt, weights from memory (see `amx_gemm::kc_for`): f32 2.14
+    /// vs 2.40 s, f16 1.77 vs 2.29 s. The f32 weights gain least: three bf16 parts
+    /// per operand (six products), split at every call. q8_0/q4_0 keep their int8 and
     /// panel paths.
     fn amx_gemm(&self, m: usize) -> bool {
         amx_selected()
