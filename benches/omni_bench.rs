@@ -7,7 +7,7 @@
 //! Row groups: `mel`, `whisper`, `llm`, `llm8b`, `sd` (speech decoder), `vocoder`.
 //! Other knobs: `OMNI_BENCH_DIR` (checkpoints, default /tmp/omni_bench),
 //! `OMNI_BENCH_PREFILL_RUNS` / `OMNI_BENCH_SD_FULL_RUNS` (default 3),
-//! `OMNI_BENCH_LLM_DTYPES` (1B rows, default `f32,f16burn,f16,q8_0,q4_0`; `f16burn` is f16
+//! `OMNI_BENCH_WHISPER_DTYPES` (encoder rows, default `f32`), `OMNI_BENCH_LLM_DTYPES` (1B rows, default `f32,f16burn,f16,q8_0,q4_0`; `f16burn` is f16
 //! through burn's matmul, `OMNI_F16_KERNELS=0`), `OMNI_BENCH_LLM8B_DTYPES` (one-8B-layer
 //! rows, default `f16burn,f16,q8_0,q4_0`), `OMNI_BENCH_PROFILE=1` (per-operation
 //! times of one decode layer and per-stage times of a few decode steps, on stderr).
@@ -126,28 +126,40 @@ fn bench_whisper(res: &mut Results, dir: &Path, dev: &Device) {
             3,
         ),
     ];
+    // `OMNI_BENCH_WHISPER_DTYPES` (default f32): the dtypes the encoder runs at;
+    // rows other than f32 carry the dtype in their id (`whisper_v3_4l_f16`).
+    let dtypes = env_or("OMNI_BENCH_WHISPER_DTYPES", "f32");
     for (id, file, cfg, n) in shapes {
-        eprintln!("[{id}]");
         let path = whisper_checkpoint(&cfg).write(&dir.join(file));
         let store = WeightStore::open_safetensors(&path).expect("open");
-        let t = Instant::now();
-        let enc = WhisperEncoder::load(&store, &cfg, RunDType::F32, dev).expect("load encoder");
-        let load_ms = ms(t);
-        res.mark();
-        let mut rng = Rng(7);
-        let mel: Vec<f32> = (0..cfg.n_mels * 3000).map(|_| rng.uniform()).collect();
-        let mut check = 0.0;
-        let times = time_n(1, n, || {
-            let x = enc.mel_tensor(&mel, cfg.n_mels, 3000).expect("mel tensor");
-            let y = to_host(enc.forward(x).expect("encoder"));
-            assert_eq!(y.len(), 1500 * cfg.n_audio_state);
-            check = y.iter().map(|v| v.abs() as f64).sum::<f64>() / y.len() as f64;
-        });
-        res.row(
-            id,
-            &times,
-            json!({ "load_ms": load_ms, "check_mean_abs": check }),
-        );
+        for name in dtypes.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+            let dt = RunDType::parse(name)
+                .unwrap_or_else(|| panic!("OMNI_BENCH_WHISPER_DTYPES: unknown dtype {name}"));
+            let id = if name == "f32" {
+                id.to_string()
+            } else {
+                format!("{id}_{name}")
+            };
+            eprintln!("[{id}]");
+            let t = Instant::now();
+            let enc = WhisperEncoder::load(&store, &cfg, dt, dev).expect("load encoder");
+            let load_ms = ms(t);
+            res.mark();
+            let mut rng = Rng(7);
+            let mel: Vec<f32> = (0..cfg.n_mels * 3000).map(|_| rng.uniform()).collect();
+            let mut check = 0.0;
+            let times = time_n(1, n, || {
+                let x = enc.mel_tensor(&mel, cfg.n_mels, 3000).expect("mel tensor");
+                let y = to_host(enc.forward(x).expect("encoder"));
+                assert_eq!(y.len(), 1500 * cfg.n_audio_state);
+                check = y.iter().map(|v| v.abs() as f64).sum::<f64>() / y.len() as f64;
+            });
+            res.row(
+                &id,
+                &times,
+                json!({ "load_ms": load_ms, "check_mean_abs": check }),
+            );
+        }
     }
 }
 
