@@ -5,9 +5,10 @@
 //! - f32 x, f32 W: `(h,h) (h,m) (m,h) (h,l) (l,h) (m,m)` — the dropped `(m,l)`,
 //!   `(l,m)`, `(l,l)` are below 2^-23 of `|x|·|w|` (each part is at most 2^-8 of the
 //!   one before), about one f32 rounding per product;
-//! - f16 W (two parts: f16 has 11 significant bits) and x from an f16 model (its
-//!   third part is zero, checked per call): all four products, exact;
-//! - f32 x, f16 W: five products (the dropped `(l,m)` below 2^-24).
+//! - f16 W (two parts: f16 has 11 significant bits) and f32 x (omni's f16 runs on
+//!   the CPU keep f32 activations): five products, the dropped `(l,m)` below 2^-26;
+//! - f16 W and f16-valued x (the third part is zero, checked per call): all four
+//!   products, exact.
 //!
 //! Every product of two bf16 is exact in f32 and `tdpbf16ps` adds in f32, so the
 //! result is an f32 GEMM with another summation order (tested against an f64

@@ -22,13 +22,19 @@
 //!   F16C) or `Portable` (scalar, any CPU). `OMNI_KERNELS=portable|avx2` forces a
 //!   lesser set (so CI runs every variant on one machine). The VNNI variant differs
 //!   only in the q8_0 / q4_0 GEMV (`vpdpbusd`); everything else runs its AVX2 code.
+//! - AMX (Intel Sapphire Rapids and later, [`amx_available`]): prompts' f16 (and
+//!   f32, up to 512 rows) GEMMs on the AMX-BF16 tiles at f32 precision, each
+//!   operand split into exact bf16 parts (`amx.rs`: detection, Linux's permission,
+//!   the tile kernel in `asm!`; `amx_gemm.rs`: packing and loops). `OMNI_AMX=0`
+//!   turns it off; `OMNI_KERNELS=portable|avx2` does too.
 //! - q8_0 / q4_0 weights are stored eight rows interleaved ([`BlockQ8_0x8`],
 //!   [`BlockQ4_0x8`]) for the GEMV, which then keeps one 32-bit lane per weight row
 //!   (no horizontal sums); rows are gathered back for the other paths.
 //!
-//! Safety policy: SIMD code lives in `x86.rs` as safe `#[target_feature]` functions;
-//! the only `unsafe` are their unaligned loads and the calls into them from this
-//! file, which happen only after the run-time feature check. Every `unsafe` block
+//! Safety policy: SIMD code lives in `x86.rs` (and `amx.rs`) as safe
+//! `#[target_feature]` functions; the only `unsafe` are their unaligned loads, the
+//! AMX tile instructions and system call (`asm!`, in `amx.rs` only), and the calls
+//! into them, which happen only after the run-time feature check. Every `unsafe` block
 //! carries a `// SAFETY:` comment (enforced by the lint below).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -568,14 +574,14 @@ impl WeightMatrix {
     /// Whether [`WeightMatrix::matmul_gemm`] of `m` rows takes the AMX tiles: where
     /// [`amx_available`] (and `OMNI_KERNELS` is not forced below AVX-512), for f16
     /// weights at any length and f32 weights up to [`PANEL_GEMM_MAX_ROWS`] rows.
-    /// `examples/amx_probe.rs` (Intel Xeon, 2 threads, against the AVX-512 panel
-    /// GEMM; x f16-valued for f16 weights): m = 340, 2048 → 8192: f16 19.8 vs 32.7
-    /// ms; 8192 → 2048: f16 25.0 vs 38.9; m = 1500, 1280 → 5120: f16 39.1 vs 58.4,
-    /// f32 60–62 vs 58–61 (and the `gemm` crate's ≈ 48: f32 weights keep it past 512
-    /// rows). The 1B prompt, weights from memory (see `amx_gemm::kc_for`): f32 2.14
-    /// vs 2.40 s, f16 1.77 vs 2.29 s. The f32 weights gain least: three bf16 parts
-    /// per operand (six products), split at every call. q8_0/q4_0 keep their int8 and
-    /// panel paths.
+    /// `examples/amx_probe.rs` (Intel Xeon, 2 threads, f32 x, against the AVX-512
+    /// panel GEMM, 2026-12-01): m = 340, 2048 → 8192: f16 21.7 vs 29.9 ms, f32 29.2
+    /// vs 34.4; 8192 → 2048: f16 26.0 vs 33.6, f32 32.0 vs 35.0; m = 1500, 1280 →
+    /// 5120: f16 47.0 vs 53.7, f32 62.5 vs 56.6 (and the `gemm` crate's ≈ 54: f32
+    /// weights keep it past 512 rows). The 1B prompt, weights from memory (see
+    /// `amx_gemm::kc_for`): f32 2.14 vs 2.40 s, f16 1.77 vs 2.29 s. The f32 weights
+    /// gain least: three bf16 parts per operand (six products), split at every call.
+    /// q8_0/q4_0 keep their int8 and panel paths.
     fn amx_gemm(&self, m: usize) -> bool {
         amx_selected()
             && match self.format() {
