@@ -1,7 +1,8 @@
 //! Intel AMX (Advanced Matrix Extensions: Sapphire Rapids and later Xeons): the
 //! `tdpbf16ps` tile instruction, `C[16×16 f32] += A[16×32 bf16] · B[32×16 bf16]`
 //! with the products exact and the sums in f32 (round to nearest even; bf16
-//! denormals read as zero). This module is the whole of omni's AMX code:
+//! denormals read as zero). This module holds all of omni's AMX instructions (the
+//! GEMM's packing and loops are in [`crate::amx_gemm`]):
 //!
 //! - [`available`]: CPUID (AMX-TILE, AMX-BF16), the OS's XSAVE support of the tile
 //!   state (XCR0 bits 17, 18) and Linux's per-process permission
