@@ -140,8 +140,9 @@ fn encoder_copy_inside_omni_shards_loads_with_inferred_dims() {
 
 #[test]
 fn f16_weights_on_cpu_track_f32_reference() {
-    // F16 run dtype: weights and activations in f16, LayerNorm accumulated in f32
-    // (as the reference runs the encoder in fp16). f16 has a 2^-11 ≈ 4.9e-4 unit
+    // F16 run dtype: f16 weights; the activations in f16 on wgpu (LayerNorm
+    // accumulated in f32, as the reference runs the encoder in fp16) and in f32 on the
+    // CPU (`WeightStore::activations`, as the LLM). f16 has a 2^-11 ≈ 4.9e-4 unit
     // roundoff; over 4 blocks of 128-wide GEMMs we allow 2e-2 relative to the
     // output scale, and require a mean error 10x below that.
     let io = read_arrays("whisper/v3layers/io.safetensors");

@@ -252,6 +252,14 @@ impl WhisperEncoder {
         // `gemm` crate on the stored [out, in] weight: 1.5–2× burn's matmul at the
         // encoder's fc1 shapes, `examples/gemm_probe.rs`); never quantized.
         let lin = dtype.float();
+        // Norms, convolutions, the positional embedding and the activations in the
+        // activations' dtype: f32 for f16 runs on the CPU (f16 weights in the packed
+        // linear layers), as the LLM (`WeightStore::activations`): flex's f16
+        // elementwise ops convert per element, and the attention runs in f32 anyway.
+        // large-v3, 4 layers (`omni_bench`, Intel Xeon with AMX, 2026-12-01): f16
+        // activations 1.28 s, f32 activations 1.00 s (f32 weights: 1.02 s).
+        let act = store.activations(dtype, device);
+        let dtype = act;
         let mut blocks = Vec::with_capacity(config.n_audio_layer);
         for i in 0..config.n_audio_layer {
             let key = |p: &str| layout.block(i, p);
