@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 
 use crate::amx::{self, TileConfig};
-use crate::panel_gemm::{with_buf, OutPtr, Rows};
+use crate::panel_gemm::{check_nt, with_buf, OutPtr, Rows};
 
 /// Output columns per weight panel and rows of x per block (two tiles each way).
 const NB: usize = 32;
@@ -197,17 +197,7 @@ fn pack_panel(
 /// Threads: rayon's current pool. Panics unless [`amx::available`].
 pub(crate) fn gemm_nt(w: Rows<'_>, n: usize, k: usize, x: &[f32], m: usize, out: &mut [f32]) {
     assert!(amx::available(), "AMX is not available in this process");
-    let len = match w {
-        Rows::F32(w) => w.len(),
-        Rows::F16(w) => w.len(),
-        Rows::Dequant(_) => n * k,
-    };
-    assert!(len == n * k && x.len() == m * k && out.len() == m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        out.fill(0.0);
+    if !check_nt(&w, n, k, x, m, out) {
         return;
     }
     let kp = k.next_multiple_of(32);

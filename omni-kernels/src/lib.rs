@@ -555,20 +555,27 @@ impl WeightMatrix {
     /// this CPU lacks it).
     pub fn matmul_panel_with(&self, isa: Isa, x: &[f32], m: usize, out: &mut [f32]) {
         let (n, k) = (self.rows, self.cols);
+        self.with_rows(|w| {
+            if m <= PANEL_GEMM_MAX_ROWS || k == 0 || n == 0 {
+                return panel_gemm::gemm_nt(isa, w, n, k, x, m, out);
+            }
+            let rows = m.div_ceil(m.div_ceil(PANEL_GEMM_MAX_ROWS));
+            for (xc, oc) in x.chunks(rows * k).zip(out.chunks_mut(rows * n)) {
+                panel_gemm::gemm_nt(isa, w, n, k, xc, xc.len() / k, oc);
+            }
+        })
+    }
+
+    /// `f` on the weight as the GEMMs' row source: f32 / f16 rows in place, q8_0 /
+    /// q4_0 rows through [`WeightMatrix::dequantize_row_range`].
+    fn with_rows<R>(&self, f: impl FnOnce(panel_gemm::Rows<'_>) -> R) -> R {
         let row_range =
             |r: usize, k0: usize, out: &mut [f32]| self.dequantize_row_range(r, k0, out);
-        let w = match &self.data {
+        f(match &self.data {
             Data::F32(w) => panel_gemm::Rows::F32(w),
             Data::F16(w) => panel_gemm::Rows::F16(w),
             Data::Q8_0(_) | Data::Q4_0(_) => panel_gemm::Rows::Dequant(&row_range),
-        };
-        if m <= PANEL_GEMM_MAX_ROWS || k == 0 || n == 0 {
-            return panel_gemm::gemm_nt(isa, w, n, k, x, m, out);
-        }
-        let rows = m.div_ceil(m.div_ceil(PANEL_GEMM_MAX_ROWS));
-        for (xc, oc) in x.chunks(rows * k).zip(out.chunks_mut(rows * n)) {
-            panel_gemm::gemm_nt(isa, w, n, k, xc, xc.len() / k, oc);
-        }
+        })
     }
 
     /// Whether [`WeightMatrix::matmul_gemm`] of `m` rows takes the AMX tiles: where
@@ -597,17 +604,7 @@ impl WeightMatrix {
     /// Threads: rayon's current pool.
     pub fn matmul_amx(&self, x: &[f32], m: usize, out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        {
-            let (n, k) = (self.rows, self.cols);
-            let row_range =
-                |r: usize, k0: usize, out: &mut [f32]| self.dequantize_row_range(r, k0, out);
-            let w = match &self.data {
-                Data::F32(w) => panel_gemm::Rows::F32(w),
-                Data::F16(w) => panel_gemm::Rows::F16(w),
-                Data::Q8_0(_) | Data::Q4_0(_) => panel_gemm::Rows::Dequant(&row_range),
-            };
-            amx_gemm::gemm_nt(w, n, k, x, m, out)
-        }
+        self.with_rows(|w| amx_gemm::gemm_nt(w, self.rows, self.cols, x, m, out));
         #[cfg(not(target_arch = "x86_64"))]
         panic!("AMX is x86-64 only ({x:p}, {m}, {})", out.len())
     }

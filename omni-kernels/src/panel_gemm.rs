@@ -64,6 +64,29 @@ pub(crate) enum Rows<'a> {
     Dequant(RowRange<'a>),
 }
 
+/// Asserts the shapes of `out[m, n] = x[m, k] · Wᵀ` (panics on a mismatch) and does
+/// the empty products (`m` or `n` zero: nothing; `k` zero: zeros). Returns whether a
+/// product is left to compute.
+pub(crate) fn check_nt(
+    w: &Rows<'_>,
+    n: usize,
+    k: usize,
+    x: &[f32],
+    m: usize,
+    out: &mut [f32],
+) -> bool {
+    let len = match w {
+        Rows::F32(w) => w.len(),
+        Rows::F16(w) => w.len(),
+        Rows::Dequant(_) => n * k,
+    };
+    assert!(len == n * k && x.len() == m * k && out.len() == m * n);
+    if k == 0 {
+        out.fill(0.0);
+    }
+    m > 0 && n > 0 && k > 0
+}
+
 thread_local! {
     /// x packed into micro-panels, per calling thread.
     static PACKED_X: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -307,17 +330,7 @@ pub(crate) fn gemm_nt(
         isa.is_available(),
         "kernels {isa:?} are not available on this CPU"
     );
-    let len = match w {
-        Rows::F32(w) => w.len(),
-        Rows::F16(w) => w.len(),
-        Rows::Dequant(_) => n * k,
-    };
-    assert!(len == n * k && x.len() == m * k && out.len() == m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        out.fill(0.0);
+    if !check_nt(&w, n, k, x, m, out) {
         return;
     }
     let mr = mr(isa);
