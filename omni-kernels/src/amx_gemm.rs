@@ -438,6 +438,28 @@ mod tests {
         }
     }
 
+    /// Rows read through the dequantizing closure (q8_0 / q4_0 weights) go through
+    /// the zero-padded copy: the same parts, the same sums, bit for bit, as the same
+    /// values read in place.
+    #[test]
+    fn rows_through_the_closure_equal_rows_in_place() {
+        if !amx::available() {
+            eprintln!("no AMX on this CPU: amx_gemm not exercised");
+            return;
+        }
+        let (m, n, k) = (45, 70, 1088);
+        let mut g = lcg(11);
+        let x: Vec<f32> = (0..m * k).map(|_| g()).collect();
+        let w: Vec<f32> = (0..n * k).map(|_| g()).collect();
+        let row = |r: usize, k0: usize, out: &mut [f32]| {
+            out.copy_from_slice(&w[r * k + k0..][..out.len()])
+        };
+        let (mut a, mut b) = (vec![0.0; m * n], vec![0.0; m * n]);
+        gemm_nt(Rows::F32(&w), n, k, &x, m, &mut a);
+        gemm_nt(Rows::Dequant(&row), n, k, &x, m, &mut b);
+        assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
+
     #[test]
     fn part_pairs_keep_the_products_above_2_pow_minus_16() {
         assert_eq!(
