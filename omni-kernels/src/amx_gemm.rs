@@ -178,14 +178,7 @@ fn pack_panel(
             tmp.clear();
             tmp.resize(NB * kc, 0.0);
             for (r, t) in tmp.chunks_exact_mut(kc).take(rows).enumerate() {
-                let t = &mut t[..cols];
-                match w {
-                    Rows::F32(w) => t.copy_from_slice(&w[at + r * k..][..cols]),
-                    Rows::F16(w) => {
-                        crate::f16_to_f32(crate::Isa::Avx512Vnni, &w[at + r * k..][..cols], t)
-                    }
-                    Rows::Dequant(f) => f(r0 + r, k0, t),
-                }
+                w.read(crate::Isa::Avx512Vnni, k, r0 + r, k0, &mut t[..cols]);
             }
             // SAFETY: as above.
             unsafe { amx::pack_panel_f32(tmp, kc, kc, pw, dst) }

@@ -87,6 +87,19 @@ pub(crate) fn check_nt(
     m > 0 && n > 0 && k > 0
 }
 
+impl Rows<'_> {
+    /// Row `r`'s weights in columns `k0..k0 + out.len()` as f32 (`k` columns per row;
+    /// f16 converted with `isa`).
+    pub(crate) fn read(&self, isa: Isa, k: usize, r: usize, k0: usize, out: &mut [f32]) {
+        let s = r * k + k0;
+        match self {
+            Rows::F32(w) => out.copy_from_slice(&w[s..s + out.len()]),
+            Rows::F16(w) => crate::f16_to_f32(isa, &w[s..s + out.len()], out),
+            Rows::Dequant(row) => row(r, k0, out),
+        }
+    }
+}
+
 thread_local! {
     /// x packed into micro-panels, per calling thread.
     static PACKED_X: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -214,16 +227,9 @@ fn pack_w(
             // SAFETY: as in `tile_raw`: `isa` is available (AVX-512 F, F16C).
             unsafe { crate::x86::transpose_panel_f16_avx512(&w[r0 * k + k0..end], k, kc, dst) }
         }
-        Rows::F16(w) => with_buf(&ROWS_F32, rows * kc, |tmp| {
+        Rows::F16(_) | Rows::Dequant(_) => with_buf(&ROWS_F32, rows * kc, |tmp| {
             for (j, t) in tmp.chunks_exact_mut(kc).enumerate() {
-                let s = (r0 + j) * k + k0;
-                crate::f16_to_f32(isa, &w[s..s + kc], t);
-            }
-            transpose_panel(isa, tmp, kc, rows, kc, dst)
-        }),
-        Rows::Dequant(row) => with_buf(&ROWS_F32, rows * kc, |tmp| {
-            for (j, t) in tmp.chunks_exact_mut(kc).enumerate() {
-                row(r0 + j, k0, t);
+                w.read(isa, k, r0 + j, k0, t);
             }
             transpose_panel(isa, tmp, kc, rows, kc, dst)
         }),
