@@ -268,3 +268,44 @@ fn bad_mel_input_is_an_error() {
     let too_long = enc.mel_tensor(&vec![0.0; 80 * 102], 80, 102).unwrap();
     assert!(enc.forward(too_long).is_err());
 }
+
+/// On the CPU the encoder runs on host buffers (`whisper::host`: the convolution
+/// stem as im2col GEMMs, LayerNorm, attention and the residual adds on reused
+/// buffers); burn's step-by-step forward of the same module is its definition.
+/// Both agree within 1e-5 of the output scale (the same f32 products in another
+/// summation order: the convolutions as GEMMs of 3·c_in terms) for f32 and f16
+/// weights, frame counts at the stem's edges (1, 2, an odd 7, an odd 99, the full
+/// window) and a batch of two different inputs. Off the CPU there is no host path.
+#[test]
+fn cpu_host_path_matches_burn_forward_for_short_odd_and_batched_inputs() {
+    use omni_core::burn::tensor::{Tensor, TensorData};
+    for dtype in [RunDType::F32, RunDType::F16] {
+        let enc = load_openai("whisper/v3layers/encoder.pt", dtype);
+        if device() != Device::flex() {
+            assert!(enc.host.is_none(), "host path off the CPU");
+            return;
+        }
+        assert!(enc.host.is_some(), "{dtype:?}: no host path on the CPU");
+        let mut burn_only = enc.clone();
+        burn_only.host = None;
+        let n_mels = enc.config.n_mels;
+        for frames in [1usize, 2, 7, 99, enc.config.n_frames()] {
+            let mel: Vec<f32> = (0..2 * n_mels * frames)
+                .map(|i| ((i as f32 * 0.37).sin() + (i % 11) as f32 * 0.05) * 0.8)
+                .collect();
+            let x = Tensor::<3>::from_data(TensorData::new(mel, [2, n_mels, frames]), &device())
+                .cast(enc.dtype.burn());
+            let host = enc.forward(x.clone()).expect("host forward");
+            let t = (frames - 1) / 2 + 1;
+            assert_eq!(host.dims(), [2, t, enc.config.n_audio_state]);
+            let (host, want) = (to_vec(host), to_vec(burn_only.forward(x).expect("burn")));
+            let err = max_rel_err(&host, &want);
+            assert!(err <= 1e-5, "{dtype:?}, {frames} frames: rel err {err}");
+            let half = host.len() / 2;
+            assert!(
+                max_rel_err(&host[..half], &host[half..]) > 1e-3,
+                "the batch's two inputs gave one output"
+            );
+        }
+    }
+}

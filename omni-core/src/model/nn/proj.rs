@@ -233,18 +233,36 @@ impl Proj {
         let xv = data.as_slice::<f32>().expect("f32 activations");
         let mut out = vec![0.0f32; m * n];
         Proj::host_matmul(w, xv, m, kernel_path, &mut out);
+        self.add_bias(&mut out, n, gelu);
+        host_output(out, dims, n, &device, in_dtype)
+    }
+
+    /// `out = x·Wᵀ + b` (`gelu`: `gelu(x·Wᵀ + b)`) on host buffers, `x` `[m, in]`
+    /// and `out` `[m, out]` row-major f32, by the path [`Proj::forward`] takes for
+    /// `m` rows: for a packed layer without LoRA (the Whisper encoder's host path).
+    /// Returns `false`, writing nothing, for other layers.
+    pub fn forward_host(&self, x: &[f32], m: usize, out: &mut [f32], gelu: bool) -> bool {
+        let Some(w) = self.weight_matrix().filter(|_| self.lora.is_none()) else {
+            return false;
+        };
+        Proj::host_matmul(w, x, m, m <= self.kernel_max_rows(), out);
+        self.add_bias(out, w.shape()[0], gelu);
+        true
+    }
+
+    /// `out += b` row by row (`gelu`: then GELU, in the same pass), for a packed layer.
+    fn add_bias(&self, out: &mut [f32], n: usize, gelu: bool) {
         let bias = self
             .bias
             .as_ref()
             .map(|b| super::host::to_host_f32(b.val()));
         if gelu {
-            omni_kernels::bias_gelu(&mut out, bias.as_deref(), n);
+            omni_kernels::bias_gelu(out, bias.as_deref(), n);
         } else if let Some(b) = &bias {
             for row in out.chunks_exact_mut(n) {
                 row.iter_mut().zip(b).for_each(|(o, &b)| *o += b);
             }
         }
-        host_output(out, dims, n, &device, in_dtype)
     }
 }
 

@@ -8,6 +8,7 @@ use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::WhisperConfig;
+use super::host::HostStem;
 use crate::model::nn::host::{from_host_f32, to_host_f32};
 use crate::model::nn::norm::LayerNorm;
 use crate::model::nn::proj::Proj;
@@ -216,6 +217,10 @@ pub struct WhisperEncoder {
     pub config: WhisperConfig,
     #[module(skip)]
     pub dtype: RunDType,
+    /// The host-buffer path (CPU backend, packed linear layers: `super::host`);
+    /// `None` runs every step in burn.
+    #[module(skip)]
+    pub host: Option<HostStem>,
 }
 
 /// openai-whisper's `sinusoids(length, channels)`: sin half first.
@@ -284,7 +289,7 @@ impl WhisperEncoder {
             let data = TensorData::new(sinusoids(config.n_audio_ctx, c), [config.n_audio_ctx, c]);
             Tensor::<2>::from_data(data, device).cast(dtype.burn())
         };
-        Ok(WhisperEncoder {
+        let mut enc = WhisperEncoder {
             conv1_weight: Param::from_tensor(store.tensor(
                 "conv1.weight",
                 [c, config.n_mels, 3],
@@ -304,7 +309,12 @@ impl WhisperEncoder {
             ln_post: LayerNorm::load(store, layout.ln_post(), c, eps, dtype, device)?,
             config: config.clone(),
             dtype,
-        })
+            host: None,
+        };
+        if *device == Device::flex() {
+            enc.host = HostStem::new(&enc);
+        }
+        Ok(enc)
     }
 
     /// Device of the weights.
@@ -341,6 +351,13 @@ impl WhisperEncoder {
                 "mel has {frames} frames; the encoder takes 1..={} (30 s)",
                 self.config.n_frames()
             )));
+        }
+        if let Some(host) = self
+            .host
+            .as_ref()
+            .filter(|_| mel.device() == Device::flex())
+        {
+            return Ok(host.forward(self, mel));
         }
         let x = conv_gelu(conv1d(
             mel,
