@@ -17,7 +17,8 @@
 //! - [`activation`]: a layer's bias and GELU ([`bias_gelu`], vectorized `erf`), and
 //!   SwiGLU's `silu(g)·u` ([`silu_mul`]), on output buffers in one pass.
 //! - [`math`]: `log10(max(x, floor))` with a vectorized `ln` (the log-mel).
-//! - [`norm`]: LayerNorm over the rows of a buffer ([`layer_norm_rows`]).
+//! - [`norm`]: LayerNorm and RMSNorm over the rows of a buffer ([`layer_norm_rows`],
+//!   [`rms_norm_rows`]).
 //! - [`Isa`]: the instruction set, picked at run time (`is_x86_feature_detected!`):
 //!   `Avx512Vnni` (AVX2 + FMA + F16C + AVX-512 F/BW/VL/VNNI), `Avx2` (AVX2 + FMA +
 //!   F16C) or `Portable` (scalar, any CPU). `OMNI_KERNELS=portable|avx2` forces a
@@ -65,7 +66,7 @@ pub use attention::{attention_f32, attention_heads, Heads};
 pub use blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, BlockQ8_0x8, Interleaved8, Q8Activations, QK};
 pub use conv1d::{Conv1d, ConvTranspose1d};
 pub use math::{log10_floor, log10_floor_with};
-pub use norm::layer_norm_rows;
+pub use norm::{layer_norm_rows, rms_norm_rows};
 
 /// Instruction set of the kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,12 @@
-//! LayerNorm over the rows of a host buffer (PyTorch's `F.layer_norm` over the last
-//! axis, as the Whisper encoder's `attn_ln`, `mlp_ln` and `ln_post` use it):
-//! `y = (x − mean) / √(var + eps) · γ + β`, `var` the biased variance. Two passes
-//! per row (mean, then the centred squares: no `E[x²] − mean²` cancellation), each
-//! summed in eight f32 lanes (the compiler vectorizes the lanes; no SIMD module
-//! needed), parallel over blocks of rows.
+//! Normalisations over the rows of a host buffer, parallel over blocks of rows, each
+//! sum in eight f32 lanes (the compiler vectorizes the lanes; no SIMD module needed):
+//!
+//! - [`layer_norm_rows`]: PyTorch's `F.layer_norm` over the last axis (the Whisper
+//!   encoder's `attn_ln`, `mlp_ln`, `ln_post`): `y = (x − mean) / √(var + eps) · γ +
+//!   β`, `var` the biased variance; two passes per row (mean, then the centred
+//!   squares: no `E[x²] − mean²` cancellation);
+//! - [`rms_norm_rows`]: transformers' `LlamaRMSNorm` in f32: `y = x · (1 /
+//!   √(mean(x²) + eps)) · w`.
 
 use rayon::prelude::*;
 
@@ -37,6 +40,32 @@ pub fn layer_norm_rows(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, out: &m
                 let inv = 1.0 / (var + eps).sqrt();
                 for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
                     *y = (x - mean) * inv * g + b;
+                }
+            }
+        });
+}
+
+/// `out[r] = x[r] · (1 / √(mean(x[r]²) + eps)) · w` for each row `r` of the
+/// row-major `[rows, n]` buffer `x` (`n = w.len()`).
+pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let n = w.len();
+    assert_eq!(x.len(), out.len(), "x and out differ in length");
+    if x.is_empty() {
+        return;
+    }
+    assert!(
+        n > 0 && x.len().is_multiple_of(n),
+        "{} values in rows of {n}",
+        x.len()
+    );
+    let rows_per_task = (CHUNK / n).max(1) * n;
+    out.par_chunks_mut(rows_per_task)
+        .zip(x.par_chunks(rows_per_task))
+        .for_each(|(out, x)| {
+            for (y, x) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+                let inv = 1.0 / (lane_sum(x, |v| v * v) / n as f32 + eps).sqrt();
+                for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
+                    *y = x * inv * w;
                 }
             }
         });
@@ -83,6 +112,32 @@ mod tests {
                     let got = out[r * n + j] as f64;
                     assert!(
                         (got - want).abs() <= 1e-4 + 1e-4 * want.abs(),
+                        "rows {rows} × {n}: [{r}, {j}] {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// RMSNorm against the definition in f64 (rows of odd widths): within 1e-5
+    /// absolute + relative (f32 sums of ≤ 1283 squares, O(1) outputs).
+    #[test]
+    fn rms_norm_rows_match_the_f64_definition() {
+        for (rows, n) in [(1usize, 1usize), (3, 7), (70, 1283)] {
+            let x: Vec<f32> = (0..rows * n)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02 + 0.3)
+                .collect();
+            let w: Vec<f32> = (0..n).map(|j| 0.5 + (j % 5) as f32 * 0.25).collect();
+            let mut out = vec![f32::NAN; rows * n];
+            rms_norm_rows(&x, &w, 1e-5, &mut out);
+            for r in 0..rows {
+                let row: Vec<f64> = x[r * n..(r + 1) * n].iter().map(|&v| v as f64).collect();
+                let ms = row.iter().map(|v| v * v).sum::<f64>() / n as f64;
+                for j in 0..n {
+                    let want = row[j] / (ms + 1e-5).sqrt() * w[j] as f64;
+                    let got = out[r * n + j] as f64;
+                    assert!(
+                        (got - want).abs() <= 1e-5 + 1e-5 * want.abs(),
                         "rows {rows} × {n}: [{r}, {j}] {got} vs {want}"
                     );
                 }

@@ -66,7 +66,25 @@ impl DecoderLayer {
         })
     }
 
+    /// The layer on `x` `[b, s, hidden]` at positions `cache.len()..`: a prompt on
+    /// the CPU with packed weights on host buffers (`super::host`), anything else in
+    /// burn's ops ([`DecoderLayer::forward_burn`]).
     pub fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        cache: &mut LayerCache,
+    ) -> Tensor<3> {
+        if super::host::takes(self, &x, cache.len()) {
+            return super::host::layer_forward(self, x, cos, sin, cache);
+        }
+        self.forward_burn(x, cos, sin, cache)
+    }
+
+    /// The layer in burn's ops (every device, decode, training's autodiff): the
+    /// definition the host path is tested against.
+    pub fn forward_burn(
         &self,
         x: Tensor<3>,
         cos: &Tensor<4>,

@@ -1,10 +1,12 @@
 //! The LLM: Llama 3.1 (GQA, llama3 RoPE scaling, RMSNorm, SwiGLU, KV cache),
-//! its tokenizer and chat template, and generation.
+//! its tokenizer and chat template, and generation; `host`: a prompt's layers on
+//! host buffers (CPU backend, packed weights).
 
 pub mod attention;
 pub mod cache;
 pub mod config;
 pub mod generate;
+pub mod host;
 pub mod layer;
 pub mod mlp;
 pub mod model;

@@ -15,16 +15,14 @@
 //!   (`omni_kernels::attention_f32`), the output projection and `fc2` added to the
 //!   residual in place, `fc1` with its GELU in its output pass.
 //!
-//! The buffers (`9·t·c` floats and the stem's, 77 MB at large-v3's 1500 × 1280) are
-//! kept per calling thread between calls: fresh ones cost the kernel's zeroing of
-//! their pages at every call.
+//! The buffers (`9·t·c` floats, 77 MB at large-v3's 1500 × 1280) are the calling
+//! thread's scratch (`nn::host::with_scratch`), kept between calls.
 //!
 //! Measured against burn's path (Intel Xeon, 2 threads, 2026-12-01, f32):
 //! `examples/whisper_probe.rs`, large-v3 shape with 4 layers: 1032 → 882 ms, the
 //! stem (+ `ln_post`) 87.6 → 52.9 ms; `omni_bench`: whisper-base 332 → 292 ms,
 //! large-v3 4 layers 998 → 885 ms. What remains is 88 % the `gemm` crate.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use burn::module::Param;
@@ -33,7 +31,7 @@ use omni_kernels::{Format, WeightMatrix};
 use rayon::prelude::*;
 
 use super::encoder::{EncoderBlock, WhisperEncoder};
-use crate::model::nn::host::{from_host_f32, to_host_f32};
+use crate::model::nn::host::{from_host_f32, to_host_f32, with_scratch};
 use crate::model::nn::norm::LayerNorm;
 use crate::model::nn::proj::Proj;
 
@@ -104,7 +102,7 @@ impl HostStem {
         let mel = to_host_f32(mel);
         let pos = to_host_f32(enc.positional_embedding.val().narrow(0, 0, t));
         let mut out = vec![0.0f32; batch * t * c];
-        SCRATCH.with_borrow_mut(|scratch| {
+        with_scratch(Buffers::len(frames, n_mels, t, c), |scratch| {
             let mut s = Buffers::new(scratch, frames, n_mels, t, c);
             for (mel, out) in mel
                 .chunks_exact(n_mels * frames)
@@ -210,11 +208,6 @@ fn add_assign(x: &mut [f32], y: &[f32]) {
         .for_each(|(x, y)| x.iter_mut().zip(y).for_each(|(x, y)| *x += y));
 }
 
-thread_local! {
-    /// The host path's buffers, kept between calls (see the module comment).
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
 /// The working buffers of one encoder call, carved from the thread's scratch.
 struct Buffers<'a> {
     /// The residual stream `[t, c]`.
@@ -231,14 +224,22 @@ struct Buffers<'a> {
 }
 
 impl<'a> Buffers<'a> {
-    fn new(scratch: &'a mut Vec<f32>, frames: usize, n_mels: usize, t: usize, c: usize) -> Self {
+    /// `qkv` and `wide`'s lengths.
+    fn sizes(frames: usize, n_mels: usize, t: usize, c: usize) -> (usize, usize) {
         let qkv = (3 * t * c).max((frames + 2) * c);
         let wide = (4 * t * c).max(frames * 3 * n_mels);
-        let need = 3 * t * c + qkv + wide;
-        if scratch.len() < need {
-            scratch.resize(need, 0.0);
-        }
-        let (x, rest) = scratch[..need].split_at_mut(t * c);
+        (qkv, wide)
+    }
+
+    /// Values of scratch for [`Buffers::new`].
+    fn len(frames: usize, n_mels: usize, t: usize, c: usize) -> usize {
+        let (qkv, wide) = Self::sizes(frames, n_mels, t, c);
+        3 * t * c + qkv + wide
+    }
+
+    fn new(scratch: &'a mut [f32], frames: usize, n_mels: usize, t: usize, c: usize) -> Self {
+        let (qkv, _) = Self::sizes(frames, n_mels, t, c);
+        let (x, rest) = scratch.split_at_mut(t * c);
         let (ln, rest) = rest.split_at_mut(t * c);
         let (att, rest) = rest.split_at_mut(t * c);
         let (qkv, wide) = rest.split_at_mut(qkv);
