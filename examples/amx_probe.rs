@@ -1,6 +1,10 @@
 //! Probe (issue 11): the AMX GEMM (`WeightMatrix::matmul_amx`) against the AVX-512
 //! packed-panel GEMM (`matmul_panel`) at the 1B prompt's shapes, interleaved, in
-//! GFLOP/s. `cargo run --release --example amx_probe` (`PROBE_N` repetitions).
+//! GFLOP/s; past 512 rows (Whisper's 1500 frames, the speech decoder's 1250) also
+//! against the `gemm` crate (`matmul_gemm_tiled`) and, with `PROBE_CHUNKS=2,4`, the
+//! AMX GEMM called on that many equal chunks of rows (each chunk of more than 512
+//! rows is chunked again inside). `cargo run --release --example amx_probe`
+//! (`PROBE_N` repetitions).
 use std::time::Instant;
 
 use omni_core::kernels::{amx_available, Format, WeightMatrix};
@@ -18,6 +22,8 @@ fn main() {
         (1500, 1280, 5120),
         (1500, 5120, 1280),
         (1500, 1280, 1280),
+        (1250, 4096, 11008),
+        (1250, 11008, 4096),
     ] {
         let x: Vec<f32> = (0..m * k)
             .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3)
@@ -54,6 +60,37 @@ fn main() {
             };
             let ((a, ga), (p, gp)) = (gf(&mut ta), gf(&mut tp));
             println!("{f:?} m={m} k={k} n={n}: amx {a:.2} ms ({ga:.0} GFLOP/s), avx-512 panel {p:.2} ms ({gp:.0} GFLOP/s)");
+            if m > 512 {
+                let med = |f: &mut dyn FnMut()| {
+                    let mut t: Vec<f64> = (0..reps)
+                        .map(|_| {
+                            let t = Instant::now();
+                            f();
+                            t.elapsed().as_secs_f64() * 1e3
+                        })
+                        .collect();
+                    t.sort_by(|a, b| a.total_cmp(b));
+                    t[t.len() / 2]
+                };
+                let g = med(&mut || {
+                    wm.matmul_gemm_tiled(&x, m, &mut y, usize::MAX);
+                });
+                let chunks: Vec<(usize, f64)> = std::env::var("PROBE_CHUNKS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|c| c.trim().parse::<usize>().ok())
+                    .map(|c| {
+                        let rows = m.div_ceil(c);
+                        let t = med(&mut || {
+                            for (xc, yc) in x.chunks(rows * k).zip(y.chunks_mut(rows * n)) {
+                                wm.matmul_amx(xc, xc.len() / k, yc);
+                            }
+                        });
+                        (c, t)
+                    })
+                    .collect();
+                println!("    gemm crate {g:.2} ms; amx on chunks (count, ms): {chunks:.1?}");
+            }
         }
     }
 }

@@ -407,6 +407,35 @@ mod tests {
         }
     }
 
+    /// Past 512 rows `WeightMatrix::matmul_amx` runs equal chunks of rows (1100
+    /// rows: three of 367 for f32 and f16 weights); tile rows are independent, so
+    /// the result equals one call over all rows bit for bit (a lost, doubled or
+    /// shifted row would not).
+    #[test]
+    fn long_inputs_in_chunks_equal_one_call_bit_for_bit() {
+        if !amx::available() {
+            eprintln!("no AMX on this CPU: amx_gemm not exercised");
+            return;
+        }
+        let (m, n, k) = (1100usize, 72usize, 96usize);
+        let mut g = lcg(11);
+        let x: Vec<f32> = (0..m * k).map(|_| g()).collect();
+        let w: Vec<f32> = (0..n * k).map(|_| g() * 0.1).collect();
+        for f in [crate::Format::F32, crate::Format::F16] {
+            let wm = crate::WeightMatrix::from_f32(f, n, k, &w);
+            let (mut chunked, mut whole) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+            wm.matmul_amx(&x, m, &mut chunked);
+            wm.with_rows(|rows| gemm_nt(rows, n, k, &x, m, &mut whole));
+            assert!(
+                chunked
+                    .iter()
+                    .zip(&whole)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{f:?}: chunked AMX GEMM differs from one call"
+            );
+        }
+    }
+
     /// A NaN in x makes its row of `out` NaN, an inf in W its column non-finite,
     /// and nothing else changes.
     #[test]

@@ -357,6 +357,27 @@ impl std::fmt::Debug for WeightMatrix {
 /// strips of out no longer fit L2 beside the panels), 1280 → 5120 47.7 vs 50.7 ms.
 pub const PANEL_GEMM_MAX_ROWS: usize = 512;
 
+/// Rows per call of the AMX GEMM on longer inputs, f32 and f16 weights
+/// ([`WeightMatrix::matmul_amx`]): the x planes of a block of `k` (three bf16
+/// per value) stay in L2 while every weight panel of a group passes over them; all
+/// 1500 rows of a Whisper window do not. `examples/amx_probe.rs` (`PROBE_CHUNKS`),
+/// Intel Xeon, 2 threads, 2026-12-01, ms for 1 (one call, before this rule) / 3 / 4 / 5
+/// equal chunks: f32 m =
+/// 1250, 4096 → 11008: — / 277 / 263 / 283 (the `gemm` crate 316); 11008 → 4096:
+/// — / 316 / 299 / 316 (309); m = 1500, 1280 → 5120: — / 47.4 / 46.1 / 48.4 (51.1);
+/// f16 m = 1250, 4096 → 11008: 218 / 205 / 218 / 229; 11008 → 4096: 285 / 227 /
+/// 230 / 274; m = 1500, 1280 → 5120: 43.4 / 35.4 / 36.0 / 39.9; m = 600, 2048 →
+/// 8192, 1 / 2 chunks: f32 53.7 / 49.5, f16 36.9 / 39.1.
+pub const AMX_CHUNK_ROWS_F32: usize = 384;
+/// See [`AMX_CHUNK_ROWS_F32`].
+pub const AMX_CHUNK_ROWS_F16: usize = 512;
+
+/// Outputs (weight rows) from which f32 weights take the AMX tiles past
+/// [`PANEL_GEMM_MAX_ROWS`] rows of x. Same probe, m = 1500, `gemm` crate vs 4 AMX
+/// chunks, ms: 2048 → 512 8.9 vs 10.5, 512 → 512 2.3 vs 2.5, 1280 → 1280 13.6 vs
+/// 13.3, 512 → 2048 8.6 vs 7.0.
+pub const AMX_F32_MIN_OUT: usize = 1024;
+
 /// Output rows per rayon task.
 const ROWS_PER_TASK: usize = 16;
 
@@ -572,7 +593,7 @@ impl WeightMatrix {
 
     /// `f` on the weight as the GEMMs' row source: f32 / f16 rows in place, q8_0 /
     /// q4_0 rows through [`WeightMatrix::dequantize_row_range`].
-    fn with_rows<R>(&self, f: impl FnOnce(panel_gemm::Rows<'_>) -> R) -> R {
+    pub(crate) fn with_rows<R>(&self, f: impl FnOnce(panel_gemm::Rows<'_>) -> R) -> R {
         let row_range =
             |r: usize, k0: usize, out: &mut [f32]| self.dequantize_row_range(r, k0, out);
         f(match &self.data {
@@ -584,12 +605,12 @@ impl WeightMatrix {
 
     /// Whether [`WeightMatrix::matmul_gemm`] of `m` rows takes the AMX tiles: where
     /// [`amx_available`] (and `OMNI_KERNELS` is not forced below AVX-512), for f16
-    /// weights at any length and f32 weights up to [`PANEL_GEMM_MAX_ROWS`] rows.
-    /// `examples/amx_probe.rs` (Intel Xeon, 2 threads, f32 x, against the AVX-512
-    /// panel GEMM, 2026-12-01): m = 340, 2048 → 8192: f16 21.7 vs 29.9 ms, f32 29.2
-    /// vs 34.4; 8192 → 2048: f16 26.0 vs 33.6, f32 32.0 vs 35.0; m = 1500, 1280 →
-    /// 5120: f16 47.0 vs 53.7, f32 62.5 vs 56.6 (and the `gemm` crate's ≈ 54: f32
-    /// weights keep it past 512 rows). The 1B prompt, weights from memory (see
+    /// weights at any length, f32 weights up to [`PANEL_GEMM_MAX_ROWS`] rows and,
+    /// beyond, f32 weights of at least [`AMX_F32_MIN_OUT`] outputs (in chunks of
+    /// rows, [`WeightMatrix::matmul_amx`]). `examples/amx_probe.rs` (Intel Xeon, 2
+    /// threads, f32 x, against the AVX-512 panel GEMM, 2026-12-01): m = 340, 2048 →
+    /// 8192: f16 21.7 vs 29.9 ms, f32 29.2 vs 34.4; 8192 → 2048: f16 26.0 vs 33.6,
+    /// f32 32.0 vs 35.0. The 1B prompt, weights from memory (see
     /// `amx_gemm::kc_for`): f32 2.14 vs 2.40 s, f16 1.77 vs 2.29 s. The f32 weights
     /// gain least: three bf16 parts per operand (six products), split at every call.
     /// q8_0/q4_0 keep their int8 and panel paths.
@@ -597,18 +618,34 @@ impl WeightMatrix {
         amx_selected()
             && match self.format() {
                 Format::F16 => true,
-                Format::F32 => m <= PANEL_GEMM_MAX_ROWS,
+                Format::F32 => m <= PANEL_GEMM_MAX_ROWS || self.rows >= AMX_F32_MIN_OUT,
                 Format::Q8_0 | Format::Q4_0 => false,
             }
     }
 
     /// `out[m, rows] = x[m, cols] · Wᵀ` on AMX tiles at f32 precision (`amx_gemm`:
     /// both operands split into bf16 parts, the part products above 2^-23 summed in
-    /// f32; f16 weights and f16-valued x exactly). Panics unless [`amx_available`].
-    /// Threads: rayon's current pool.
+    /// f32; f16 weights and f16-valued x exactly). Inputs of more than
+    /// [`PANEL_GEMM_MAX_ROWS`] rows run in equal chunks of at most
+    /// [`AMX_CHUNK_ROWS_F32`] / [`AMX_CHUNK_ROWS_F16`] rows, each splitting and
+    /// packing the weight again. Panics unless [`amx_available`]. Threads: rayon's
+    /// current pool.
     pub fn matmul_amx(&self, x: &[f32], m: usize, out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        self.with_rows(|w| amx_gemm::gemm_nt(w, self.rows, self.cols, x, m, out));
+        self.with_rows(|w| {
+            let (n, k) = (self.rows, self.cols);
+            let chunk = match self.format() {
+                Format::F16 => AMX_CHUNK_ROWS_F16,
+                _ => AMX_CHUNK_ROWS_F32,
+            };
+            if m <= PANEL_GEMM_MAX_ROWS || n == 0 || k == 0 {
+                return amx_gemm::gemm_nt(w, n, k, x, m, out);
+            }
+            let rows = m.div_ceil(m.div_ceil(chunk));
+            for (xc, oc) in x.chunks(rows * k).zip(out.chunks_mut(rows * n)) {
+                amx_gemm::gemm_nt(w, n, k, xc, xc.len() / k, oc);
+            }
+        });
         #[cfg(not(target_arch = "x86_64"))]
         panic!("AMX is x86-64 only ({x:p}, {m}, {})", out.len())
     }
