@@ -26,14 +26,21 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Most f32 values [`with_scratch`] keeps between calls (128 MiB).
+pub const SCRATCH_KEEP: usize = 32 << 20;
+
 /// `f` on `len` f32 of scratch (contents unspecified), for the host paths'
 /// intermediate buffers (the Whisper encoder's, the prompt's decoder layers'). The
-/// buffer is kept per calling thread and grows to the largest `len` asked: fresh
-/// buffers of tens of megabytes cost the kernel's zeroing of their pages at every
-/// call (measured: ~6 ms per 30 MB buffer). A nested call on the same thread (a
-/// rayon worker that picks up another model's job while it waits) gets a fresh
-/// buffer instead.
+/// buffer is kept per calling thread and grows to the largest `len` asked, up to
+/// [`SCRATCH_KEEP`] values (Whisper large-v3: 19 M; an 8B prompt of 340 positions:
+/// 15 M): fresh buffers of tens of megabytes cost the kernel's zeroing of their
+/// pages at every call (measured: ~6 ms per 30 MB buffer). Longer requests (a
+/// prompt of thousands of positions) and a nested call on the same thread (a rayon
+/// worker that picks up another model's job while it waits) get a fresh buffer.
 pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    if len > SCRATCH_KEEP {
+        return f(&mut vec![0.0f32; len]);
+    }
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             if buf.len() < len {
@@ -43,4 +50,31 @@ pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         }
         Err(_) => f(&mut vec![0.0f32; len]),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scratch is reused (the second call sees the first one's values), a
+    /// nested call gets a buffer of its own, and a request past `SCRATCH_KEEP` does
+    /// not replace the kept one.
+    #[test]
+    fn scratch_is_reused_nested_calls_get_their_own_and_huge_ones_are_not_kept() {
+        with_scratch(1000, |b| b.fill(7.0));
+        with_scratch(1000, |b| {
+            assert!(b.iter().all(|&v| v == 7.0), "the scratch was not reused");
+            with_scratch(10, |inner| {
+                inner.fill(1.0);
+                assert_eq!(inner.len(), 10);
+            });
+            assert!(
+                b.iter().all(|&v| v == 7.0),
+                "a nested call wrote into the outer buffer"
+            );
+        });
+        with_scratch(SCRATCH_KEEP + 1, |b| b[0] = 3.0);
+        SCRATCH.with(|c| assert!(c.borrow().len() <= SCRATCH_KEEP));
+        with_scratch(1000, |b| assert_eq!(b[0], 7.0));
+    }
 }
