@@ -171,6 +171,45 @@ fn cached_prefill_plus_decode_equals_full_forward() {
     assert!(err <= TOL, "after truncate rel err {err}");
 }
 
+/// A first chunk of at least 64 positions becomes the cache's buffers as they are
+/// (no zeroed buffer and copy); decode then grows it (a copy into twice the
+/// capacity), and truncating and replaying gives the same states: 70 positions
+/// prefilled, 10 decoded one by one, then cut back to 66 and 2 replayed, against
+/// one forward pass over all 80 (1e-4 relative: f32, other summation orders).
+#[test]
+fn long_first_prompt_becomes_the_cache_and_decode_and_truncate_continue() {
+    let t = tiny();
+    let llm = load_llm(&t, RunDType::F32);
+    let ids: Vec<u32> = (0..80u32).map(|i| (i * 29 + 3) % 512).collect();
+    let full = host(
+        llm.forward(llm.embed(&ids).unwrap(), &mut llm.new_cache())
+            .unwrap(),
+    );
+    let mut cache = llm.new_cache();
+    let mut inc = host(
+        llm.forward(llm.embed(&ids[..70]).unwrap(), &mut cache)
+            .unwrap(),
+    );
+    for &id in &ids[70..] {
+        inc.extend(host(
+            llm.forward(llm.embed(&[id]).unwrap(), &mut cache).unwrap(),
+        ));
+    }
+    assert_eq!(cache.len(), 80);
+    let err = max_rel_err(&inc, &full);
+    assert!(
+        err <= TOL,
+        "70 prefilled + 10 decoded vs one pass: rel err {err}"
+    );
+    cache.truncate(66);
+    let again = host(
+        llm.forward(llm.embed(&ids[66..68]).unwrap(), &mut cache)
+            .unwrap(),
+    );
+    let err = max_rel_err(&again, &full[66 * 64..68 * 64]);
+    assert!(err <= TOL, "after truncate rel err {err}");
+}
+
 #[test]
 fn bf16_checkpoint_is_cast_at_load() {
     let dir = fixture("omni_tiny_bf16");

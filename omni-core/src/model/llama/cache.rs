@@ -47,6 +47,17 @@ impl LayerCache {
     pub fn append(&mut self, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let [b, h, n, d] = k.dims();
         let end = self.len + n;
+        if self.len == 0 && n >= MIN_CAPACITY {
+            // An empty cache takes a long first chunk (a prompt) as its buffers: no
+            // zeroed buffer and copy (20 MB per layer for 1250 positions × 4096).
+            self.k = Some(k);
+            self.v = Some(v);
+            self.len = n;
+            return match (&self.k, &self.v) {
+                (Some(kk), Some(vv)) => (kk.clone(), vv.clone()),
+                _ => unreachable!("buffers were set above"),
+            };
+        }
         if end > self.capacity() {
             let new_cap = (self.capacity() * 2).max(end).max(MIN_CAPACITY);
             self.k = Some(Self::grow(self.k.take(), self.len, new_cap, &k));

@@ -85,29 +85,27 @@ pub fn layer_forward(
         rope_rows(q, h, d, &cos, &sin);
         rope_rows(k, kvh, d, &cos, &sin);
         let (k_heads, v_heads) = (head_major(k, s, kvh, d), head_major(v, s, kvh, d));
-        let as_tensor = |t: &[f32]| from_host_f32(t.to_vec(), [1, kvh, s, d], &device, dtype);
-        let (k_all, v_all) = cache.append(as_tensor(&k_heads), as_tensor(&v_heads));
-        let (k_all, v_all) = if p0 == 0 {
-            (k_heads, v_heads)
+        let as_tensor = |t: Vec<f32>| from_host_f32(t, [1, kvh, s, d], &device, dtype);
+        let attend = |k_all: &[f32], v_all: &[f32], att: &mut [f32]| {
+            let t = p0 + s;
+            omni_kernels::attention_heads(
+                heads(q, h, s, d, h * d),
+                heads(k_all, kvh, t, t * d, d),
+                heads(v_all, kvh, t, t * d, d),
+                d,
+                Some(p0),
+                att,
+            )
+        };
+        if p0 == 0 {
+            // A fresh cache: the keys are exactly the new ones; the buffers then move
+            // into the cache.
+            attend(&k_heads, &v_heads, att);
+            cache.append(as_tensor(k_heads), as_tensor(v_heads));
         } else {
-            (to_host_f32(k_all), to_host_f32(v_all))
-        };
-        let t = p0 + s;
-        let heads = |data, heads, rows, head_stride, row_stride| omni_kernels::Heads {
-            data,
-            heads,
-            rows,
-            head_stride,
-            row_stride,
-        };
-        omni_kernels::attention_heads(
-            heads(q, h, s, d, h * d),
-            heads(&k_all, kvh, t, t * d, d),
-            heads(&v_all, kvh, t, t * d, d),
-            d,
-            Some(p0),
-            att,
-        );
+            let (k_all, v_all) = cache.append(as_tensor(k_heads), as_tensor(v_heads));
+            attend(&to_host_f32(k_all), &to_host_f32(v_all), att);
+        }
         project(&a.o_proj, att, s, ln);
         add_assign(&mut x, ln);
         // MLP.
@@ -119,6 +117,23 @@ pub fn layer_forward(
         add_assign(&mut x, ln);
     });
     from_host_f32(x, [1, s, hidden], &device, dtype)
+}
+
+/// `heads` attention heads of `rows` rows in `data` (see `omni_kernels::Heads`).
+fn heads(
+    data: &[f32],
+    heads: usize,
+    rows: usize,
+    head_stride: usize,
+    row_stride: usize,
+) -> omni_kernels::Heads<'_> {
+    omni_kernels::Heads {
+        data,
+        heads,
+        rows,
+        head_stride,
+        row_stride,
+    }
 }
 
 /// `out = layer(x)` for a layer [`takes`] checked.

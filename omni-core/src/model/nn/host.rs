@@ -26,14 +26,15 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Most f32 values [`with_scratch`] keeps between calls (128 MiB).
-pub const SCRATCH_KEEP: usize = 32 << 20;
+/// Most f32 values [`with_scratch`] keeps between calls (256 MiB).
+pub const SCRATCH_KEEP: usize = 64 << 20;
 
 /// `f` on `len` f32 of scratch (contents unspecified), for the host paths'
 /// intermediate buffers (the Whisper encoder's, the prompt's decoder layers'). The
 /// buffer is kept per calling thread and grows to the largest `len` asked, up to
 /// [`SCRATCH_KEEP`] values (Whisper large-v3: 19 M; an 8B prompt of 340 positions:
-/// 15 M): fresh buffers of tens of megabytes cost the kernel's zeroing of their
+/// 15 M; the speech decoder's 1250 frames at once, the reference's way: 53 M): fresh
+/// buffers of tens of megabytes cost the kernel's zeroing of their
 /// pages at every call (measured: ~6 ms per 30 MB buffer). Longer requests (a
 /// prompt of thousands of positions) and a nested call on the same thread (a rayon
 /// worker that picks up another model's job while it waits) get a fresh buffer.
