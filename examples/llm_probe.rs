@@ -1,6 +1,7 @@
 //! Probe (issue 11): the 1B-shape prefill (340 tokens) alone, for `perf`: needs
 //! `/tmp/omni_bench/llama1b_f16.safetensors` (`BENCH_KEEP=1 OMNI_BENCH_ROWS=llm
-//! scripts/bench.sh`). `PROBE_DTYPE` (default f32), `PROBE_N` prefills (default 5).
+//! scripts/bench.sh`). `PROBE_DTYPE` (default f32; a list loads each in turn), `PROBE_N`
+//! prefills (default 5).
 //! `cargo run --release --example llm_probe`.
 use std::time::Instant;
 
@@ -19,8 +20,6 @@ fn main() {
         "max_position_embeddings": 131072, "tie_word_embeddings": false, "hidden_act": "silu"
     }))
     .expect("config");
-    let dt = RunDType::parse(&std::env::var("PROBE_DTYPE").unwrap_or_else(|_| "f32".into()))
-        .expect("PROBE_DTYPE");
     let n: usize = std::env::var("PROBE_N")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -29,19 +28,28 @@ fn main() {
         "/tmp/omni_bench/llama1b_f16.safetensors",
     ))
     .expect("checkpoint");
-    let llm = Llama::load(&store, &cfg, dt, &Device::flex(), None).expect("load");
     let ids: Vec<u32> = (0..340u32).map(|i| (i * 7919) % 128000).collect();
-    let mut ts = Vec::new();
-    for _ in 0..n {
-        let t = Instant::now();
-        let mut cache = llm.new_cache();
-        let h = llm
-            .forward(llm.embed(&ids).expect("embed"), &mut cache)
-            .expect("forward");
-        let _ = h.into_data();
-        ts.push(t.elapsed().as_secs_f64() * 1e3);
+    // `PROBE_DTYPE`: one dtype or several, loaded one after the other in this process.
+    let dtypes = std::env::var("PROBE_DTYPE").unwrap_or_else(|_| "f32".into());
+    let mut last = None;
+    for name in dtypes.split(',') {
+        let dt = RunDType::parse(name.trim()).expect("PROBE_DTYPE");
+        drop(last.take());
+        let llm = Llama::load(&store, &cfg, dt, &Device::flex(), None).expect("load");
+        let mut ts = Vec::new();
+        for _ in 0..n {
+            let t = Instant::now();
+            let mut cache = llm.new_cache();
+            let h = llm
+                .forward(llm.embed(&ids).expect("embed"), &mut cache)
+                .expect("forward");
+            let _ = h.into_data();
+            ts.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        println!("{dt:?} prefill of 340 tokens, ms: {ts:.0?}");
+        last = Some(llm);
     }
-    println!("{dt:?} prefill of 340 tokens, ms: {ts:.0?}");
+    let llm = last.expect("a dtype");
     // `PROBE_STAGES=1`: layer 0's steps on the 340 positions, each read back.
     if std::env::var_os("PROBE_STAGES").is_none() {
         return;
