@@ -309,3 +309,38 @@ fn cpu_host_path_matches_burn_forward_for_short_odd_and_batched_inputs() {
         }
     }
 }
+
+/// A q8_0 / q4_0 run quantizes the LLM's and speech decoder's layers; on the CPU
+/// the encoder keeps f16 weights (half the memory of f32; Whisper's published
+/// weights are f16) with f32 activations, and tracks the f32 reference within the
+/// f16 run's bounds (2e-2 of the output scale at most, 2e-3 on average). Off the
+/// CPU it stays f32 (tight f32 tolerance).
+#[test]
+fn quantized_runs_keep_the_encoder_in_f16_on_the_cpu() {
+    use omni_core::kernels::Format;
+    let io = read_arrays("whisper/v3layers/io.safetensors");
+    let refv = &io["encoder_out"].data;
+    for dtype in [RunDType::Q8_0, RunDType::Q4_0] {
+        let enc = load_openai("whisper/v3layers/encoder.pt", dtype);
+        let format = enc.blocks[0].fc1.weight_matrix().map(|w| w.format());
+        let out = run(&enc, &io["mel"]);
+        let err = max_rel_err(&out, refv);
+        if device() == Device::flex() {
+            assert_eq!(format, Some(Format::F16), "{dtype:?}: encoder weights");
+            let scale = refv.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let mean = out
+                .iter()
+                .zip(refv)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / out.len() as f32
+                / scale;
+            assert!(
+                err <= 2e-2 && mean <= 2e-3,
+                "{dtype:?}: max {err}, mean {mean}"
+            );
+        } else {
+            assert!(err <= TOL_F32, "{dtype:?} off the CPU: rel err {err}");
+        }
+    }
+}

@@ -255,8 +255,19 @@ impl WhisperEncoder {
         let eps = 1e-5;
         // The linear layers: f32/f16 weights as omni-kernels matrices on the CPU (the
         // `gemm` crate on the stored [out, in] weight: 1.5–2× burn's matmul at the
-        // encoder's fc1 shapes, `examples/gemm_probe.rs`); never quantized.
-        let lin = dtype.float();
+        // encoder's fc1 shapes, `examples/gemm_probe.rs`); never quantized. A q8_0 /
+        // q4_0 run (its formats are for the LLM's and speech decoder's layers) keeps
+        // them in f16 where the CPU packs f16 (Whisper's published weights are f16,
+        // so exact): half the memory of f32 (large-v3: 1.3 vs 2.5 GB), f32
+        // activations as f16 runs; large-v3, 4 layers (`omni_bench`, Intel Xeon with
+        // AMX, 2026-12-01): 0.80 s vs 0.92 s for f32 weights. Elsewhere f32.
+        let quantized_f16 = dtype.quantized().is_some()
+            && store.activations(RunDType::F16, device) == RunDType::F32;
+        let (lin, dtype) = if quantized_f16 {
+            (RunDType::F16, RunDType::F16)
+        } else {
+            (dtype.float(), dtype)
+        };
         // Norms, convolutions, the positional embedding and the activations in the
         // activations' dtype: f32 for f16 runs on the CPU (f16 weights in the packed
         // linear layers), as the LLM (`WeightStore::activations`): flex's f16
