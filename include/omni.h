@@ -388,7 +388,8 @@ typedef struct OmniModelOptions {
      * One of `OmniDType` (default `OMNI_DTYPE_F32`). Applies to the speech
      * encoder, adaptor, LLM and speech decoder; the vocoder runs in f32.
      * `OMNI_DTYPE_Q8_0` / `OMNI_DTYPE_Q4_0` quantize only the LLM's and speech
-     * decoder's Linear weights; the encoder and adaptor then run in f32.
+     * decoder's Linear weights; the adaptor then runs in f32, the encoder with f16
+     * weights on the CPU (f32 elsewhere) and f32 activations.
      */
     int32_t dtype;
     /**

@@ -13,7 +13,8 @@ use super::store::StoredDType;
 /// the f16/bf16/f32 checkpoint): they apply to the Linear weights of the LLM
 /// (q/k/v/o, gate/up/down, `lm_head`) and of the speech decoder (`input_proj`, its
 /// layers' projections, `output_proj`). Everything else (embeddings, norms, biases,
-/// the Whisper encoder, the adaptor, the vocoder) and all activations run in f32.
+/// the adaptor, the vocoder) and all activations run in f32, except the Whisper
+/// encoder's weights, which stay f16 on the CPU (half the memory; f32 elsewhere).
 /// On a non-CPU device (wgpu) the quantized weights are dequantized at load to f32:
 /// the same numbers, f32 memory and speed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
