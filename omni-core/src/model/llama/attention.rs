@@ -1,6 +1,5 @@
 //! Grouped-query self-attention with RoPE and a KV cache.
 
-use crate::model::nn::host::{from_host_f32, to_host_f32};
 use crate::model::nn::proj::Proj;
 use burn::module::Module;
 use burn::tensor::module::attention;
@@ -103,16 +102,6 @@ impl Attention {
         let (k, v) = cache.append(k, v);
         let t = k.dims()[2];
         let rep = h / kvh;
-        let packed = self.q_proj.weight_matrix().is_some();
-        if packed && s > 1 && b == 1 && 4 * s >= t && q.device() == Device::flex() {
-            // A prompt on the CPU: causal grouped-query attention on host buffers. Only
-            // for packed (inference) layers: training loads burn layers, and its
-            // gradients must flow through burn's ops. Not for a few rows against a long
-            // cache (the speech decoder's 25 frames against 1225): copying the cache to
-            // host buffers would cost more than the attention (omni_bench sd_inc_f32:
-            // 152 → 187 ms per token).
-            return self.o_proj.forward(cpu_causal_attention(q, k, v, t - s));
-        }
         let out = if s == 1 {
             // One query: group the query heads of each KV head as its "sequence",
             // so the cache is read in place (no repeat of K/V). It attends every
@@ -140,35 +129,4 @@ impl Attention {
         self.o_proj
             .forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
     }
-}
-
-/// Causal grouped-query attention of `s` new positions after `p0` cached ones on the
-/// CPU backend: `omni_kernels::attention_heads` (per head: a GEMM for the scores,
-/// a vectorized softmax over each row's visible keys, a GEMM with V; the kv head of
-/// each query head read in place, no `repeat_kv` copies), in f32 whatever the run
-/// dtype. `q` `[1, h, s, d]` after RoPE, `k`/`v` `[1, kvh, t, d]` from the cache;
-/// returns `[1, s, h·d]` (the input of `o_proj`). burn-flex's attention ran a scalar
-/// `expf` over the full `s × t` scores and needed K/V repeated per query head.
-fn cpu_causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, p0: usize) -> Tensor<3> {
-    let [_, h, s, d] = q.dims();
-    let [_, kvh, t, _] = k.dims();
-    let (dtype, device) = (q.dtype(), q.device());
-    let (qv, kv, vv) = (to_host_f32(q), to_host_f32(k), to_host_f32(v));
-    let head_major = |data, heads, rows| omni_kernels::Heads {
-        data,
-        heads,
-        rows,
-        head_stride: rows * d,
-        row_stride: d,
-    };
-    let mut out = vec![0.0f32; s * h * d];
-    omni_kernels::attention_heads(
-        head_major(&qv, h, s),
-        head_major(&kv, kvh, t),
-        head_major(&vv, kvh, t),
-        d,
-        Some(p0),
-        &mut out,
-    );
-    from_host_f32(out, [1, s, h * d], &device, dtype)
 }
