@@ -7,6 +7,9 @@
 //! (`PROBE_N` repetitions).
 use std::time::Instant;
 
+#[path = "common/timing.rs"]
+mod timing;
+
 use omni_core::kernels::{amx_available, Format, WeightMatrix};
 
 fn main() {
@@ -61,17 +64,7 @@ fn main() {
             let ((a, ga), (p, gp)) = (gf(&mut ta), gf(&mut tp));
             println!("{f:?} m={m} k={k} n={n}: amx {a:.2} ms ({ga:.0} GFLOP/s), avx-512 panel {p:.2} ms ({gp:.0} GFLOP/s)");
             if m > 512 {
-                let med = |f: &mut dyn FnMut()| {
-                    let mut t: Vec<f64> = (0..reps)
-                        .map(|_| {
-                            let t = Instant::now();
-                            f();
-                            t.elapsed().as_secs_f64() * 1e3
-                        })
-                        .collect();
-                    t.sort_by(|a, b| a.total_cmp(b));
-                    t[t.len() / 2]
-                };
+                let med = |f: &mut dyn FnMut()| timing::median_ms(reps, f);
                 let g = med(&mut || {
                     wm.matmul_gemm_tiled(&x, m, &mut y, usize::MAX);
                 });

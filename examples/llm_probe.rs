@@ -5,6 +5,9 @@
 //! `cargo run --release --example llm_probe`.
 use std::time::Instant;
 
+#[path = "common/timing.rs"]
+mod timing;
+
 use omni_core::burn::tensor::Device;
 use omni_core::model::llama::{Llama, LlamaConfig};
 use omni_core::weights::{RunDType, WeightStore};
@@ -56,17 +59,7 @@ fn main() {
     }
     use omni_core::model::llama::rope;
     use omni_core::model::nn::proj::Proj;
-    let med = |f: &mut dyn FnMut()| {
-        let mut v: Vec<f64> = (0..7)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v[3]
-    };
+    let med = |f: &mut dyn FnMut()| timing::median_ms(7, f);
     let l = &llm.layers[0];
     let x = llm.embed(&ids).expect("embed");
     let (cos, sin) = llm.rope.tables(0, 340, x.dtype(), &x.device());

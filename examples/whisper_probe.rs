@@ -2,22 +2,16 @@
 //! (1500 frames, 1280 wide, 20 heads), stage by stage on one block, f32, median of 5.
 //! Needs `/tmp/omni_bench/whisper_v3_4layers.safetensors` (`BENCH_KEEP=1
 //! OMNI_BENCH_ROWS=whisper scripts/bench.sh`). `cargo run --release --example whisper_probe`.
-use std::time::Instant;
+#[path = "common/timing.rs"]
+mod timing;
 
 use omni_core::burn::tensor::{Device, Tensor, TensorData};
 use omni_core::model::whisper::{WhisperConfig, WhisperEncoder};
 use omni_core::weights::{RunDType, WeightStore};
 
-fn med(mut f: impl FnMut()) -> f64 {
-    let mut ts: Vec<f64> = (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    ts.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    ts[2]
+/// Median of 5 runs, ms.
+fn med(f: impl FnMut()) -> f64 {
+    timing::median_ms(5, f)
 }
 
 fn main() {

@@ -17,7 +17,7 @@
 mod common;
 
 use common::real_weights::{smollm2_cases, smollm2_quality, whisper_base_pt, SmolLm2};
-use common::{fixture, max_abs_diff, max_rel_err, read_arrays, Array};
+use common::{fixture, max_abs_diff, max_rel_err, mean_rel_err, read_arrays, Array};
 use omni_core::audio::{read_wav, MelFrontend};
 use omni_core::burn::tensor::DType;
 use omni_core::model::llama::tokenizer::Tokenizer;
@@ -102,15 +102,7 @@ fn whisper_errors(enc: &WhisperEncoder) -> Vec<(f32, f32)> {
                 &io[&format!("{clip}.frames")],
             );
             let refv = &io[&format!("{clip}.encoder_out")].data;
-            let scale = refv.iter().fold(0f32, |m, x| m.max(x.abs()));
-            let mean = out
-                .iter()
-                .zip(refv)
-                .map(|(a, b)| (a - b).abs())
-                .sum::<f32>()
-                / out.len() as f32
-                / scale;
-            (max_rel_err(&out, refv), mean)
+            (max_rel_err(&out, refv), mean_rel_err(&out, refv))
         })
         .collect()
 }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{fixture, max_rel_err, read_arrays};
+use common::{fixture, max_rel_err, mean_rel_err, read_arrays};
 use omni_core::model::adaptor::{AdaptorConfig, SpeechAdaptor};
 use omni_core::model::whisper::{WhisperConfig, WhisperEncoder};
 use omni_core::weights::{RunDType, WeightStore};
@@ -165,14 +165,7 @@ fn f16_weights_on_cpu_track_f32_reference() {
     let out = run(&enc, &io["mel"]);
     let refv = &io["encoder_out"].data;
     let err = max_rel_err(&out, refv);
-    let scale = refv.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let mean = out
-        .iter()
-        .zip(refv)
-        .map(|(a, b)| (a - b).abs())
-        .sum::<f32>()
-        / out.len() as f32
-        / scale;
+    let mean = mean_rel_err(&out, refv);
     assert!(err <= 2e-2, "f16 max rel err {err}");
     assert!(mean <= 2e-3, "f16 mean rel err {mean}");
 }
@@ -327,14 +320,7 @@ fn quantized_runs_keep_the_encoder_in_f16_on_the_cpu() {
         let err = max_rel_err(&out, refv);
         if device() == Device::flex() {
             assert_eq!(format, Some(Format::F16), "{dtype:?}: encoder weights");
-            let scale = refv.iter().fold(0f32, |m, x| m.max(x.abs()));
-            let mean = out
-                .iter()
-                .zip(refv)
-                .map(|(a, b)| (a - b).abs())
-                .sum::<f32>()
-                / out.len() as f32
-                / scale;
+            let mean = mean_rel_err(&out, refv);
             assert!(
                 err <= 2e-2 && mean <= 2e-3,
                 "{dtype:?}: max {err}, mean {mean}"

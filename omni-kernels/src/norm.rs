@@ -21,34 +21,31 @@ const LANES: usize = 8;
 pub fn layer_norm_rows(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, out: &mut [f32]) {
     let n = gamma.len();
     assert_eq!(beta.len(), n, "beta of {} for gamma of {n}", beta.len());
-    assert_eq!(x.len(), out.len(), "x and out differ in length");
-    if x.is_empty() {
-        return;
-    }
-    assert!(
-        n > 0 && x.len().is_multiple_of(n),
-        "{} values in rows of {n}",
-        x.len()
-    );
-    let rows_per_task = (CHUNK / n).max(1) * n;
-    out.par_chunks_mut(rows_per_task)
-        .zip(x.par_chunks(rows_per_task))
-        .for_each(|(out, x)| {
-            for (y, x) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
-                let mean = lane_sum(x, |v| v) / n as f32;
-                let var = lane_sum(x, |v| (v - mean) * (v - mean)) / n as f32;
-                let inv = 1.0 / (var + eps).sqrt();
-                for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
-                    *y = (x - mean) * inv * g + b;
-                }
-            }
-        });
+    for_each_row(x, n, out, |x, y| {
+        let mean = lane_sum(x, |v| v) / n as f32;
+        let var = lane_sum(x, |v| (v - mean) * (v - mean)) / n as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
+            *y = (x - mean) * inv * g + b;
+        }
+    });
 }
 
 /// `out[r] = x[r] · (1 / √(mean(x[r]²) + eps)) · w` for each row `r` of the
 /// row-major `[rows, n]` buffer `x` (`n = w.len()`).
 pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     let n = w.len();
+    for_each_row(x, n, out, |x, y| {
+        let inv = 1.0 / (lane_sum(x, |v| v * v) / n as f32 + eps).sqrt();
+        for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
+            *y = x * inv * w;
+        }
+    });
+}
+
+/// `f(x[r], out[r])` for each row `r` of the `[rows, n]` buffers, parallel over
+/// blocks of rows (about [`CHUNK`] values each).
+fn for_each_row(x: &[f32], n: usize, out: &mut [f32], f: impl Fn(&[f32], &mut [f32]) + Sync) {
     assert_eq!(x.len(), out.len(), "x and out differ in length");
     if x.is_empty() {
         return;
@@ -63,10 +60,7 @@ pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
         .zip(x.par_chunks(rows_per_task))
         .for_each(|(out, x)| {
             for (y, x) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
-                let inv = 1.0 / (lane_sum(x, |v| v * v) / n as f32 + eps).sqrt();
-                for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
-                    *y = x * inv * w;
-                }
+                f(x, y);
             }
         });
 }

@@ -70,6 +70,14 @@ pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
     max_abs_diff(a, b) / scale
 }
 
+/// Mean |a - b| / max(|b|): the average error on the reference's scale (the f16
+/// runs' second bound).
+pub fn mean_rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32 / scale
+}
+
 /// The device the golden tests run on: `OMNI_TEST_DEVICE` (`cpu` by default;
 /// `.ci/run` also runs them with `wgpu` on a software Vulkan adapter).
 pub fn test_device() -> omni_core::Device {

@@ -24,7 +24,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::cache::LayerCache;
 use super::layer::DecoderLayer;
-use crate::model::nn::host::{from_host_f32, to_host_f32, with_scratch};
+use crate::model::nn::host::{add_assign, from_host_f32, to_host_f32, with_scratch};
 use crate::model::nn::proj::Proj;
 use crate::model::nn::rms_norm::RmsNorm;
 
@@ -146,11 +146,6 @@ fn project(layer: &Proj, x: &[f32], m: usize, out: &mut [f32]) {
 
 fn rms_norm(n: &RmsNorm, x: &[f32], out: &mut [f32]) {
     omni_kernels::rms_norm_rows(x, &to_host_f32(n.weight.val()), n.eps as f32, out);
-}
-
-/// `x += y` elementwise (the residual adds).
-fn add_assign(x: &mut [f32], y: &[f32]) {
-    x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
 }
 
 /// RoPE in place on `x` `[s, heads·d]` (token-major), `cos`/`sin` `[s, d]`: per

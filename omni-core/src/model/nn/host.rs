@@ -21,6 +21,15 @@ pub fn from_host_f32<const D: usize>(
     Tensor::<D>::from_data(TensorData::new(values, dims), (device, DType::F32)).cast(dtype)
 }
 
+/// `x += y` elementwise (the host paths' residual adds), parallel over blocks.
+pub fn add_assign(x: &mut [f32], y: &[f32]) {
+    use rayon::prelude::*;
+    assert_eq!(x.len(), y.len(), "residual of another shape");
+    x.par_chunks_mut(1 << 15)
+        .zip(y.par_chunks(1 << 15))
+        .for_each(|(x, y)| x.iter_mut().zip(y).for_each(|(x, y)| *x += y));
+}
+
 thread_local! {
     /// [`with_scratch`]'s buffer, kept per thread between calls.
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };

@@ -31,7 +31,7 @@ use omni_kernels::{Format, WeightMatrix};
 use rayon::prelude::*;
 
 use super::encoder::{EncoderBlock, WhisperEncoder};
-use crate::model::nn::host::{from_host_f32, to_host_f32, with_scratch};
+use crate::model::nn::host::{add_assign, from_host_f32, to_host_f32, with_scratch};
 use crate::model::nn::norm::LayerNorm;
 use crate::model::nn::proj::Proj;
 
@@ -198,14 +198,6 @@ fn project(layer: &Proj, x: &[f32], m: usize, out: &mut [f32], gelu: bool) {
 fn layer_norm(ln: &LayerNorm, x: &[f32], out: &mut [f32]) {
     let (g, b) = (to_host_f32(ln.weight.val()), to_host_f32(ln.bias.val()));
     omni_kernels::layer_norm_rows(x, &g, &b, ln.eps as f32, out);
-}
-
-/// `x += y` elementwise (the residual adds).
-fn add_assign(x: &mut [f32], y: &[f32]) {
-    assert_eq!(x.len(), y.len(), "residual of another shape");
-    x.par_chunks_mut(1 << 15)
-        .zip(y.par_chunks(1 << 15))
-        .for_each(|(x, y)| x.iter_mut().zip(y).for_each(|(x, y)| *x += y));
 }
 
 /// The working buffers of one encoder call, carved from the thread's scratch.
