@@ -8,7 +8,7 @@ use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::WhisperConfig;
-use super::host::HostStem;
+use super::host::HostEncoder;
 use crate::model::nn::host::{from_host_f32, to_host_f32};
 use crate::model::nn::norm::LayerNorm;
 use crate::model::nn::proj::Proj;
@@ -220,7 +220,7 @@ pub struct WhisperEncoder {
     /// The host-buffer path (CPU backend, packed linear layers: `super::host`);
     /// `None` runs every step in burn.
     #[module(skip)]
-    pub host: Option<HostStem>,
+    pub host: Option<HostEncoder>,
 }
 
 /// openai-whisper's `sinusoids(length, channels)`: sin half first.
@@ -323,7 +323,7 @@ impl WhisperEncoder {
             host: None,
         };
         if *device == Device::flex() {
-            enc.host = HostStem::new(&enc);
+            enc.host = HostEncoder::new(&enc);
         }
         Ok(enc)
     }

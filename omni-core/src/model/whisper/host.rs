@@ -35,24 +35,26 @@ use crate::model::nn::host::{add_assign, from_host_f32, to_host_f32, with_scratc
 use crate::model::nn::norm::LayerNorm;
 use crate::model::nn::proj::Proj;
 
-/// The convolution stem's weights as GEMM matrices, `[c_out, 3·c_in]` with the taps
-/// outer (`w'[o, j·c_in + i] = w[o, i, j]`), in the blocks' weight format.
+/// The encoder's host-buffer path: what it needs beyond the burn module's weights,
+/// the convolution stem's weights as GEMM matrices, `[c_out, 3·c_in]` with the taps
+/// outer (`w'[o, j·c_in + i] = w[o, i, j]`), in the blocks' weight format (a second,
+/// reordered copy of the convolutions; the blocks' packed weights are shared).
 #[derive(Clone)]
-pub struct HostStem {
+pub struct HostEncoder {
     conv1: Arc<WeightMatrix>,
     conv2: Arc<WeightMatrix>,
 }
 
-impl std::fmt::Debug for HostStem {
+impl std::fmt::Debug for HostEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostStem")
+        f.debug_struct("HostEncoder")
             .field("conv1", &self.conv1.shape())
             .field("conv2", &self.conv2.shape())
             .finish()
     }
 }
 
-impl HostStem {
+impl HostEncoder {
     /// The stem of `enc` when its blocks can run on host buffers (every linear layer
     /// packed, none with LoRA, all in one format), else `None` (burn runs the
     /// encoder). Reads the convolution weights back from their device.
@@ -86,7 +88,7 @@ impl HostStem {
             // f16 runs: the values are f16 already (exact).
             Arc::new(WeightMatrix::from_f32(format, c_out, c_in * k, &r))
         };
-        Some(HostStem {
+        Some(HostEncoder {
             conv1: taps_outer(&enc.conv1_weight),
             conv2: taps_outer(&enc.conv2_weight),
         })
@@ -187,7 +189,7 @@ fn block_forward(b: &EncoderBlock, t: usize, s: &mut Buffers<'_>) {
     add_assign(s.x, q);
 }
 
-/// `out = layer(x)` (`gelu`: with GELU) for a layer [`HostStem::new`] checked.
+/// `out = layer(x)` (`gelu`: with GELU) for a layer [`HostEncoder::new`] checked.
 fn project(layer: &Proj, x: &[f32], m: usize, out: &mut [f32], gelu: bool) {
     assert!(
         layer.forward_host(x, m, out, gelu),
