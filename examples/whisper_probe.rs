@@ -27,24 +27,21 @@ fn main() {
     .expect("checkpoint");
     let enc = WhisperEncoder::load(&store, &cfg, RunDType::F32, &dev).expect("load");
     let mel: Vec<f32> = (0..128 * 3000).map(|i| ((i % 17) as f32) * 0.05).collect();
-    let whole = med(|| {
-        let y = enc
-            .forward(enc.mel_tensor(&mel, 128, 3000).unwrap())
-            .unwrap();
-        let _ = y.into_data();
-    });
+    // The median time of `e` on the 30 s mel, read back.
+    let time_encoder = |e: &WhisperEncoder| {
+        med(|| {
+            let y = e.forward(e.mel_tensor(&mel, 128, 3000).unwrap()).unwrap();
+            let _ = y.into_data();
+        })
+    };
+    let whole = time_encoder(&enc);
     println!("whole encoder: {whole:.1} ms");
     let stem_cfg = WhisperConfig {
         n_audio_layer: 0,
         ..cfg.clone()
     };
     let stem = WhisperEncoder::load(&store, &stem_cfg, RunDType::F32, &dev).expect("load");
-    let st = med(|| {
-        let y = stem
-            .forward(stem.mel_tensor(&mel, 128, 3000).unwrap())
-            .unwrap();
-        let _ = y.into_data();
-    });
+    let st = time_encoder(&stem);
     println!("stem (convs, GELUs, positions) + ln_post: {st:.1} ms");
     let (t, c) = (1500usize, 1280usize);
     let x: Vec<f32> = (0..t * c)
