@@ -2,9 +2,9 @@
 //! packed-panel GEMM (`matmul_panel`) at the 1B prompt's shapes, interleaved, in
 //! GFLOP/s; past 512 rows (Whisper's 1500 frames, the speech decoder's 1250) also
 //! against the `gemm` crate (`matmul_gemm_tiled`) and, with `PROBE_CHUNKS=2,4`, the
-//! AMX GEMM called on that many equal chunks of rows (each chunk of more than 512
-//! rows is chunked again inside). `cargo run --release --example amx_probe`
-//! (`PROBE_N` repetitions).
+//! AMX GEMM called on that many equal chunks of rows. `cargo run --release
+//! --example amx_probe` (`PROBE_N` repetitions; `PROBE_ONLY=2,5`: those shapes of
+//! the list, from 0; `PROBE_FMT=F32|F16`; `PROBE_AMX_ONLY=1`: the AMX GEMM alone).
 use std::time::Instant;
 
 #[path = "common/timing.rs"]
@@ -19,7 +19,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(7);
-    for (m, k, n) in [
+    let only: Option<Vec<usize>> = std::env::var("PROBE_ONLY")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect());
+    for (si, (m, k, n)) in [
         (340usize, 2048usize, 8192usize),
         (340, 8192, 2048),
         (1500, 1280, 5120),
@@ -27,7 +30,16 @@ fn main() {
         (1500, 1280, 1280),
         (1250, 4096, 11008),
         (1250, 11008, 4096),
-    ] {
+        (1500, 512, 512),
+        (1500, 512, 2048),
+        (1500, 2048, 512),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if only.as_ref().is_some_and(|o| !o.contains(&si)) {
+            continue;
+        }
         let x: Vec<f32> = (0..m * k)
             .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3)
             .collect();
@@ -35,6 +47,9 @@ fn main() {
             .map(|i| ((i * 104729 % 1000) as f32 - 500.0) * 1e-4)
             .collect();
         for f in [Format::F32, Format::F16] {
+            if std::env::var("PROBE_FMT").is_ok_and(|v| v != format!("{f:?}")) {
+                continue;
+            }
             let wm = WeightMatrix::from_f32(f, n, k, &w);
             // `PROBE_X16=1`: x rounded to f16 values (two bf16 parts: four products
             // instead of five with f16 weights; omni's f16 runs keep f32 activations).
@@ -50,6 +65,10 @@ fn main() {
                 let t = Instant::now();
                 wm.matmul_amx(&x, m, &mut y);
                 ta.push(t.elapsed().as_secs_f64());
+                if std::env::var_os("PROBE_AMX_ONLY").is_some() {
+                    tp.push(1.0);
+                    continue;
+                }
                 let t = Instant::now();
                 wm.matmul_panel(&x, m, &mut y);
                 tp.push(t.elapsed().as_secs_f64());
@@ -63,7 +82,7 @@ fn main() {
             };
             let ((a, ga), (p, gp)) = (gf(&mut ta), gf(&mut tp));
             println!("{f:?} m={m} k={k} n={n}: amx {a:.2} ms ({ga:.0} GFLOP/s), avx-512 panel {p:.2} ms ({gp:.0} GFLOP/s)");
-            if m > 512 {
+            if m > 512 && std::env::var_os("PROBE_AMX_ONLY").is_none() {
                 let med = |f: &mut dyn FnMut()| timing::median_ms(reps, f);
                 let g = med(&mut || {
                     wm.matmul_gemm_tiled(&x, m, &mut y, usize::MAX);

@@ -15,23 +15,29 @@
 //! reference). Non-finite inputs give non-finite outputs (NaN where the AVX-512
 //! path gives ±inf: inf × 0 in the pairs with a zero part).
 //!
-//! Loops (BLIS's order, as [`crate::panel_gemm`]): x split once per call into three
-//! planes of bf16, packed per 32 rows × 32 columns (one 2 KiB A block per step);
-//! the weight's panels of 32 output columns split into contiguous ranges, one per
-//! thread, taken a group at a time (the group's strip of `out`, over all rows of x,
-//! held as contiguous 32 × 32 blocks in L2 — `out`'s own row stride, a multiple of
-//! 4 KiB, would put a tile's rows in a few cache sets). For each block of `k`
-//! ([`kc_for`] columns)
-//! columns of `k` and each panel of the group: the panel is packed (for each part:
-//! `[kc/2][32][2]`, the pair layout of the B tile — rows split and transposed as
-//! 32-bit pairs, [`crate::amx::pack_panel_f32`]), the next panel's weights are
-//! prefetched, and the 32 × 32 register blocks of [`crate::amx::block_32x32`] run
-//! over every 32 rows of x. The strip goes into `out` when the group is done.
+//! Loops: x split once per call into three planes of bf16, packed per 32 rows ×
+//! 32 columns (one 2 KiB A block per step), a block of `k` ([`KC`] columns) for all
+//! rows in one contiguous range; the weight's panels of 32 output columns split
+//! into contiguous ranges, one per thread, taken [`GROUP`] panels at a time (the
+//! group's strip of `out`, over all rows of x, held as contiguous 32 × 32 blocks —
+//! `out`'s own row stride, a multiple of 4 KiB, would put a tile's rows in a few
+//! cache sets). For each block of `k`: the group's panels are packed (for each
+//! part: `[kc/2][32][2]`, the pair layout of the B tile — rows split and transposed
+//! as 32-bit pairs, [`crate::amx::pack_panel_f32`]) into L2, then for every 32 rows
+//! of x the 32 × 32 register blocks of [`crate::amx::block_32x32`] run over the
+//! group's panels (the row block's planes read into L2 once, the next row block's
+//! prefetched a part per panel; the weights packed next prefetched a part per row
+//! block). The strip goes into `out` when the group is done. Each weight is split
+//! and packed once per call, whatever the number of rows.
 //!
 //! Tried (`examples/amx_probe.rs`): packing the next panel between the tiles' blocks
 //! of the current one (a software pipeline; the tiles did not overlap it: slower),
 //! the tiles storing into `out` directly (C loads and stores 16 % of the tiles'
-//! time), the loop over rows of x outside the panels.
+//! time), one panel at a time over all rows (the order before this one: x's planes
+//! of 1500 rows do not stay in L2 across panels; chunks of rows that did repacked
+//! the weight per chunk: 1250 × 4096 → 11008 f32 299 → 241 ms, f16 246 → 205 ms,
+//! variants interleaved in one process), prefetching the next row block's `out`
+//! blocks (no change).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -42,31 +48,24 @@ use crate::panel_gemm::{check_nt, with_buf, OutPtr, Rows};
 
 /// Output columns per weight panel and rows of x per block (two tiles each way).
 const NB: usize = 32;
-/// Columns of `k` per packed panel (a multiple of 32), by weight parts. f16 (two
-/// parts): 128, the panel (2 × 8 KiB) stays in L1 while the tiles run over all rows
-/// of x. f32 (three): 512, the weight read as runs of 2 KiB per row, which the
-/// hardware prefetcher follows (a prompt's weights come from memory, once each).
-/// 1B prefill (`omni_bench`, Intel Xeon, 2026-12-01, 5 prefills of each
-/// interleaved in one process, medians): KC 128 / 256 / 512 / 1024: f32 2.38 /
-/// 2.12 / 2.14 / 2.24 s (the AVX-512 panel GEMM 2.40), f16 1.77 / 1.89 / 1.87 /
-/// 1.94 s (AVX-512: 2.29).
-fn kc_for(parts: usize) -> usize {
-    if parts == 3 {
-        512
-    } else {
-        128
-    }
-}
-/// Bytes of a task's strip of `out` (the 32 × 32 blocks of a group of panels, over
-/// all rows of x), kept in L2 over the blocks of `k`.
-const STRIP_BYTES: usize = 1024 << 10;
+/// Columns of `k` per packed block (a multiple of 32). `examples/amx_probe.rs`
+/// (`PROBE_AB`, variants interleaved in one process, Intel Xeon, 2 threads,
+/// 2026-12-01), ms at 1500 × 1280 → 5120 / 1250 × 4096 → 11008, f32 weights: KC
+/// 128 54.4 / 290, 256 52.7 / 267, 512 47.2 / 241; f16 at 512 against 256 and the
+/// earlier 128: 42.1 / 205 vs 43.8 / 223 and 47.4 / 260.
+const KC: usize = 512;
+/// Weight panels packed per block of `k` and passed over by every row block of x
+/// (f32 weights: 8 × 96 KiB in L2): each row block's x planes are read into L2
+/// once per group. Same probe, f32 1250 × 4096 → 11008: 6 / 8 / 12 / 16 panels
+/// 272 / 238 / 252 / 296 ms.
+const GROUP: usize = 8;
 
 thread_local! {
     /// x's bf16 planes, per calling thread.
     static X_PLANES: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// A task's strip of `out` (32 × 32 blocks).
+    /// A task's strip of `out` (a group's 32 × 32 blocks over all rows of x).
     static STRIP: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// A task's packed weight panel.
+    /// A task's packed group of weight panels.
     static PANELS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -198,36 +197,43 @@ pub(crate) fn gemm_nt(w: Rows<'_>, n: usize, k: usize, x: &[f32], m: usize, out:
     let pw = weight_parts(&w);
     let third = AtomicBool::new(false);
     with_buf(&X_PLANES, 3 * mp * kp, |xp| {
-        // Plane p, rows 32·tb.., columns 32·s..: 32 × 32 bf16 at
-        // p·mp·kp + (tb·kp/32 + s)·1024 (a 2 KiB block per step of a row block).
-        let (p0, rest) = xp.split_at_mut(mp * kp);
-        let (p1, p2) = rest.split_at_mut(mp * kp);
-        p0.par_chunks_mut(NB * kp)
-            .zip(p1.par_chunks_mut(NB * kp))
-            .zip(p2.par_chunks_mut(NB * kp))
+        // Block of `k` kb (columns k0 = kb·KC.., kc of them), rows 32·tb.., part p,
+        // columns k0 + 32·s..: 32 × 32 bf16 at 3·mp·k0 + (3·tb + p)·32·kc + s·1024
+        // (a 2 KiB block per step). A block of `k`'s planes for all rows is one
+        // contiguous range: row blocks a power of two apart would share L2 sets
+        // (the layout before, `p·mp·kp + (tb·kp/32 + s)·1024`: the tiles ran at
+        // half speed).
+        xp.par_chunks_mut(3 * mp * KC)
             .enumerate()
-            .for_each(|(tb, ((a, b), c))| {
-                let (mut pad, mut tmp) = (Vec::new(), vec![0u16; 3 * kp]);
-                let mut any = false;
-                for r in 0..NB {
-                    let row = tb * NB + r;
-                    if row < m {
-                        let (t0, rest) = tmp.split_at_mut(kp);
-                        let (t1, t2) = rest.split_at_mut(kp);
-                        any |=
-                            split_row(&x[row * k..(row + 1) * k], kp, &mut [t0, t1, t2], &mut pad);
-                    } else {
-                        tmp.fill(0);
-                    }
-                    for (t, dst) in tmp.chunks_exact(kp).zip([&mut *a, &mut *b, &mut *c]) {
-                        for (s, v) in t.chunks_exact(32).enumerate() {
-                            dst[(s * NB + r) * 32..][..32].copy_from_slice(v);
+            .for_each(|(kb, blk)| {
+                let k0 = kb * KC;
+                let kc = blk.len() / (3 * mp);
+                blk.par_chunks_exact_mut(3 * NB * kc)
+                    .enumerate()
+                    .for_each(|(tb, dst)| {
+                        let (mut pad, mut tmp) = (Vec::new(), vec![0u16; 3 * kc]);
+                        let mut any = false;
+                        for r in 0..NB {
+                            let row = tb * NB + r;
+                            if row < m {
+                                let (t0, rest) = tmp.split_at_mut(kc);
+                                let (t1, t2) = rest.split_at_mut(kc);
+                                let src = &x[row * k + k0..row * k + (k0 + kc).min(k)];
+                                any |= split_row(src, kc, &mut [t0, t1, t2], &mut pad);
+                            } else {
+                                tmp.fill(0);
+                            }
+                            for (part, t) in tmp.chunks_exact(kc).enumerate() {
+                                for (s, v) in t.chunks_exact(32).enumerate() {
+                                    dst[part * NB * kc + (s * NB + r) * 32..][..32]
+                                        .copy_from_slice(v);
+                                }
+                            }
                         }
-                    }
-                }
-                if any {
-                    third.store(true, Ordering::Relaxed);
-                }
+                        if any {
+                            third.store(true, Ordering::Relaxed);
+                        }
+                    });
             });
         let px = if third.load(Ordering::Relaxed) { 3 } else { 2 };
         let pairs = pairs(px, pw);
@@ -235,68 +241,90 @@ pub(crate) fn gemm_nt(w: Rows<'_>, n: usize, k: usize, x: &[f32], m: usize, out:
         let panels = n.div_ceil(NB);
         let tasks = rayon::current_num_threads().clamp(1, panels);
         let out_ptr = OutPtr(out.as_mut_ptr());
-        let panel_len = |kc: usize| pw * kc * NB;
-        let gp = (STRIP_BYTES / (mp / NB * NB * NB * 4)).max(1);
+        let ntb = mp / NB;
+        let panel_len = pw * KC.min(kp) * NB;
         (0..tasks).into_par_iter().for_each(|t| {
             let (q0, q1) = (t * panels / tasks, (t + 1) * panels / tasks);
             let cfg = TileConfig::new();
             // SAFETY: `amx::available()` (asserted above).
             unsafe { cfg.load() };
             let mut row = Vec::new();
-            let gmax = gp.min(q1 - q0);
+            let gmax = GROUP.min(q1 - q0);
             // The group's strip of `out` as contiguous 32 × 32 blocks ([tb][panel]):
             // the tiles load and store 64-byte rows without `out`'s row stride (a
-            // multiple of 4 KiB puts a tile's rows in few cache sets).
-            // Kept per thread between calls (a fresh megabyte per call costs the
-            // kernel's zeroing of its pages); every block is written at k0 = 0
-            // before it is read.
-            with_buf(&STRIP, mp / NB * gmax * NB * NB, |strip| {
+            // multiple of 4 KiB puts a tile's rows in few cache sets). Kept per
+            // thread between calls (a fresh megabyte per call costs the kernel's
+            // zeroing of its pages); every block is written at k0 = 0 before it is
+            // read.
+            with_buf(&STRIP, ntb * gmax * NB * NB, |strip| {
                 let block = |i: usize| i * NB * NB..(i + 1) * NB * NB;
-                let kcb = kc_for(pw);
-                with_buf(&PANELS, panel_len(kcb.min(kp)), |packed| {
-                    for g0 in (q0..q1).step_by(gp) {
-                        let g1 = (g0 + gp).min(q1);
-                        for k0 in (0..kp).step_by(kcb) {
-                            let kc = kcb.min(kp - k0);
-                            let panel = &mut packed[..panel_len(kc)];
+                with_buf(&PANELS, gmax * panel_len, |packed| {
+                    for g0 in (q0..q1).step_by(GROUP) {
+                        let g1 = (g0 + GROUP).min(q1);
+                        for k0 in (0..kp).step_by(KC) {
+                            let kc = KC.min(kp - k0);
+                            let len = pw * kc * NB;
                             for p in g0..g1 {
-                                // The panel packed just before its blocks: in L1/L2 for
-                                // all rows of x.
-                                pack_panel(w, n, k, p, k0, kc, panel, &mut row);
-                                let next = if p + 1 < g1 {
-                                    NextPanel::new(w, n, k, p + 1, k0, kc)
-                                } else if k0 + kcb < kp {
-                                    NextPanel::new(w, n, k, g0, k0 + kcb, kcb.min(kp - k0 - kcb))
-                                } else if g1 < q1 {
-                                    NextPanel::new(w, n, k, g1, 0, kcb.min(kp))
-                                } else {
-                                    None
-                                };
-                                let ntb = mp / NB;
-                                let b: [*const u8; 3] = std::array::from_fn(|j| {
-                                    panel[(j % pw) * kc * NB..].as_ptr().cast()
-                                });
-                                for tb in 0..ntb {
-                                    if let Some(next) = &next {
-                                        next.prefetch(tb, ntb);
+                                let dst = &mut packed[(p - g0) * panel_len..][..len];
+                                pack_panel(w, n, k, p, k0, kc, dst, &mut row);
+                            }
+                            // The weights packed next: this group's next block of
+                            // `k`, or the next group's first.
+                            let next: Vec<NextPanel> = if k0 + KC < kp {
+                                let kc = KC.min(kp - k0 - KC);
+                                (g0..g1)
+                                    .filter_map(|p| NextPanel::new(w, n, k, p, k0 + KC, kc))
+                                    .collect()
+                            } else {
+                                let kc = KC.min(kp);
+                                (g1..(g1 + GROUP).min(q1))
+                                    .filter_map(|p| NextPanel::new(w, n, k, p, 0, kc))
+                                    .collect()
+                            };
+                            let packed = &*packed;
+                            let b = |p: usize| -> [*const u8; 3] {
+                                let panel = &packed[(p - g0) * panel_len..][..len];
+                                std::array::from_fn(|j| panel[(j % pw) * kc * NB..].as_ptr().cast())
+                            };
+                            for tb in 0..ntb {
+                                for nx in &next {
+                                    nx.prefetch(tb, ntb);
+                                }
+                                let at = 3 * mp * k0 + 3 * tb * NB * kc;
+                                let a: [*const u8; 3] =
+                                    std::array::from_fn(|i| xp[at + i * NB * kc..].as_ptr().cast());
+                                // The next row block's planes, into L2 a part per panel.
+                                let a_next = xp.get(at + 3 * NB * kc..at + 6 * NB * kc);
+                                for p in g0..g1 {
+                                    if let Some(a_next) = a_next {
+                                        let lines = a_next.len() * 2 / 64;
+                                        let (g, i) = (g1 - g0, p - g0);
+                                        for l in i * lines / g..(i + 1) * lines / g {
+                                            amx::prefetch(a_next[l * 32..].as_ptr().cast());
+                                        }
                                     }
-                                    let a: [*const u8; 3] = std::array::from_fn(|i| {
-                                        xp[i * mp * kp + tb * NB * kp + k0 * NB..].as_ptr().cast()
-                                    });
                                     let c = &mut strip[block(tb * gmax + p - g0)];
                                     // SAFETY: the configuration is loaded on this thread;
-                                    // A: the 32-row block tb of every x plane, steps
-                                    // k0/32.. (kc/32 of them); B: this panel's planes
-                                    // (`kc/2` rows of 32 pairs); C: a 4 KiB block of the
-                                    // strip, exclusively borrowed.
+                                    // A: row block tb's planes of this block of `k`
+                                    // (kc/32 steps of 2 KiB); B: panel p's planes
+                                    // (`kc/2` rows of 32 pairs); C: a 4 KiB block of
+                                    // the strip, exclusively borrowed.
                                     unsafe {
                                         let c = c.as_mut_ptr().cast();
-                                        amx::block_32x32(a, b, kc / 32, &pairs, c, 4 * NB, k0 > 0)
+                                        amx::block_32x32(
+                                            a,
+                                            b(p),
+                                            kc / 32,
+                                            &pairs,
+                                            c,
+                                            4 * NB,
+                                            k0 > 0,
+                                        )
                                     };
                                 }
                             }
                         }
-                        for tb in 0..mp / NB {
+                        for tb in 0..ntb {
                             let rows = NB.min(m - tb * NB);
                             for p in g0..g1 {
                                 let cols = NB.min(n - p * NB);
@@ -407,32 +435,38 @@ mod tests {
         }
     }
 
-    /// Past 512 rows `WeightMatrix::matmul_amx` runs equal chunks of rows (1100
-    /// rows: three of 367 for f32 and f16 weights); tile rows are independent, so
-    /// the result equals one call over all rows bit for bit (a lost, doubled or
-    /// shifted row would not).
+    /// A long input (700 rows: 22 row blocks, the last partial), several groups of
+    /// panels per thread (560 outputs: 18 panels, the last half full) and three
+    /// blocks of `k` (1100: 512 + 512 + 76 zero-padded to 96) — the loops the small
+    /// shapes above do not reach — match the f64 product within f32 rounding, f32
+    /// and f16 weights (a panel packed into the wrong slot of its group, a row
+    /// block's planes read at another block's offset, or a block of `k` dropped
+    /// would not).
     #[test]
-    fn long_inputs_in_chunks_equal_one_call_bit_for_bit() {
+    fn long_inputs_over_groups_and_blocks_of_k_match_the_f64_product() {
         if !amx::available() {
             eprintln!("no AMX on this CPU: amx_gemm not exercised");
             return;
         }
-        let (m, n, k) = (1100usize, 72usize, 96usize);
+        let (m, n, k) = (700usize, 560usize, 1100usize);
         let mut g = lcg(11);
         let x: Vec<f32> = (0..m * k).map(|_| g()).collect();
         let w: Vec<f32> = (0..n * k).map(|_| g() * 0.1).collect();
         for f in [crate::Format::F32, crate::Format::F16] {
             let wm = crate::WeightMatrix::from_f32(f, n, k, &w);
-            let (mut chunked, mut whole) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
-            wm.matmul_amx(&x, m, &mut chunked);
-            wm.with_rows(|rows| gemm_nt(rows, n, k, &x, m, &mut whole));
-            assert!(
-                chunked
-                    .iter()
-                    .zip(&whole)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{f:?}: chunked AMX GEMM differs from one call"
-            );
+            let (r, s) = reference(&wm.dequantize(), n, k, &x, m);
+            let mut out = vec![f32::NAN; m * n];
+            wm.matmul_amx(&x, m, &mut out);
+            for i in 0..m * n {
+                assert!(
+                    ((out[i] as f64) - r[i]).abs() <= s[i] * 2f64.powi(-20) + 1e-30,
+                    "{f:?} [{}, {}]: {} vs {}",
+                    i / n,
+                    i % n,
+                    out[i],
+                    r[i]
+                );
+            }
         }
     }
 

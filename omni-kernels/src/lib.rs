@@ -357,27 +357,6 @@ impl std::fmt::Debug for WeightMatrix {
 /// strips of out no longer fit L2 beside the panels), 1280 → 5120 47.7 vs 50.7 ms.
 pub const PANEL_GEMM_MAX_ROWS: usize = 512;
 
-/// Rows per call of the AMX GEMM on longer inputs, f32 and f16 weights
-/// ([`WeightMatrix::matmul_amx`]): the x planes of a block of `k` (three bf16
-/// per value) stay in L2 while every weight panel of a group passes over them; all
-/// 1500 rows of a Whisper window do not. `examples/amx_probe.rs` (`PROBE_CHUNKS`),
-/// Intel Xeon, 2 threads, 2026-12-01, ms for 1 (one call, before this rule) / 3 / 4 / 5
-/// equal chunks: f32 m =
-/// 1250, 4096 → 11008: — / 277 / 263 / 283 (the `gemm` crate 316); 11008 → 4096:
-/// — / 316 / 299 / 316 (309); m = 1500, 1280 → 5120: — / 47.4 / 46.1 / 48.4 (51.1);
-/// f16 m = 1250, 4096 → 11008: 218 / 205 / 218 / 229; 11008 → 4096: 285 / 227 /
-/// 230 / 274; m = 1500, 1280 → 5120: 43.4 / 35.4 / 36.0 / 39.9; m = 600, 2048 →
-/// 8192, 1 / 2 chunks: f32 53.7 / 49.5, f16 36.9 / 39.1.
-pub const AMX_CHUNK_ROWS_F32: usize = 384;
-/// See [`AMX_CHUNK_ROWS_F32`].
-pub const AMX_CHUNK_ROWS_F16: usize = 512;
-
-/// Outputs (weight rows) from which f32 weights take the AMX tiles past
-/// [`PANEL_GEMM_MAX_ROWS`] rows of x. Same probe, m = 1500, `gemm` crate vs 4 AMX
-/// chunks, ms: 2048 → 512 8.9 vs 10.5, 512 → 512 2.3 vs 2.5, 1280 → 1280 13.6 vs
-/// 13.3, 512 → 2048 8.6 vs 7.0.
-pub const AMX_F32_MIN_OUT: usize = 1024;
-
 /// Output rows per rayon task.
 const ROWS_PER_TASK: usize = 16;
 
@@ -554,11 +533,11 @@ impl WeightMatrix {
     /// dequantized while the weight is packed). Longer inputs with f32 or f16 weights
     /// take the `gemm` crate's blocked f32 GEMM (the one burn-flex's matmul calls) on
     /// the stored weight in place, f16 converted [`F16_GEMM_TILE_VALUES`] weights at a
-    /// time (F16C, into a buffer that stays in cache). On CPUs with AMX, f16 weights
-    /// (and f32 up to [`PANEL_GEMM_MAX_ROWS`] rows) take the AMX tiles instead
-    /// ([`WeightMatrix::matmul_amx`], same precision). Threads: rayon's current pool.
+    /// time (F16C, into a buffer that stays in cache). On CPUs with AMX, f32 and f16
+    /// weights take the AMX tiles instead at any length ([`WeightMatrix::matmul_amx`],
+    /// same precision). Threads: rayon's current pool.
     pub fn matmul_gemm(&self, x: &[f32], m: usize, out: &mut [f32]) {
-        if self.amx_gemm(m) {
+        if self.amx_gemm() {
             return self.matmul_amx(x, m, out);
         }
         if m <= PANEL_GEMM_MAX_ROWS || !self.matmul_gemm_tiled(x, m, out, f16_gemm_tile_values()) {
@@ -603,49 +582,33 @@ impl WeightMatrix {
         })
     }
 
-    /// Whether [`WeightMatrix::matmul_gemm`] of `m` rows takes the AMX tiles: where
-    /// [`amx_available`] (and `OMNI_KERNELS` is not forced below AVX-512), for f16
-    /// weights at any length, f32 weights up to [`PANEL_GEMM_MAX_ROWS`] rows and,
-    /// beyond, f32 weights of at least [`AMX_F32_MIN_OUT`] outputs (in chunks of
-    /// rows, [`WeightMatrix::matmul_amx`]). `examples/amx_probe.rs` (Intel Xeon, 2
-    /// threads, f32 x, against the AVX-512 panel GEMM, 2026-12-01): m = 340, 2048 →
-    /// 8192: f16 21.7 vs 29.9 ms, f32 29.2 vs 34.4; 8192 → 2048: f16 26.0 vs 33.6,
-    /// f32 32.0 vs 35.0. The 1B prompt, weights from memory (see
-    /// `amx_gemm::kc_for`): f32 2.14 vs 2.40 s, f16 1.77 vs 2.29 s. The f32 weights
-    /// gain least: three bf16 parts per operand (six products), split at every call.
-    /// q8_0/q4_0 keep their int8 and panel paths.
-    fn amx_gemm(&self, m: usize) -> bool {
+    /// Whether [`WeightMatrix::matmul_gemm`] takes the AMX tiles: where
+    /// [`amx_available`] (and `OMNI_KERNELS` is not forced below AVX-512), for f32
+    /// and f16 weights at any number of rows. `examples/amx_probe.rs` (Intel Xeon,
+    /// 2 threads, f32 x, 2026-12-01), ms, AMX vs the AVX-512 panel GEMM: m = 340,
+    /// 2048 → 8192: f16 21.7 vs 29.9, f32 29.2 vs 34.4; 8192 → 2048: f16 26.0 vs
+    /// 33.6, f32 32.0 vs 35.0; the 1B prompt, weights from memory: f32 2.14 vs 2.40
+    /// s, f16 1.77 vs 2.29 s. Past [`PANEL_GEMM_MAX_ROWS`] rows, AMX vs the `gemm`
+    /// crate, f32 weights, m = 1500 (Whisper's shapes; since x's planes of a block
+    /// of `k` are contiguous, `amx_gemm`): 512 → 512 2.27 vs 2.71, 512 → 2048 7.31
+    /// vs 8.86, 2048 → 512 9.28 vs 9.71, 1280 → 1280 11.6 vs 13.7. q8_0/q4_0 keep
+    /// their int8 and panel paths.
+    fn amx_gemm(&self) -> bool {
         amx_selected()
             && match self.format() {
-                Format::F16 => true,
-                Format::F32 => m <= PANEL_GEMM_MAX_ROWS || self.rows >= AMX_F32_MIN_OUT,
+                Format::F16 | Format::F32 => true,
                 Format::Q8_0 | Format::Q4_0 => false,
             }
     }
 
     /// `out[m, rows] = x[m, cols] · Wᵀ` on AMX tiles at f32 precision (`amx_gemm`:
     /// both operands split into bf16 parts, the part products above 2^-23 summed in
-    /// f32; f16 weights and f16-valued x exactly). Inputs of more than
-    /// [`PANEL_GEMM_MAX_ROWS`] rows run in equal chunks of at most
-    /// [`AMX_CHUNK_ROWS_F32`] / [`AMX_CHUNK_ROWS_F16`] rows, each splitting and
-    /// packing the weight again. Panics unless [`amx_available`]. Threads: rayon's
-    /// current pool.
+    /// f32; f16 weights and f16-valued x exactly), any number of rows in one call
+    /// (each weight split and packed once). Panics unless [`amx_available`].
+    /// Threads: rayon's current pool.
     pub fn matmul_amx(&self, x: &[f32], m: usize, out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        self.with_rows(|w| {
-            let (n, k) = (self.rows, self.cols);
-            let chunk = match self.format() {
-                Format::F16 => AMX_CHUNK_ROWS_F16,
-                _ => AMX_CHUNK_ROWS_F32,
-            };
-            if m <= PANEL_GEMM_MAX_ROWS || n == 0 || k == 0 {
-                return amx_gemm::gemm_nt(w, n, k, x, m, out);
-            }
-            let rows = m.div_ceil(m.div_ceil(chunk));
-            for (xc, oc) in x.chunks(rows * k).zip(out.chunks_mut(rows * n)) {
-                amx_gemm::gemm_nt(w, n, k, xc, xc.len() / k, oc);
-            }
-        });
+        self.with_rows(|w| amx_gemm::gemm_nt(w, self.rows, self.cols, x, m, out));
         #[cfg(not(target_arch = "x86_64"))]
         panic!("AMX is x86-64 only ({x:p}, {m}, {})", out.len())
     }
