@@ -163,6 +163,125 @@ pub(crate) fn split_planes(src: &[f32], dst: &mut [&mut [u16]]) -> bool {
     any
 }
 
+/// Splits a block of 32 rows (row `r < rows` at `src[r·stride..][..kdim]`; rows
+/// `rows..32` zero) into the three A planes of the tiles in place: part `p` at
+/// `dst[p·32·kdim..]`, step `s` (32 columns) at `+1024·s`, row `r` at `+32·r` —
+/// [`split_planes`]' parts, written where [`block_32x32`] reads them (no per-row
+/// planes and scattered copies). `kdim % 32 == 0`. Returns whether any third part
+/// was nonzero.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512bf16")]
+pub(crate) fn split_block_a(
+    src: &[f32],
+    stride: usize,
+    rows: usize,
+    kdim: usize,
+    dst: &mut [u16],
+) -> bool {
+    use std::arch::x86_64::*;
+    assert!(kdim.is_multiple_of(32) && rows <= 32 && dst.len() >= 3 * 32 * kdim);
+    assert!(rows == 0 || (rows - 1) * stride + kdim <= src.len());
+    let mut third = _mm512_setzero_si512();
+    let plane = 32 * kdim;
+    for s in 0..kdim / 32 {
+        for r in 0..32 {
+            for half in 0..2 {
+                let at = s * 1024 + r * 32 + half * 16;
+                let parts = if r < rows {
+                    // SAFETY: r < rows and s·32 + half·16 + 16 ≤ kdim: inside `src`
+                    // (asserted above).
+                    let v = unsafe {
+                        _mm512_loadu_ps(src.as_ptr().add(r * stride + s * 32 + half * 16))
+                    };
+                    let p = split_v(v);
+                    third = _mm512_or_si512(third, _mm512_cvtepu16_epi32(p[2]));
+                    p
+                } else {
+                    [_mm256_setzero_si256(); 3]
+                };
+                for (p, part) in parts.into_iter().enumerate() {
+                    // SAFETY: p·plane + at + 16 ≤ 3·32·kdim ≤ dst.len(): 32 writable bytes.
+                    unsafe {
+                        _mm256_storeu_si256(dst.as_mut_ptr().add(p * plane + at).cast(), part)
+                    };
+                }
+            }
+        }
+    }
+    _mm512_test_epi32_mask(third, _mm512_set1_epi32(0x7fff)) != 0
+}
+
+/// A block of scores (row `r < rows` at `src[r·stride..]`, keys `0..t_k`) into the
+/// softmax numerators `exp(scale·(s − max_r))`, split into A planes as
+/// [`split_block_a`] writes them (`kdim` columns, zero past `t_k` and in rows
+/// `rows..32`), each row's sum into `sums[r]` — the softmax of
+/// `attention::softmax_row` without writing the f32 numerators back (one pass
+/// for the maxima, one for `exp`, the sums and the split). The same `exp`
+/// (`x86::exp512`); the sums in another order.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512bf16")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn softmax_split_block_a(
+    src: &[f32],
+    stride: usize,
+    rows: usize,
+    t_k: usize,
+    kdim: usize,
+    scale: f32,
+    dst: &mut [u16],
+    sums: &mut [f32; 32],
+) {
+    use std::arch::x86_64::*;
+    assert!(kdim.is_multiple_of(32) && t_k <= kdim && rows <= 32 && dst.len() >= 3 * 32 * kdim);
+    assert!(rows == 0 || (rows - 1) * stride + kdim <= src.len());
+    let mut max = [_mm512_setzero_ps(); 32];
+    for (r, m) in max.iter_mut().enumerate().take(rows) {
+        let row = &src[r * stride..r * stride + t_k];
+        let (ch, rem) = row.as_chunks::<16>();
+        let mut mv = _mm512_set1_ps(f32::NEG_INFINITY);
+        for c in ch {
+            // SAFETY: `c` is 16 readable f32.
+            mv = _mm512_max_ps(mv, unsafe { _mm512_loadu_ps(c.as_ptr()) });
+        }
+        *m = _mm512_set1_ps(rem.iter().fold(_mm512_reduce_max_ps(mv), |a, &b| a.max(b)));
+    }
+    let vs = _mm512_set1_ps(scale);
+    let mut acc = [_mm512_setzero_ps(); 32];
+    let plane = 32 * kdim;
+    for s in 0..kdim / 32 {
+        for r in 0..32 {
+            for half in 0..2 {
+                let j0 = s * 32 + half * 16;
+                let at = s * 1024 + r * 32 + half * 16;
+                let parts = if r < rows && j0 < t_k {
+                    let live: __mmask16 = if j0 + 16 <= t_k {
+                        0xffff
+                    } else {
+                        (1u16 << (t_k - j0)) - 1
+                    };
+                    // SAFETY: j0 + 16 ≤ kdim: inside row r of `src` (asserted above).
+                    let v = unsafe { _mm512_loadu_ps(src.as_ptr().add(r * stride + j0)) };
+                    let e = _mm512_maskz_mov_ps(
+                        live,
+                        crate::x86::exp512(_mm512_mul_ps(_mm512_sub_ps(v, max[r]), vs)),
+                    );
+                    acc[r] = _mm512_add_ps(acc[r], e);
+                    split_v(e)
+                } else {
+                    [_mm256_setzero_si256(); 3]
+                };
+                for (p, part) in parts.into_iter().enumerate() {
+                    // SAFETY: p·plane + at + 16 ≤ 3·32·kdim ≤ dst.len(): 32 writable bytes.
+                    unsafe {
+                        _mm256_storeu_si256(dst.as_mut_ptr().add(p * plane + at).cast(), part)
+                    };
+                }
+            }
+        }
+    }
+    for (sum, a) in sums.iter_mut().zip(&acc) {
+        *sum = _mm512_reduce_add_ps(*a);
+    }
+}
+
 /// `v`'s three bf16 parts ([`split3`], 16 lanes): `vcvtneps2bf16` rounds to
 /// nearest even (and reads denormal f32 as zero, as the tiles do).
 #[inline]

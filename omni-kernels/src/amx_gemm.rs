@@ -70,7 +70,7 @@ thread_local! {
 }
 
 /// The part pairs `(x part, weight part)` summed for `px` parts of x and `pw` of W.
-fn pairs(px: usize, pw: usize) -> Vec<(usize, usize)> {
+pub(crate) fn pairs(px: usize, pw: usize) -> Vec<(usize, usize)> {
     (0..px)
         .flat_map(|i| (0..pw).map(move |j| (i, j)))
         .filter(|&(i, j)| i + j <= 2)

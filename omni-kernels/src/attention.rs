@@ -125,6 +125,10 @@ pub fn attention_heads(
             p0 + t_q
         );
     }
+    #[cfg(target_arch = "x86_64")]
+    if causal.is_none() && crate::amx_attention::applies(d) {
+        return crate::amx_attention::attention(q, k, v, d, out);
+    }
     let group = heads / k.heads;
     let isa = Isa::selected();
     let scale = 1.0 / (d as f32).sqrt();

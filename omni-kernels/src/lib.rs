@@ -46,6 +46,8 @@ pub mod activation;
 #[cfg(target_arch = "x86_64")]
 mod amx;
 #[cfg(target_arch = "x86_64")]
+mod amx_attention;
+#[cfg(target_arch = "x86_64")]
 mod amx_gemm;
 pub mod attention;
 pub mod blocks;

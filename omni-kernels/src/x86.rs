@@ -563,7 +563,7 @@ pub(crate) fn quantize_block_q8(x: &[f32; QK], q: &mut [i8; QK]) -> f32 {
 /// x ≥ −87.3 (inputs below are clamped there, giving ~1e-38 instead of 0).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f")]
-fn exp512(x: __m512) -> __m512 {
+pub(crate) fn exp512(x: __m512) -> __m512 {
     let x = _mm512_max_ps(x, _mm512_set1_ps(-87.336_55));
     let x = _mm512_min_ps(x, _mm512_set1_ps(88.376_26));
     let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(

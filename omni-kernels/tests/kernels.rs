@@ -786,6 +786,65 @@ fn attention_matches_the_softmax_definition_per_head() {
     }
 }
 
+/// Unmasked attention at Whisper's head width (d = 64: on CPUs with AMX the tiles'
+/// path, `amx_attention`; elsewhere and with `OMNI_AMX=0` the `gemm` path), 70
+/// query rows (two blocks of 32 and a short one), 1000 keys (not a multiple of 32:
+/// the padded keys must get no weight), 4 query heads over 2 kv heads, against
+/// the f64 definition: within 1e-5 (convex combinations of |v| < 1), with q and
+/// k in ±4 (peaked softmax) and in ±0.5 (nearly uniform: a padded key given
+/// weight shifts every sum by ~2 %). A wrong row block, a padded key with weight,
+/// a mis-split part or a swapped kv head all exceed it.
+#[test]
+fn attention_at_whisper_head_width_matches_the_softmax_definition() {
+    let (t_q, t_k, heads, kvh, d) = (70usize, 1000usize, 4usize, 2usize, 64usize);
+    for spread in [4.0f32, 0.5] {
+        let q: Vec<f32> = rand_vec(t_q * heads * d, 61)
+            .iter()
+            .map(|v| v * spread)
+            .collect();
+        let k: Vec<f32> = rand_vec(t_k * kvh * d, 62)
+            .iter()
+            .map(|v| v * spread)
+            .collect();
+        let v = rand_vec(t_k * kvh * d, 63);
+        let token_major = |data, heads, rows| Heads {
+            data,
+            heads,
+            rows,
+            head_stride: d,
+            row_stride: heads * d,
+        };
+        let mut out = vec![f32::NAN; t_q * heads * d];
+        omni_kernels::attention_heads(
+            token_major(&q, heads, t_q),
+            token_major(&k, kvh, t_k),
+            token_major(&v, kvh, t_k),
+            d,
+            None,
+            &mut out,
+        );
+        for h in 0..heads {
+            let g = h / (heads / kvh);
+            for i in 0..t_q {
+                let want = attention_row_ref(
+                    d,
+                    t_k,
+                    |e| q[i * heads * d + h * d + e],
+                    |j, e| k[j * kvh * d + g * d + e],
+                    |j, e| v[j * kvh * d + g * d + e],
+                );
+                for (e, &want) in want.iter().enumerate() {
+                    let got = out[i * heads * d + h * d + e] as f64;
+                    assert!(
+                        (got - want).abs() <= 1e-5,
+                        "spread {spread} head {h} row {i} col {e}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// `x/2 · (1 + erf(x/√2))` in f64.
 fn gelu_f64(x: f64) -> f64 {
     0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))
