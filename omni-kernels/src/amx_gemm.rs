@@ -35,7 +35,7 @@
 //! the tiles storing into `out` directly (C loads and stores 16 % of the tiles'
 //! time), one panel at a time over all rows (the order before this one: x's planes
 //! of 1500 rows do not stay in L2 across panels; chunks of rows that did repacked
-//! the weight per chunk: 1250 × 4096 → 11008 f32 299 → 241 ms, f16 246 → 205 ms,
+//! the weight per chunk: 1250 × 4096 → 11008 f32 299 → 238 ms, f16 260 → 205 ms,
 //! variants interleaved in one process), prefetching the next row block's `out`
 //! blocks (no change).
 
@@ -49,15 +49,16 @@ use crate::panel_gemm::{check_nt, with_buf, OutPtr, Rows};
 /// Output columns per weight panel and rows of x per block (two tiles each way).
 const NB: usize = 32;
 /// Columns of `k` per packed block (a multiple of 32). `examples/amx_probe.rs`
-/// (`PROBE_AB`, variants interleaved in one process, Intel Xeon, 2 threads,
-/// 2026-12-01), ms at 1500 × 1280 → 5120 / 1250 × 4096 → 11008, f32 weights: KC
-/// 128 54.4 / 290, 256 52.7 / 267, 512 47.2 / 241; f16 at 512 against 256 and the
-/// earlier 128: 42.1 / 205 vs 43.8 / 223 and 47.4 / 260.
+/// (Intel Xeon, 2 threads, 2026-12-01; separate runs, the machine's noise ±5 %),
+/// ms at 1500 × 1280 → 5120 / 1250 × 4096 → 11008, f32 weights: 128 (16 panels
+/// per group) 54.4 / 290, 256 (16) 52.7 / 267, 512 (8) 47.2 / 241; f16 weights,
+/// variants interleaved in one process: 512 42.1 / 205, 256 (16) 43.8 / 237, and the
+/// loop order before (128 columns) 47.4 / 260.
 const KC: usize = 512;
 /// Weight panels packed per block of `k` and passed over by every row block of x
 /// (f32 weights: 8 × 96 KiB in L2): each row block's x planes are read into L2
-/// once per group. Same probe, f32 1250 × 4096 → 11008: 6 / 8 / 12 / 16 panels
-/// 272 / 238 / 252 / 296 ms.
+/// once per group. Same probe, f32 1250 × 4096 → 11008, interleaved: 8 / 12 / 16
+/// panels 238 / 252 / 296 ms (6 panels, a separate run: 272).
 const GROUP: usize = 8;
 
 thread_local! {
