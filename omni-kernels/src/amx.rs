@@ -87,6 +87,7 @@ fn request_tile_permission() -> bool {
 }
 
 /// Round to nearest even to bf16 bits, and that value back as f32.
+#[cfg_attr(not(test), allow(dead_code))]
 #[inline(always)]
 fn bf16_rne(v: f32) -> (u32, f32) {
     let b = v.to_bits();
@@ -97,7 +98,10 @@ fn bf16_rne(v: f32) -> (u32, f32) {
 /// `v = h + m + l` exactly, each a bf16 (bits), for finite `v` whose parts stay
 /// normal (|v| ≥ 2^-110; smaller parts read as zero on the tiles): `h` is `v`
 /// rounded to 8 significant bits, `m` the rest rounded to 8 bits (the rest has at
-/// most 16: `v` has 24), `l` what remains (at most 8 bits: exact).
+/// most 16: `v` has 24), `l` what remains (at most 8 bits: exact). The scalar
+/// definition: the vector split ([`split_block_a`]) is tested against it, and
+/// the products' error bounds in `amx_gemm` are argued from it.
+#[cfg_attr(not(test), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn split3(v: f32) -> [u32; 3] {
     if !v.is_finite() {
@@ -120,55 +124,15 @@ pub(crate) fn split3(v: f32) -> [u32; 3] {
     [h, m, l]
 }
 
-/// Splits `src` into bf16 planes `dst[p]` (`src.len()` values each, as bits; the
-/// first `dst.len()` ≤ 3 parts of [`split3`]) — bf16 in element order is the pair
-/// layout `tdpbf16ps` reads along `k`. Returns whether any third part was nonzero
-/// (false for values with at most 16 significant bits, f16 among them). AVX-512
-/// BF16 `vcvtneps2bf16` (round to nearest even, as [`split3`]; it reads denormal
-/// f32 as zero, so parts below 2^-126 — of values below ~2^-110 — are dropped), 16
-/// values at a time; the tail through [`split3`].
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512bf16")]
-pub(crate) fn split_planes(src: &[f32], dst: &mut [&mut [u16]]) -> bool {
-    use std::arch::x86_64::*;
-    let n = src.len();
-    let parts = dst.len();
-    assert!(dst.iter().all(|d| d.len() == n) && (1..=3).contains(&parts));
-    // SAFETY: __m256bh and __m256i are both 32 bytes of plain vector data.
-    let bits = |h: __m256bh| unsafe { std::mem::transmute::<__m256bh, __m256i>(h) };
-    let widen =
-        |h: __m256bh| _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(bits(h))));
-    let mut third = _mm512_setzero_si512();
-    let full = n / 16 * 16;
-    for i in (0..full).step_by(16) {
-        // SAFETY: i + 16 ≤ n = src.len().
-        let v = unsafe { _mm512_loadu_ps(src.as_ptr().add(i)) };
-        let h = _mm512_cvtneps_pbh(v);
-        let r = _mm512_sub_ps(v, widen(h));
-        let m = _mm512_cvtneps_pbh(r);
-        let l = _mm512_cvtneps_pbh(_mm512_sub_ps(r, widen(m)));
-        third = _mm512_or_si512(third, _mm512_cvtepu16_epi32(bits(l)));
-        for (d, part) in dst.iter_mut().zip([h, m, l]) {
-            // SAFETY: i + 16 ≤ n = d.len(): 32 writable bytes.
-            unsafe { _mm256_storeu_si256(d.as_mut_ptr().add(i).cast(), bits(part)) };
-        }
-    }
-    let mut any = _mm512_test_epi32_mask(third, _mm512_set1_epi32(0x7fff)) != 0;
-    for i in full..n {
-        let p = split3(src[i]);
-        for (d, &b) in dst.iter_mut().zip(&p) {
-            d[i] = b as u16;
-        }
-        any |= p[2] & 0x7fff != 0;
-    }
-    any
-}
-
 /// Splits a block of 32 rows (row `r < rows` at `src[r·stride..][..kdim]`; rows
 /// `rows..32` zero) into the three A planes of the tiles in place: part `p` at
 /// `dst[p·32·kdim..]`, step `s` (32 columns) at `+1024·s`, row `r` at `+32·r` —
-/// [`split_planes`]' parts, written where [`block_32x32`] reads them (no per-row
-/// planes and scattered copies). `kdim % 32 == 0`. Returns whether any third part
-/// was nonzero.
+/// each value's [`split3`] parts (bf16 in element order is the pair layout
+/// `tdpbf16ps` reads along `k`), written where [`block_32x32`] reads them.
+/// AVX-512 BF16 `vcvtneps2bf16` rounds to nearest even, as [`split3`]; it reads
+/// denormal f32 as zero, so parts below 2^-126 (of values below ~2^-110) are
+/// dropped. `kdim % 32 == 0`. Returns whether any third part was nonzero (false
+/// for values with at most 16 significant bits, f16 among them).
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512bf16")]
 pub(crate) fn split_block_a(
     src: &[f32],
@@ -533,16 +497,19 @@ pub(crate) unsafe fn block_32x32(
 mod tests {
     use super::*;
 
-    /// The vector split equals [`split3`] part for part (values whose parts stay
-    /// normal), and reports a third part exactly when one is nonzero.
+    /// The block split equals [`split3`] part for part at the layout's positions
+    /// (values whose parts stay normal; 20 of 32 rows, a row stride wider than the
+    /// rows, 96 columns: three steps), writes zeros in the rows past `rows`, and
+    /// reports a third part exactly when one is nonzero (f16 values: none).
     #[test]
-    fn split_planes_equals_split3() {
+    fn split_block_a_equals_split3_at_the_tiles_positions() {
         if !available() {
-            eprintln!("no AMX on this CPU: split_planes not exercised");
+            eprintln!("no AMX on this CPU: split_block_a not exercised");
             return;
         }
+        let (rows, kdim, stride) = (20usize, 96usize, 101usize);
         let mut s = 0x9e37_79b9u32;
-        let src: Vec<f32> = (0..1003)
+        let src: Vec<f32> = (0..rows * stride)
             .map(|_| {
                 s ^= s << 13;
                 s ^= s >> 17;
@@ -550,19 +517,31 @@ mod tests {
                 f32::from_bits(0x3f80_0000 | (s >> 9)) * 2f32.powi((s % 40) as i32 - 20) - 1.5
             })
             .collect();
-        let (mut h, mut m, mut l) = (vec![0u16; 1003], vec![0u16; 1003], vec![0u16; 1003]);
+        let mut dst = vec![0xffffu16; 3 * 32 * kdim];
         // SAFETY: `available()` implies AVX-512 F/BW/BF16 (every AMX CPU has them).
-        let third = unsafe { split_planes(&src, &mut [&mut h, &mut m, &mut l]) };
+        let third = unsafe { split_block_a(&src, stride, rows, kdim, &mut dst) };
         assert!(third);
-        for (i, &v) in src.iter().enumerate() {
-            assert_eq!([h[i], m[i], l[i]].map(u32::from), split3(v), "{v:e}");
+        for r in 0..32 {
+            for j in 0..kdim {
+                let at = |p: usize| dst[p * 32 * kdim + (j / 32) * 1024 + r * 32 + j % 32];
+                let want = if r < rows {
+                    split3(src[r * stride + j])
+                } else {
+                    [0; 3]
+                };
+                assert_eq!(
+                    [at(0), at(1), at(2)].map(u32::from),
+                    want,
+                    "row {r} col {j}"
+                );
+            }
         }
         let f16: Vec<f32> = src
             .iter()
             .map(|&v| half::f16::from_f32(v.clamp(-6e4, 6e4)).to_f32())
             .collect();
         // SAFETY: as above.
-        assert!(!unsafe { split_planes(&f16, &mut [&mut h, &mut m]) });
+        assert!(!unsafe { split_block_a(&f16, stride, rows, kdim, &mut dst) });
     }
 
     /// Every part is a bf16 and the three add back to the f32 exactly, over values

@@ -86,21 +86,6 @@ fn weight_parts(w: &Rows<'_>) -> usize {
     }
 }
 
-/// Splits `src` (`len ≤ kp` values, zero-extended to `kp`) into the planes' rows
-/// `dst[p]` (`kp` bf16 each). Returns whether a third part was nonzero.
-fn split_row(src: &[f32], kp: usize, dst: &mut [&mut [u16]], pad: &mut Vec<f32>) -> bool {
-    let src = if src.len() == kp {
-        src
-    } else {
-        pad.clear();
-        pad.extend_from_slice(src);
-        pad.resize(kp, 0.0);
-        &pad[..]
-    };
-    // SAFETY: only called after `amx::available()`, which checked AVX-512 F, BW, BF16.
-    unsafe { amx::split_planes(src, dst) }
-}
-
 /// The weight bytes of the next panel to pack, fetched into cache while the tiles
 /// work on the current one: read in place as short rows (32 rows of `kc` values),
 /// they would otherwise be fetched at memory latency during the packing, with the
@@ -212,25 +197,21 @@ pub(crate) fn gemm_nt(w: Rows<'_>, n: usize, k: usize, x: &[f32], m: usize, out:
                 blk.par_chunks_exact_mut(3 * NB * kc)
                     .enumerate()
                     .for_each(|(tb, dst)| {
-                        let (mut pad, mut tmp) = (Vec::new(), vec![0u16; 3 * kc]);
-                        let mut any = false;
-                        for r in 0..NB {
-                            let row = tb * NB + r;
-                            if row < m {
-                                let (t0, rest) = tmp.split_at_mut(kc);
-                                let (t1, t2) = rest.split_at_mut(kc);
-                                let src = &x[row * k + k0..row * k + (k0 + kc).min(k)];
-                                any |= split_row(src, kc, &mut [t0, t1, t2], &mut pad);
-                            } else {
-                                tmp.fill(0);
+                        let rows = NB.min(m - tb * NB);
+                        let cols = kc.min(k - k0);
+                        let any = if cols == kc {
+                            // SAFETY: only called after `amx::available()`, which
+                            // checked AVX-512 F, BW, BF16.
+                            unsafe { amx::split_block_a(&x[tb * NB * k + k0..], k, rows, kc, dst) }
+                        } else {
+                            // The last block of `k` past k's end: zero-padded rows.
+                            let mut pad = vec![0.0f32; rows * kc];
+                            for (r, p) in pad.chunks_exact_mut(kc).enumerate() {
+                                p[..cols].copy_from_slice(&x[(tb * NB + r) * k + k0..][..cols]);
                             }
-                            for (part, t) in tmp.chunks_exact(kc).enumerate() {
-                                for (s, v) in t.chunks_exact(32).enumerate() {
-                                    dst[part * NB * kc + (s * NB + r) * 32..][..32]
-                                        .copy_from_slice(v);
-                                }
-                            }
-                        }
+                            // SAFETY: as above.
+                            unsafe { amx::split_block_a(&pad, kc, rows, kc, dst) }
+                        };
                         if any {
                             third.store(true, Ordering::Relaxed);
                         }
