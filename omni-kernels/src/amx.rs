@@ -333,7 +333,7 @@ pub(crate) fn pack_panel_f16(src: &[u16], stride: usize, kc: usize, parts: usize
     });
 }
 
-/// Asks for the cache line at `p` in L1 and L2 (`prefetcht0`; never faults, any
+/// Asks for the cache line at `p` in L2 (`prefetcht1`; never faults, any
 /// address).
 #[inline(always)]
 pub(crate) fn prefetch(p: *const u8) {

@@ -1,5 +1,6 @@
 //! Unmasked multi-head attention (the Whisper encoder's, openai-whisper
-//! `MultiHeadAttention.qkv_attention`) on AMX tiles at f32 precision: both
+//! `MultiHeadAttention.qkv_attention`) on AMX tiles at f32 precision, opt-in
+//! ([`crate::AMX_ATTENTION_ENV`]): both
 //! products, `S = Q_h·K_gᵀ` and `P·V_g`, as [`crate::amx::block_32x32`] blocks on
 //! bf16 parts of every operand (three per f32, the six part products above 2^-23:
 //! the same precision as `amx_gemm`), the softmax in between on an f32 row block.
@@ -31,8 +32,8 @@ thread_local! {
     static ROWS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Whether `attention_heads` takes the tiles for unmasked attention: AMX selected
-/// and a head width of whole 32-column steps (Whisper's 64; the LLM's causal
+/// Whether `attention_heads` takes the tiles for unmasked attention: opted in
+/// ([`crate::AMX_ATTENTION_ENV`]), AMX selected and a head width of whole 32-column steps (Whisper's 64; the LLM's causal
 /// prompts keep the `gemm` path). `examples/whisper_probe.rs`, the attention of
 /// one large-v3 block (1500 × 1500 frames, 20 heads of 64), Intel Xeon, 2
 /// threads, 2026-12-01, ms: the `gemm` path 50.0–55.3, this one 38.9–42.2 (phases
@@ -40,7 +41,11 @@ thread_local! {
 /// `P·V` 18–24; with the softmax written back as f32 and split in a second pass,
 /// 44–50).
 pub(crate) fn applies(d: usize) -> bool {
-    crate::amx_selected() && d > 0 && d.is_multiple_of(NB) && d <= 512
+    std::env::var(crate::AMX_ATTENTION_ENV).is_ok_and(|v| v == "1")
+        && crate::amx_selected()
+        && d > 0
+        && d.is_multiple_of(NB)
+        && d <= 512
 }
 
 /// The three planes of `buf`, `stride` bf16 apart, as the tiles' base pointers.
@@ -68,15 +73,14 @@ pub(crate) fn attention(q: Heads<'_>, k: Heads<'_>, v: Heads<'_>, d: usize, out:
         .map(|h| {
             let g = h / group;
             let mut o_h = vec![0.0f32; t_q * d];
-            let u16_len =
-                kpanels * k_len + dpanels * v_len + 3 * NB * d + 3 * NB * tkp + 3 * tkp.max(d);
+            let u16_len = kpanels * k_len + dpanels * v_len + 3 * NB * d + 3 * NB * tkp;
             let f32_len = d * tkp + NB * ss + NB * d + NB * d;
             with_buf(&PACKED, u16_len, |u| {
                 with_buf(&ROWS, f32_len, |f| {
                     let (kpack, u) = u.split_at_mut(kpanels * k_len);
                     let (vpack, u) = u.split_at_mut(dpanels * v_len);
                     let (qa, u) = u.split_at_mut(3 * NB * d);
-                    let pa = &mut u[..3 * NB * tkp];
+                    let pa = u;
                     let (vt, f) = f.split_at_mut(d * tkp);
                     let (s, f) = f.split_at_mut(NB * ss);
                     let (o, panel) = f.split_at_mut(NB * d);

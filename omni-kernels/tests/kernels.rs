@@ -786,8 +786,9 @@ fn attention_matches_the_softmax_definition_per_head() {
     }
 }
 
-/// Unmasked attention at Whisper's head width (d = 64: on CPUs with AMX the tiles'
-/// path, `amx_attention`; elsewhere and with `OMNI_AMX=0` the `gemm` path), 70
+/// Unmasked attention at head widths 32, 64 (Whisper's) and 96 — the `gemm` path,
+/// then with `OMNI_AMX_ATTENTION=1` the tiles' path (`amx_attention`, on CPUs with
+/// AMX; elsewhere and with `OMNI_AMX=0` the `gemm` path again), 70
 /// query rows (two blocks of 32 and a short one), 1000 keys (not a multiple of 32:
 /// the padded keys must get no weight), 4 query heads over 2 kv heads, against
 /// the f64 definition: within 1e-5 (convex combinations of |v| < 1), with q and
@@ -796,8 +797,14 @@ fn attention_matches_the_softmax_definition_per_head() {
 /// a mis-split part or a swapped kv head all exceed it.
 #[test]
 fn attention_at_whisper_head_width_matches_the_softmax_definition() {
-    let (t_q, t_k, heads, kvh, d) = (70usize, 1000usize, 4usize, 2usize, 64usize);
-    for spread in [4.0f32, 0.5] {
+    let (t_q, t_k, heads, kvh) = (70usize, 1000usize, 4usize, 2usize);
+    for (opt_in, d, spread) in [0, 1]
+        .into_iter()
+        .flat_map(|o| [(64usize, 4.0f32), (64, 0.5), (32, 4.0), (96, 1.0)].map(|(d, s)| (o, d, s)))
+    {
+        // Read at each call; other tests of this binary may see it too (both paths
+        // are correct).
+        std::env::set_var(omni_kernels::AMX_ATTENTION_ENV, opt_in.to_string());
         let q: Vec<f32> = rand_vec(t_q * heads * d, 61)
             .iter()
             .map(|v| v * spread)
@@ -837,7 +844,7 @@ fn attention_at_whisper_head_width_matches_the_softmax_definition() {
                     let got = out[i * heads * d + h * d + e] as f64;
                     assert!(
                         (got - want).abs() <= 1e-5,
-                        "spread {spread} head {h} row {i} col {e}: {got} vs {want}"
+                        "opt-in {opt_in} d {d} spread {spread} head {h} row {i} col {e}: {got} vs {want}"
                     );
                 }
             }
