@@ -753,6 +753,41 @@ fn attention_row_ref(
         .collect()
 }
 
+/// Asserts `out` (`[t_q, heads·d]`) within 1e-5 of the f64 definition at the query
+/// rows `rows`, for query heads over `kvh` kv heads (keys and values token-major
+/// `[t_k, kvh·d]`), row `i` seeing keys `0..seen(i)`; `q(h, i, e)` reads the queries.
+#[allow(clippy::too_many_arguments)]
+fn assert_attention_rows(
+    out: &[f32],
+    (heads, kvh, d): (usize, usize, usize),
+    rows: impl Iterator<Item = usize> + Clone,
+    seen: impl Fn(usize) -> usize,
+    q: impl Fn(usize, usize, usize) -> f32,
+    k: &[f32],
+    v: &[f32],
+    what: &str,
+) {
+    for h in 0..heads {
+        let g = h / (heads / kvh);
+        for i in rows.clone() {
+            let want = attention_row_ref(
+                d,
+                seen(i),
+                |e| q(h, i, e),
+                |j, e| k[j * kvh * d + g * d + e],
+                |j, e| v[j * kvh * d + g * d + e],
+            );
+            for (e, &want) in want.iter().enumerate() {
+                let got = out[i * heads * d + h * d + e] as f64;
+                assert!(
+                    (got - want).abs() <= 1e-5,
+                    "{what} head {h} row {i} col {e}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
 /// `attention_f32` against `softmax(q·kᵀ/√d)·v` per head in f64: 400 query rows (a
 /// block of 384 and a short one), 93 keys, 3 heads of 16 interleaved in the rows as
 /// the projections produce them. Outputs are convex combinations of v (|v| < 1):
@@ -766,24 +801,16 @@ fn attention_matches_the_softmax_definition_per_head() {
     let v = rand_vec(t_k * c, 43);
     let mut out = vec![f32::NAN; t_q * c];
     omni_kernels::attention_f32(&q, &k, &v, t_q, t_k, heads, d, &mut out);
-    for h in 0..heads {
-        for i in 0..t_q {
-            let want = attention_row_ref(
-                d,
-                t_k,
-                |e| q[i * c + h * d + e],
-                |j, e| k[j * c + h * d + e],
-                |j, e| v[j * c + h * d + e],
-            );
-            for (e, &want) in want.iter().enumerate() {
-                let got = out[i * c + h * d + e] as f64;
-                assert!(
-                    (got - want).abs() <= 1e-5,
-                    "head {h} row {i} col {e}: {got} vs {want}"
-                );
-            }
-        }
-    }
+    assert_attention_rows(
+        &out,
+        (heads, heads, d),
+        0..t_q,
+        |_| t_k,
+        |h, i, e| q[i * c + h * d + e],
+        &k,
+        &v,
+        "",
+    );
 }
 
 /// Unmasked attention at head widths 32, 64 (Whisper's) and 96 — the `gemm` path,
@@ -830,25 +857,16 @@ fn attention_at_whisper_head_width_matches_the_softmax_definition() {
             None,
             &mut out,
         );
-        for h in 0..heads {
-            let g = h / (heads / kvh);
-            for i in 0..t_q {
-                let want = attention_row_ref(
-                    d,
-                    t_k,
-                    |e| q[i * heads * d + h * d + e],
-                    |j, e| k[j * kvh * d + g * d + e],
-                    |j, e| v[j * kvh * d + g * d + e],
-                );
-                for (e, &want) in want.iter().enumerate() {
-                    let got = out[i * heads * d + h * d + e] as f64;
-                    assert!(
-                        (got - want).abs() <= 1e-5,
-                        "opt-in {opt_in} d {d} spread {spread} head {h} row {i} col {e}: {got} vs {want}"
-                    );
-                }
-            }
-        }
+        assert_attention_rows(
+            &out,
+            (heads, kvh, d),
+            0..t_q,
+            |_| t_k,
+            |h, i, e| q[i * heads * d + h * d + e],
+            &k,
+            &v,
+            &format!("opt-in {opt_in} d {d} spread {spread}"),
+        );
     }
 }
 
@@ -978,26 +996,16 @@ fn causal_grouped_query_attention_matches_the_masked_softmax_definition() {
     for causal in [Some(p0), None] {
         let mut out = vec![f32::NAN; t_q * heads * d];
         omni_kernels::attention_heads(qh, kv(&k), kv(&v), d, causal, &mut out);
-        for h in 0..heads {
-            let g = h / (heads / kvh);
-            for i in (0..t_q).step_by(7).chain([t_q - 1]) {
-                let seen = causal.map_or(t_k, |p| p + i + 1);
-                let want = attention_row_ref(
-                    d,
-                    seen,
-                    |e| q[h * t_q * d + i * d + e],
-                    |j, e| k[j * kvh * d + g * d + e],
-                    |j, e| v[j * kvh * d + g * d + e],
-                );
-                for (e, &want) in want.iter().enumerate() {
-                    let got = out[i * heads * d + h * d + e] as f64;
-                    assert!(
-                        (got - want).abs() <= 1e-5,
-                        "{causal:?} head {h} row {i} col {e}: {got} vs {want}"
-                    );
-                }
-            }
-        }
+        assert_attention_rows(
+            &out,
+            (heads, kvh, d),
+            (0..t_q).step_by(7).chain([t_q - 1]),
+            |i| causal.map_or(t_k, |p| p + i + 1),
+            |h, i, e| q[h * t_q * d + i * d + e],
+            &k,
+            &v,
+            &format!("{causal:?}"),
+        );
     }
 }
 
