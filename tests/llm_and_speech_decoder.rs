@@ -497,55 +497,69 @@ fn bad_token_ids_and_inputs_are_errors() {
     assert!(gen.frame_logits(bad, &mut gen.new_cache()).is_err());
 }
 
-/// On the CPU a prompt's decoder layers run on host buffers (`llama::host`: RMSNorm,
-/// RoPE, the cache append, attention and the residuals without tensors between the
-/// steps); `DecoderLayer::forward_burn` is the same layer in burn's ops. For f32 and
-/// f16 weights, every layer of the tiny model agrees within 1e-5 of its output's
-/// scale (the same f32 products, the norms summed in another order) on a fresh cache
-/// (9 positions) and continuing after 5 cached ones (multi-turn: keys and values come
-/// back from the cache), and the caches the two leave behind hold the same keys and
-/// values (checked through a decode step on each). Off the CPU nothing is taken.
+/// On the CPU the decoder layers run on host buffers (`llama::host`: RMSNorm, RoPE,
+/// the cache append, attention and the residuals without tensors between the steps,
+/// the keys and values kept in the cache's host buffers); `DecoderLayer::forward_burn`
+/// is the same layer in burn's ops. For f32 and f16 weights, every layer of the tiny
+/// model agrees within 1e-5 of its output's scale (the same f32 products, the norms
+/// summed in another order) on a fresh cache (5 positions), continuing after them
+/// (multi-turn: keys and values come back from the cache), and over 262 single-token
+/// decode steps after that (past the host buffers' first regrowth at 261 positions).
+/// A cache then fed by the other path moves its positions over: a burn step on the
+/// host cache and a host step after it still agree. Off the CPU nothing is taken.
 #[test]
-fn prompt_layers_on_host_buffers_match_the_burn_layers() {
+fn decoder_layers_on_host_buffers_match_the_burn_layers() {
     use omni_core::model::llama::host;
     let t = tiny();
+    let on_cpu = dev() == Device::flex();
     for dtype in [RunDType::F32, RunDType::F16] {
         if !dev().supports_dtype(DType::F16) && dtype == RunDType::F16 {
             continue;
         }
         let llm = load_llm(&t, dtype);
         let ids: Vec<u32> = (0..14u32).map(|i| (i * 53 + 7) % 512).collect();
-        let (x0, x1) = (llm.embed(&ids[..5]).unwrap(), llm.embed(&ids[5..]).unwrap());
+        let mut chunks = vec![(llm.embed(&ids[..5]).unwrap(), 0usize)];
+        chunks.push((llm.embed(&ids[5..]).unwrap(), 5));
+        for p in 14..276usize {
+            chunks.push((llm.embed(&[(p as u32 * 31) % 512]).unwrap(), p));
+        }
         for (li, layer) in llm.layers.iter().enumerate() {
             let (mut host_cache, mut burn_cache) = (llm.new_cache(), llm.new_cache());
             let (hc, bc) = (&mut host_cache.layers[li], &mut burn_cache.layers[li]);
-            for (x, start) in [(&x0, 0usize), (&x1, 5)] {
-                let s = x.dims()[1];
-                let (cos, sin) = llm.rope.tables(start, s, x.dtype(), &x.device());
-                let takes = host::takes(layer, x, start);
-                assert_eq!(
-                    takes,
-                    dev() == Device::flex(),
-                    "layer {li}: host path taken"
-                );
-                let got = host(layer.forward(x.clone(), &cos, &sin, hc));
-                let want = host(layer.forward_burn(x.clone(), &cos, &sin, bc));
-                let err = max_rel_err(&got, &want);
+            let step = |x: &Tensor<3>, start: usize, hc: &mut _, bc: &mut _, burn_both: bool| {
+                let (cos, sin) = llm.rope.tables(start, x.dims()[1], x.dtype(), &x.device());
+                let got = if burn_both {
+                    layer.forward_burn(x.clone(), &cos, &sin, hc)
+                } else {
+                    layer.forward(x.clone(), &cos, &sin, hc)
+                };
+                let want = layer.forward_burn(x.clone(), &cos, &sin, bc);
+                let err = max_rel_err(&host(got), &host(want));
                 assert!(
                     err <= 1e-5,
-                    "{dtype:?} layer {li} from {start}: rel err {err}"
+                    "{dtype:?} layer {li} at {start} (burn on both: {burn_both}): rel err {err}"
                 );
+            };
+            for (x, start) in &chunks {
+                assert_eq!(host::takes(layer, x), on_cpu, "layer {li}: host path taken");
+                step(x, *start, hc, bc, false);
             }
-            // One decode step (burn's path on both) reads the whole cache.
-            let x = llm.embed(&[3]).unwrap();
-            let (cos, sin) = llm.rope.tables(14, 1, x.dtype(), &x.device());
-            let got = host(layer.forward(x.clone(), &cos, &sin, hc));
-            let want = host(layer.forward(x, &cos, &sin, bc));
-            let err = max_rel_err(&got, &want);
-            assert!(
-                err <= 1e-5,
-                "{dtype:?} layer {li}: decode after, rel err {err}"
+            assert_eq!(
+                hc.on_host(),
+                on_cpu,
+                "layer {li}: keys and values on the host"
             );
+            assert_eq!((hc.len(), bc.len()), (276, 276));
+            // The other path on the same cache: host → tensors, then back.
+            let x = llm.embed(&[9]).unwrap();
+            step(&x, 276, hc, bc, true);
+            assert!(!hc.on_host(), "a burn step keeps its keys as tensors");
+            step(&x, 277, hc, bc, false);
+            assert_eq!(hc.on_host(), on_cpu);
+            // A truncated host cache (a cancelled turn) continues from its new end.
+            hc.truncate(100);
+            bc.truncate(100);
+            step(&x, 100, hc, bc, false);
         }
     }
 }

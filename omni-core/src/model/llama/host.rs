@@ -1,6 +1,6 @@
-//! A prompt's decoder layer on host f32 buffers, for the CPU backend when every
-//! linear layer is packed (inference; training's burn layers never come here): the
-//! computation of [`DecoderLayer::forward`]'s burn path (transformers'
+//! A decoder layer on host f32 buffers, for the CPU backend when every linear layer
+//! is packed (inference; training's burn layers never come here): the computation
+//! of [`DecoderLayer::forward`]'s burn path (transformers'
 //! `LlamaDecoderLayer.forward`: `input_layernorm`, `LlamaAttention` with
 //! `apply_rotary_pos_emb` and the KV cache, the residual, `post_attention_layernorm`,
 //! `LlamaMLP`, the residual) without a tensor between the steps:
@@ -10,15 +10,17 @@
 //!   `omni_kernels::silu_mul`), the residual adds in place;
 //! - RoPE on the token-major q and k in place (rotate-half, the same f32 products
 //!   and sums as [`super::rope::apply`]);
-//! - the new keys and values go to the cache as head-major tensors; the attention
-//!   (`omni_kernels::attention_heads`, causal, grouped-query) reads q in place and,
-//!   on a fresh cache, k and v from the same host buffers (else the cache's).
+//! - the new keys and values go to the cache's host buffers
+//!   ([`LayerCache::append_host`]); the attention (`omni_kernels::attention_heads`,
+//!   causal, grouped-query) reads q in place and every cached key and value where
+//!   the cache holds them.
 //!
 //! The buffers are the calling thread's scratch (`nn::host::with_scratch`, reused
 //! from layer to layer and call to call: 30 MB at the 1B shape and 340 tokens).
-//! Taken for prompts ([`DecoderLayer::forward`]'s rule: more than one new position,
-//! at least a quarter of the keys new), not for decode's single positions nor the
-//! speech decoder's 25 frames against a long cache.
+//! Taken for prompts, decode steps and the speech decoder's frames alike: a step
+//! costs the layer's weights and the cache read in place, no tensor operations
+//! (before the host cache, decode ran burn's ops: at the 1B shape in q4_0, 0.5 ms
+//! per layer outside the matrix products, a fifth of the step).
 
 use burn::tensor::{Device, Tensor};
 
@@ -28,15 +30,12 @@ use crate::model::nn::host::{add_assign, from_host_f32, to_host_f32, with_scratc
 use crate::model::nn::proj::Proj;
 use crate::model::nn::rms_norm::RmsNorm;
 
-/// Whether `layer` can run `x` (`[b, s, hidden]`) after `cached` positions on host
-/// buffers: the CPU backend, one sequence of more than one position with at least a
-/// quarter of the keys new, every linear layer packed without LoRA.
-pub fn takes(layer: &DecoderLayer, x: &Tensor<3>, cached: usize) -> bool {
-    let [b, s, _] = x.dims();
+/// Whether `layer` can run `x` (`[b, s, hidden]`) on host buffers: the CPU
+/// backend, one sequence, every linear layer packed without LoRA.
+pub fn takes(layer: &DecoderLayer, x: &Tensor<3>) -> bool {
+    let [b, _, _] = x.dims();
     let (a, m) = (&layer.self_attn, &layer.mlp);
     b == 1
-        && s > 1
-        && 4 * s >= cached + s
         && x.device() == Device::flex()
         && [
             &a.q_proj,
@@ -84,28 +83,15 @@ pub fn layer_forward(
         project(&a.v_proj, ln, s, v);
         rope_rows(q, h, d, &cos, &sin);
         rope_rows(k, kvh, d, &cos, &sin);
-        let (k_heads, v_heads) = (head_major(k, s, kvh, d), head_major(v, s, kvh, d));
-        let as_tensor = |t: Vec<f32>| from_host_f32(t, [1, kvh, s, d], &device, dtype);
-        let attend = |k_all: &[f32], v_all: &[f32], att: &mut [f32]| {
-            let t = p0 + s;
-            omni_kernels::attention_heads(
-                heads(q, h, s, d, h * d),
-                heads(k_all, kvh, t, t * d, d),
-                heads(v_all, kvh, t, t * d, d),
-                d,
-                Some(p0),
-                att,
-            )
-        };
-        if p0 == 0 {
-            // A fresh cache: the keys are exactly the new ones; the buffers then move
-            // into the cache.
-            attend(&k_heads, &v_heads, att);
-            cache.append(as_tensor(k_heads), as_tensor(v_heads));
-        } else {
-            let (k_all, v_all) = cache.append(as_tensor(k_heads), as_tensor(v_heads));
-            attend(&to_host_f32(k_all), &to_host_f32(v_all), att);
-        }
+        let (k_all, v_all) = cache.append_host(k, v, s, kvh, d, dtype, &device);
+        omni_kernels::attention_heads(
+            heads(q, h, s, d, h * d),
+            heads(k_all.data, kvh, k_all.rows, k_all.head_stride, d),
+            heads(v_all.data, kvh, v_all.rows, v_all.head_stride, d),
+            d,
+            Some(p0),
+            att,
+        );
         project(&a.o_proj, att, s, ln);
         add_assign(&mut x, ln);
         // MLP.
@@ -163,15 +149,4 @@ fn rope_rows(x: &mut [f32], heads: usize, d: usize, cos: &[f32], sin: &[f32]) {
             }
         }
     }
-}
-
-/// `[s, heads·d]` (token-major) → `[heads, s, d]` (the cache's layout).
-fn head_major(x: &[f32], s: usize, heads: usize, d: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    for (p, row) in x.chunks_exact(heads * d).enumerate() {
-        for (hd, v) in row.chunks_exact(d).enumerate() {
-            out[(hd * s + p) * d..][..d].copy_from_slice(v);
-        }
-    }
-    out
 }

@@ -66,9 +66,9 @@ impl DecoderLayer {
         })
     }
 
-    /// The layer on `x` `[b, s, hidden]` at positions `cache.len()..`: a prompt on
-    /// the CPU with packed weights on host buffers (`super::host`), anything else in
-    /// burn's ops ([`DecoderLayer::forward_burn`]).
+    /// The layer on `x` `[b, s, hidden]` at positions `cache.len()..`: on the CPU
+    /// with packed weights on host buffers (`super::host`), anything else in burn's
+    /// ops ([`DecoderLayer::forward_burn`]).
     pub fn forward(
         &self,
         x: Tensor<3>,
@@ -76,7 +76,7 @@ impl DecoderLayer {
         sin: &Tensor<4>,
         cache: &mut LayerCache,
     ) -> Tensor<3> {
-        if super::host::takes(self, &x, cache.len()) {
+        if super::host::takes(self, &x) {
             return super::host::layer_forward(self, x, cos, sin, cache);
         }
         self.forward_burn(x, cos, sin, cache)
