@@ -365,7 +365,10 @@ fn profile_decode(llm: &Llama, cache: &mut KvCache, mut tok: u32) {
     }
 }
 
-/// `OMNI_BENCH_PROFILE=1`: the operations of layer 0 for one decode token (each read back).
+/// `OMNI_BENCH_PROFILE=1`: the operations of layer 0 for one decode token in burn's ops
+/// (`DecoderLayer::forward_burn`'s steps, each read back): the path decode takes with
+/// unpacked weights (`f16burn`) and off the CPU; on the CPU with packed weights decode
+/// runs the host layer (`llama::host`), timed whole by `profile_decode`.
 fn profile_layer_ops(llm: &Llama, cache: &KvCache) {
     use omni_core::burn::tensor::module::attention;
     use omni_core::burn::tensor::ops::AttentionModuleOptions;

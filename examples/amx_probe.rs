@@ -4,7 +4,8 @@
 //! against the `gemm` crate (`matmul_gemm_tiled`) and, with `PROBE_CHUNKS=2,4`, the
 //! AMX GEMM called on that many equal chunks of rows. `cargo run --release
 //! --example amx_probe` (`PROBE_N` repetitions; `PROBE_ONLY=2,5`: those shapes of
-//! the list, from 0; `PROBE_FMT=F32|F16`; `PROBE_AMX_ONLY=1`: the AMX GEMM alone).
+//! the list, from 0; `PROBE_FMT=F32|F16`; `PROBE_AMX_ONLY=1`: the AMX GEMM alone;
+//! `PROBE_M=25`: every shape at that many rows, the small-batch kernel timed too).
 use std::time::Instant;
 
 #[path = "common/timing.rs"]
@@ -40,6 +41,12 @@ fn main() {
         if only.as_ref().is_some_and(|o| !o.contains(&si)) {
             continue;
         }
+        // `PROBE_M`: every shape at that many rows of x (with the small-batch kernel,
+        // `matmul`, timed too where it takes them).
+        let m = std::env::var("PROBE_M")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(m);
         let x: Vec<f32> = (0..m * k)
             .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3)
             .collect();
@@ -82,6 +89,11 @@ fn main() {
             };
             let ((a, ga), (p, gp)) = (gf(&mut ta), gf(&mut tp));
             println!("{f:?} m={m} k={k} n={n}: amx {a:.2} ms ({ga:.0} GFLOP/s), avx-512 panel {p:.2} ms ({gp:.0} GFLOP/s)");
+            if std::env::var_os("PROBE_M").is_some() {
+                let s = timing::median_ms(reps, &mut || wm.matmul(&x, m, &mut y));
+                let g = 2.0 * (m * k * n) as f64 / s / 1e6;
+                println!("    small-batch kernel (matmul) {s:.2} ms ({g:.0} GFLOP/s)");
+            }
             if m > 512 && std::env::var_os("PROBE_AMX_ONLY").is_none() {
                 let med = |f: &mut dyn FnMut()| timing::median_ms(reps, f);
                 let g = med(&mut || {

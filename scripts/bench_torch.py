@@ -62,6 +62,18 @@ def cpu_snapshot():
     return busy, (t.user + t.system) * 100.0, time.perf_counter()
 
 
+def torch_isa():
+    """What PyTorch's CPU kernels use: ATen's dispatch level and the oneDNN/MKL caps set in the
+    environment (a run with PyTorch held to AVX2 sets ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA,
+    MKL_ENABLE_INSTRUCTIONS)."""
+    if "torch" not in sys.modules:
+        return None
+    import torch
+    caps = [f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA",
+                                             "MKL_ENABLE_INSTRUCTIONS") if os.environ.get(k)]
+    return torch.backends.cpu.get_cpu_capability() + (f" ({', '.join(caps)})" if caps else "")
+
+
 class Results:
     """JSON lines; `other_cores` = mean cores other processes kept busy since the previous row."""
 
@@ -81,6 +93,8 @@ class Results:
         obj = {"id": rid, "median_ms": med, "n": len(samples_ms),
                "samples_ms": [round(x, 3) for x in samples_ms], "load1": os.getloadavg()[0],
                "other_cores": other, **extra}
+        if torch_isa() is not None:
+            obj["torch_isa"] = torch_isa()
         self.f.write(json.dumps(obj) + "\n")
         self.f.flush()
         print(f"  {rid}: median {med:.1f} ms over {len(samples_ms)} runs (other processes: {other:.2f} cores)",
@@ -464,7 +478,7 @@ def machine_line():
             f"threads: {os.environ.get('BENCH_THREADS', '2')} on both sides (RAYON_NUM_THREADS / torch.set_num_threads)")
     try:
         import torch
-        line += f"; torch {torch.__version__}"
+        line += f"; torch {torch.__version__} (CPU kernels: {torch_isa()})"
     except ImportError:
         pass
     try:
