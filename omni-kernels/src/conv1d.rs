@@ -24,6 +24,11 @@
 //! (28 × 16), all 118 → ≈ 100 ms; the vocoder row of `omni_bench`, interleaved runs:
 //! 131–140 ms (4 × 96) → 113–115 (wide tiles) → 102–106 (+ the reused input buffer and
 //! ResBlocks without copies, `omni-core`'s `vocoder::host`).
+//! On AVX2 (no AVX-512), layers of 16 output channels or more run the same kind of
+//! wide tile with 16 channels × 6 samples in 12 ymm accumulators
+//! (`x86::conv_tile_wide_avx2`): the vocoder row of `omni_bench` with
+//! `OMNI_KERNELS=avx2`, interleaved runs, Intel Xeon, 2026-12-02: 201–208 ms (4 × 16
+//! tiles) → 177–182 ms.
 
 //! The transposed convolution is split into its `stride` polyphase components: output
 //! sample `t` with `(t + padding) mod stride = r` only sees the taps `j ≡ r (mod stride)`,
@@ -52,6 +57,9 @@ pub(crate) const TM: usize = 14;
 /// Output channels per tile of the wide kernel, which runs for `c_out ≥ WIDE` (and
 /// its 16-channel variant, 2·`TM` samples × 16 channels, for `c_out ≤ 16`).
 const WIDE: usize = 32;
+/// Output samples per tile of the wide AVX2 kernel (`x86::conv_tile_wide_avx2`: 6
+/// samples × 16 output channels, for every layer of 16 output channels or more).
+pub(crate) const TM_AVX2: usize = 6;
 
 /// `N` weights (one tap of one input channel for `N` output channels), 64-byte
 /// aligned: aligned AVX-512 loads.
@@ -298,8 +306,10 @@ fn run(isa: Isa, pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512Vnni && (c_out >= WIDE || c_out == WIDE / 2) {
-        return run_wide(pass, c_out, t_out, out);
+    if (isa == Isa::Avx512Vnni && (c_out >= WIDE || c_out == WIDE / 2))
+        || (isa == Isa::Avx2 && c_out >= WIDE / 2)
+    {
+        return run_wide(isa, pass, c_out, t_out, out);
     }
     let tasks = tasks(out, t_out, OB, TW * pass.stride);
     tasks.into_par_iter().for_each(|(b, t_lo, mut parts)| {
@@ -344,12 +354,15 @@ fn run(isa: Isa, pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
     });
 }
 
-/// [`run`] with a wide AVX-512 tile: `x86::conv_tile_wide_avx512` ([`TM`] positions ×
-/// 32 output channels) or, for 16 output channels, `x86::conv_tile_wide16_avx512`
-/// (2·`TM` × 16): tasks of one group of output channels × a range of output samples.
+/// [`run`] with a wide tile: on AVX-512 `x86::conv_tile_wide_avx512` ([`TM`] positions
+/// × 32 output channels) or, for 16 output channels, `x86::conv_tile_wide16_avx512`
+/// (2·`TM` × 16); on AVX2 `x86::conv_tile_wide_avx2` ([`TM_AVX2`] × 16): tasks of one
+/// group of output channels × a range of output samples.
 #[cfg(target_arch = "x86_64")]
-fn run_wide(pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
-    let (ob, tm) = if c_out >= WIDE {
+fn run_wide(isa: Isa, pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
+    let (ob, tm) = if isa == Isa::Avx2 {
+        (WIDE / 2, TM_AVX2)
+    } else if c_out >= WIDE {
         (WIDE, TM)
     } else {
         (WIDE / 2, 2 * TM)
@@ -363,10 +376,14 @@ fn run_wide(pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
             let (xp, lp, d) = (pass.xp, pass.lp, pass.dilation);
             for m0 in (m_lo..m_hi).step_by(tm) {
                 // SAFETY: `run` is only called behind `isa.is_available()` (every public
-                // entry asserts it) and takes this path for `Avx512Vnni`: AVX-512 F,
-                // AVX2, FMA and F16C were detected at run time.
+                // entry asserts it) and takes this path for `Avx512Vnni` (AVX-512 F,
+                // AVX2, FMA and F16C were detected at run time) or `Avx2` (AVX2 and FMA
+                // were), each calling only its own kernels.
                 unsafe {
-                    if ob == WIDE {
+                    if isa == Isa::Avx2 {
+                        let w = p.lanes(&p.wide16, g);
+                        crate::x86::conv_tile_wide_avx2(xp, lp, p.c_in, p.k, d, w, m0, &mut acc)
+                    } else if ob == WIDE {
                         let w = p.lanes(&p.wide, g);
                         crate::x86::conv_tile_wide_avx512(xp, lp, p.c_in, p.k, d, w, m0, &mut acc)
                     } else {

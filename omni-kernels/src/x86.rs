@@ -9,7 +9,7 @@
 use std::arch::x86_64::*;
 
 use crate::blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, BlockQ8_0x8, QK};
-use crate::conv1d::{Lanes, OB, TM, TW};
+use crate::conv1d::{Lanes, OB, TM, TM_AVX2, TW};
 use crate::XRow;
 
 /// Horizontal sum of 8 lanes.
@@ -880,6 +880,62 @@ fn conv_tile16(
         }
     }
     out
+}
+
+/// The AVX2 wide convolution tile (`conv1d`'s layers of 16 output channels or more):
+/// `out[l][u] = Σ_i Σ_j w[i·k + j][l] · xp[i·lp + m0 + u + j·d]` for [`TM_AVX2`] = 6
+/// positions `u` × 16 output channels `l`, in 12 ymm accumulators: per (input
+/// channel, tap) pair, two aligned loads of the packed weights (`Lanes<16>`, 64-byte
+/// aligned), six broadcast samples of x, 12 FMAs (8 loads per 12 FMAs: the FMAs bound
+/// it, where [`conv_tile16`]'s 4 × 16 tile needs 6 loads per 8). 12 accumulators + 2
+/// weight vectors + 1 broadcast fit the 16 registers.
+#[allow(clippy::too_many_arguments)] // the input's geometry and the tile's place
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn conv_tile_wide_avx2(
+    xp: &[f32],
+    lp: usize,
+    c_in: usize,
+    k: usize,
+    d: usize,
+    w: &[Lanes<16>],
+    m0: usize,
+    out: &mut [[f32; 32]; 32],
+) {
+    let mut acc = [[_mm256_setzero_ps(); 2]; TM_AVX2];
+    let span = TM_AVX2 + d * (k - 1);
+    let w = &w[..c_in * k];
+    for i in 0..c_in {
+        let row = &xp[i * lp + m0..i * lp + m0 + span];
+        for (j, wj) in w[i * k..(i + 1) * k].iter().enumerate() {
+            let xs: &[f32; TM_AVX2] = row[j * d..j * d + TM_AVX2]
+                .try_into()
+                .expect("TM_AVX2 samples");
+            // SAFETY: `Lanes<16>` is 16 f32 aligned to 64 bytes: two aligned 32-byte loads.
+            let (w0, w1) = unsafe {
+                (
+                    _mm256_load_ps(wj.0.as_ptr()),
+                    _mm256_load_ps(wj.0.as_ptr().add(8)),
+                )
+            };
+            for (a, &x) in acc.iter_mut().zip(xs) {
+                let b = _mm256_set1_ps(x);
+                a[0] = _mm256_fmadd_ps(b, w0, a[0]);
+                a[1] = _mm256_fmadd_ps(b, w1, a[1]);
+            }
+        }
+    }
+    // Channel-major for the caller's row writes.
+    for (u, a) in acc.iter().enumerate() {
+        let mut v = [0f32; 16];
+        // SAFETY: `v` is 16 writable f32; `storeu` has no alignment requirement.
+        unsafe {
+            _mm256_storeu_ps(v.as_mut_ptr(), a[0]);
+            _mm256_storeu_ps(v.as_mut_ptr().add(8), a[1]);
+        }
+        for (o, &x) in out.iter_mut().zip(&v) {
+            o[u] = x;
+        }
+    }
 }
 
 /// The AVX-512 version of [`conv_tile`]: the whole tile of `OB` = 4 output channels ×

@@ -605,7 +605,8 @@ fn conv1d_every_variant_matches_the_definition() {
     // c_out ≥ 32 takes the wide AVX-512 tile (14 samples × 32 channels): a partial
     // last group of channels (37), t not a multiple of 14, several time ranges per
     // group (t = 500), a padding smaller than "same"; c_out = 16 takes its 16-channel
-    // variant (28 samples × 16 channels).
+    // variant (28 samples × 16 channels). On AVX2, c_out ≥ 16 takes the wide AVX2 tile
+    // (6 samples × 16 channels: 37 leaves a partial group, t = 77 / 25 partial tiles).
     let cases = [
         (16, 37, 11, 5, 25, 77),
         (16, 16, 11, 3, 15, 300),
@@ -667,7 +668,8 @@ fn conv1d_leaky_relu_is_applied_to_the_input() {
 fn conv_transpose1d_every_variant_matches_the_definition() {
     // (c_in, c_out, k, stride, pad, t): HiFi-GAN's upsamplers (11, 5), (8, 4), (4, 2)
     // with padding (k − u) / 2, k < stride·2 with no padding, t = 1; c_out ≥ 32 (the
-    // wide AVX-512 tile, a partial last group of channels; 16: its 16-channel variant).
+    // wide AVX-512 tile, a partial last group of channels; 16: its 16-channel variant;
+    // on AVX2, c_out ≥ 16: the wide AVX2 tile).
     let cases = [
         (16, 32, 11, 5, 3, 130),
         (32, 16, 4, 2, 1, 90),
