@@ -179,13 +179,22 @@ unsafe fn tile_raw(isa: Isa, a: &[f32], b: &[f32], c: *mut f32, ldc: usize, accu
 }
 
 /// `dst[kk·32 + j] = src[j·stride + kk]` for `kk < kc`, `j < rows` (zeros for
-/// `rows ≤ j < 32`).
+/// `rows ≤ j < 32`): full panels in 16 × 16 (AVX-512) or 8 × 8 (AVX2) register
+/// transposes. The AVX2 one: `llm_probe` with `OMNI_KERNELS=avx2`, Intel Xeon,
+/// 2026-12-02, old/new binaries interleaved, 1B prompt f32 4.20–4.54 → 3.60–3.77 s,
+/// f16 (converted while packing) 4.35–4.60 → 3.46–3.85 s (the scalar packing loop had
+/// been 11 % of the prompt's samples, against 50 % for the register tile).
 fn transpose_panel(isa: Isa, src: &[f32], stride: usize, rows: usize, kc: usize, dst: &mut [f32]) {
     debug_assert_eq!(dst.len(), kc * NR);
     #[cfg(target_arch = "x86_64")]
     if isa == Isa::Avx512Vnni && rows == NR && kc.is_multiple_of(16) {
         // SAFETY: as in `tile`: AVX-512 F was detected.
         return unsafe { crate::x86::transpose_panel_avx512(src, stride, kc, dst) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx2 && rows == NR && kc.is_multiple_of(8) {
+        // SAFETY: as in `tile`: AVX2, FMA and F16C were detected.
+        return unsafe { crate::x86::transpose_panel_avx2(src, stride, kc, dst) };
     }
     let _ = isa;
     for (j, col) in (0..NR).map(|j| (j, j < rows)) {
@@ -226,6 +235,12 @@ fn pack_w(
             let end = (r0 + rows - 1) * k + k0 + kc;
             // SAFETY: as in `tile_raw`: `isa` is available (AVX-512 F, F16C).
             unsafe { crate::x86::transpose_panel_f16_avx512(&w[r0 * k + k0..end], k, kc, dst) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Rows::F16(w) if isa == Isa::Avx2 && rows == NR && kc.is_multiple_of(8) => {
+            let end = (r0 + rows - 1) * k + k0 + kc;
+            // SAFETY: as in `tile_raw`: `isa` is available (AVX2, F16C).
+            unsafe { crate::x86::transpose_panel_f16_avx2(&w[r0 * k + k0..end], k, kc, dst) }
         }
         Rows::F16(_) | Rows::Dequant(_) => with_buf(&ROWS_F32, rows * kc, |tmp| {
             for (j, t) in tmp.chunks_exact_mut(kc).enumerate() {

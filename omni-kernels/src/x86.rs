@@ -1281,6 +1281,83 @@ pub(crate) fn transpose_panel_f16_avx512(src: &[u16], stride: usize, kc: usize, 
     });
 }
 
+/// The 8 × 8 transpose: `r[i]` ← column `i` of the rows `r[0..8]` (in-lane unpacks
+/// and shuffles, then 128-bit lane permutes).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn transpose8(r: &mut [__m256; 8]) {
+    let t: [__m256; 8] = std::array::from_fn(|i| {
+        let (a, b) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+        if i % 2 == 0 {
+            _mm256_unpacklo_ps(a, b)
+        } else {
+            _mm256_unpackhi_ps(a, b)
+        }
+    });
+    // t[0] = a0 b0 a1 b1 | a4 b4 a5 b5, t[1] = a2 b2 a3 b3 | a6 b6 a7 b7, t[2], t[3]
+    // likewise for rows c, d; s[0] = a0 b0 c0 d0 | a4 b4 c4 d4, s[1] the 1/5 columns,
+    // s[2] 2/6, s[3] 3/7; s[4..8] the same for rows e..h.
+    let s: [__m256; 8] = std::array::from_fn(|i| {
+        let (a, b) = (
+            t[(i / 4) * 4 + (i % 4) / 2],
+            t[(i / 4) * 4 + (i % 4) / 2 + 2],
+        );
+        if i % 2 == 0 {
+            _mm256_shuffle_ps::<0x44>(a, b)
+        } else {
+            _mm256_shuffle_ps::<0xEE>(a, b)
+        }
+    });
+    for c in 0..4 {
+        r[c] = _mm256_permute2f128_ps::<0x20>(s[c], s[c + 4]);
+        r[c + 4] = _mm256_permute2f128_ps::<0x31>(s[c], s[c + 4]);
+    }
+}
+
+/// `dst[kk·32 + j] = src[j·stride + kk]` for `j < 32`, `kk < kc` (`kc % 8 == 0`): a
+/// weight panel of `panel_gemm` on AVX2, 8 × 8 blocks at a time, each row's 8
+/// values `load(j, k0)`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn transpose_panel_avx2_with(kc: usize, dst: &mut [f32], load: impl Fn(usize, usize) -> __m256) {
+    for k0 in (0..kc).step_by(8) {
+        for h in 0..4 {
+            let mut r: [__m256; 8] = std::array::from_fn(|i| load(8 * h + i, k0));
+            transpose8(&mut r);
+            for (kk, v) in r.iter().enumerate() {
+                let d = &mut dst[(k0 + kk) * 32 + 8 * h..][..8];
+                // SAFETY: `d` is 8 writable f32; `storeu` has no alignment requirement.
+                unsafe { _mm256_storeu_ps(d.as_mut_ptr(), *v) };
+            }
+        }
+    }
+}
+
+/// [`transpose_panel_avx512`] on AVX2 (`kc % 8 == 0`).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn transpose_panel_avx2(src: &[f32], stride: usize, kc: usize, dst: &mut [f32]) {
+    assert!(kc.is_multiple_of(8) && dst.len() == kc * 32);
+    assert!(src.len() >= 31 * stride + kc);
+    transpose_panel_avx2_with(kc, dst, |j, k0| {
+        let s = &src[j * stride + k0..][..8];
+        // SAFETY: `s` is 8 readable f32.
+        unsafe { _mm256_loadu_ps(s.as_ptr()) }
+    });
+}
+
+/// [`transpose_panel_avx2`] from f16 weights (bits), converted as they are loaded
+/// (F16C `vcvtph2ps`, 8 halves per row and block).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn transpose_panel_f16_avx2(src: &[u16], stride: usize, kc: usize, dst: &mut [f32]) {
+    assert!(kc.is_multiple_of(8) && dst.len() == kc * 32);
+    assert!(src.len() >= 31 * stride + kc);
+    transpose_panel_avx2_with(kc, dst, |j, k0| {
+        let s = &src[j * stride + k0..][..8];
+        // SAFETY: `s` is 8 readable u16 (16 bytes).
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(s.as_ptr().cast())) }
+    });
+}
+
 /// GELU on 16 lanes (see `crate::activation`: A&S 7.1.26 erf around [`exp512`]).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f")]
