@@ -12,6 +12,14 @@ LLAMA_PIN=llama-cpp-python==0.3.36
 # On a CPU with AMX, GGML_NATIVE=ON builds llama.cpp's AMX path, which crashed (SIGSEGV in the
 # first q8_0 decode) in the VMs here; there, set LLAMA_CMAKE_ARGS to GGML_NATIVE=OFF with the
 # CPU's other features on (see benches/RESULTS.md, the Intel run) and ANCHOR_VENV to a new venv.
+# The AVX2 code paths on an AVX-512 machine (benches/RESULTS.md, "AVX-512 and AMX off on both
+# sides"): ANCHOR_VENV=~/.cache/omni-bench-venv-avx2 LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF
+# -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF
+# -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF
+# -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF -DLLAMA_CURL=OFF", then
+# `OMNI_KERNELS=avx2 ANCHOR_VENV=… scripts/bench.sh quant`; for the PyTorch rows
+# `OMNI_KERNELS=avx2 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+# MKL_ENABLE_INSTRUCTIONS=AVX2 scripts/bench.sh`.
 export CMAKE_ARGS="${LLAMA_CMAKE_ARGS:--DGGML_NATIVE=ON -DLLAVA_BUILD=OFF -DLLAMA_CURL=OFF}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 
