@@ -184,7 +184,7 @@ impl LayerCache {
         let mut host = match std::mem::take(&mut self.store) {
             Store::Host(h) => h,
             Store::Tensors { k, v } => {
-                let cap = k.dims()[2];
+                let [_, heads, cap, dim] = k.dims();
                 HostKv {
                     dtype: k.dtype(),
                     k: to_host_f32(k),
