@@ -882,6 +882,33 @@ fn conv_tile16(
     out
 }
 
+/// The (input channel, tap) pairs of a wide convolution tile, in order: `f(xs, wj)`
+/// with the `T` input samples `xp[i·lp + m0 + j·d..][..T]` the tap reads and its
+/// packed weights `w[i·k + j]`. Inlined into each tile kernel (and so compiled with its
+/// target features).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // the input's geometry and the tile's place
+fn for_each_tap<const T: usize, L>(
+    xp: &[f32],
+    lp: usize,
+    c_in: usize,
+    k: usize,
+    d: usize,
+    w: &[L],
+    m0: usize,
+    mut f: impl FnMut(&[f32; T], &L),
+) {
+    let span = T + d * (k - 1);
+    let w = &w[..c_in * k];
+    for i in 0..c_in {
+        let row = &xp[i * lp + m0..i * lp + m0 + span];
+        for (j, wj) in w[i * k..(i + 1) * k].iter().enumerate() {
+            let xs: &[f32; T] = row[j * d..j * d + T].try_into().expect("T samples");
+            f(xs, wj);
+        }
+    }
+}
+
 /// The AVX2 wide convolution tile (`conv1d`'s layers of 16 output channels or more):
 /// `out[l][u] = Σ_i Σ_j w[i·k + j][l] · xp[i·lp + m0 + u + j·d]` for [`TM_AVX2`] = 6
 /// positions `u` × 16 output channels `l`, in 12 ymm accumulators: per (input
@@ -902,28 +929,20 @@ pub(crate) fn conv_tile_wide_avx2(
     out: &mut [[f32; 32]; 32],
 ) {
     let mut acc = [[_mm256_setzero_ps(); 2]; TM_AVX2];
-    let span = TM_AVX2 + d * (k - 1);
-    let w = &w[..c_in * k];
-    for i in 0..c_in {
-        let row = &xp[i * lp + m0..i * lp + m0 + span];
-        for (j, wj) in w[i * k..(i + 1) * k].iter().enumerate() {
-            let xs: &[f32; TM_AVX2] = row[j * d..j * d + TM_AVX2]
-                .try_into()
-                .expect("TM_AVX2 samples");
-            // SAFETY: `Lanes<16>` is 16 f32 aligned to 64 bytes: two aligned 32-byte loads.
-            let (w0, w1) = unsafe {
-                (
-                    _mm256_load_ps(wj.0.as_ptr()),
-                    _mm256_load_ps(wj.0.as_ptr().add(8)),
-                )
-            };
-            for (a, &x) in acc.iter_mut().zip(xs) {
-                let b = _mm256_set1_ps(x);
-                a[0] = _mm256_fmadd_ps(b, w0, a[0]);
-                a[1] = _mm256_fmadd_ps(b, w1, a[1]);
-            }
+    for_each_tap::<TM_AVX2, _>(xp, lp, c_in, k, d, w, m0, |xs, wj| {
+        // SAFETY: `Lanes<16>` is 16 f32 aligned to 64 bytes: two aligned 32-byte loads.
+        let (w0, w1) = unsafe {
+            (
+                _mm256_load_ps(wj.0.as_ptr()),
+                _mm256_load_ps(wj.0.as_ptr().add(8)),
+            )
+        };
+        for (a, &x) in acc.iter_mut().zip(xs) {
+            let b = _mm256_set1_ps(x);
+            a[0] = _mm256_fmadd_ps(b, w0, a[0]);
+            a[1] = _mm256_fmadd_ps(b, w1, a[1]);
         }
-    }
+    });
     // Channel-major for the caller's row writes.
     for (u, a) in acc.iter().enumerate() {
         let mut v = [0f32; 16];
@@ -1009,26 +1028,20 @@ pub(crate) fn conv_tile_wide_avx512(
     out: &mut [[f32; 32]; 32],
 ) {
     let mut acc = [[_mm512_setzero_ps(); 2]; TM];
-    let span = TM + d * (k - 1);
-    let w = &w[..c_in * k];
-    for i in 0..c_in {
-        let row = &xp[i * lp + m0..i * lp + m0 + span];
-        for (j, wj) in w[i * k..(i + 1) * k].iter().enumerate() {
-            let xs: &[f32; TM] = row[j * d..j * d + TM].try_into().expect("TM samples");
-            // SAFETY: `Lanes<32>` is 32 f32 aligned to 64 bytes: two aligned loads.
-            let (w0, w1) = unsafe {
-                (
-                    _mm512_load_ps(wj.0.as_ptr()),
-                    _mm512_load_ps(wj.0.as_ptr().add(16)),
-                )
-            };
-            for (a, &x) in acc.iter_mut().zip(xs) {
-                let b = _mm512_set1_ps(x);
-                a[0] = _mm512_fmadd_ps(b, w0, a[0]);
-                a[1] = _mm512_fmadd_ps(b, w1, a[1]);
-            }
+    for_each_tap::<TM, _>(xp, lp, c_in, k, d, w, m0, |xs, wj| {
+        // SAFETY: `Lanes<32>` is 32 f32 aligned to 64 bytes: two aligned loads.
+        let (w0, w1) = unsafe {
+            (
+                _mm512_load_ps(wj.0.as_ptr()),
+                _mm512_load_ps(wj.0.as_ptr().add(16)),
+            )
+        };
+        for (a, &x) in acc.iter_mut().zip(xs) {
+            let b = _mm512_set1_ps(x);
+            a[0] = _mm512_fmadd_ps(b, w0, a[0]);
+            a[1] = _mm512_fmadd_ps(b, w1, a[1]);
         }
-    }
+    });
     // Channel-major for the caller's contiguous row writes: two 16 × 16 transposes
     // (positions TM..16 zero).
     for h in 0..2 {
@@ -1064,19 +1077,13 @@ pub(crate) fn conv_tile_wide16_avx512(
 ) {
     const T: usize = 2 * TM;
     let mut acc = [_mm512_setzero_ps(); T];
-    let span = T + d * (k - 1);
-    let w = &w[..c_in * k];
-    for i in 0..c_in {
-        let row = &xp[i * lp + m0..i * lp + m0 + span];
-        for (j, wj) in w[i * k..(i + 1) * k].iter().enumerate() {
-            let xs: &[f32; T] = row[j * d..j * d + T].try_into().expect("2·TM samples");
-            // SAFETY: `Lanes<16>` is 16 f32 aligned to 64 bytes: one aligned load.
-            let w0 = unsafe { _mm512_load_ps(wj.0.as_ptr()) };
-            for (a, &x) in acc.iter_mut().zip(xs) {
-                *a = _mm512_fmadd_ps(_mm512_set1_ps(x), w0, *a);
-            }
+    for_each_tap::<T, _>(xp, lp, c_in, k, d, w, m0, |xs, wj| {
+        // SAFETY: `Lanes<16>` is 16 f32 aligned to 64 bytes: one aligned load.
+        let w0 = unsafe { _mm512_load_ps(wj.0.as_ptr()) };
+        for (a, &x) in acc.iter_mut().zip(xs) {
+            *a = _mm512_fmadd_ps(_mm512_set1_ps(x), w0, *a);
         }
-    }
+    });
     for h in 0..2 {
         let mut r: [__m512; 16] = std::array::from_fn(|u| {
             if 16 * h + u < T {
