@@ -299,8 +299,8 @@ fn phase_range(pass: &Pass, r: usize, t_lo: usize, t_hi: usize) -> (usize, usize
 
 /// Runs `pass` into `out` (`[c_out, t_out]`): `bias + Σ taps (+ residual)`. Tasks are
 /// (group of `OB` output channels, range of output samples), spread over rayon's threads;
-/// each owns its slices of the output rows. On AVX-512 with at least 32 output channels
-/// the wide tile runs instead ([`run_wide`]).
+/// each owns its slices of the output rows. On AVX-512 with 16 or at least 32 output
+/// channels, and on AVX2 with at least 16, a wide tile runs instead ([`run_wide`]).
 fn run(isa: Isa, pass: &Pass, c_out: usize, t_out: usize, out: &mut [f32]) {
     if t_out == 0 || c_out == 0 {
         return;
