@@ -82,7 +82,7 @@ impl DecoderLayer {
         self.forward_burn(x, cos, sin, cache)
     }
 
-    /// The layer in burn's ops (every device, decode, training's autodiff): the
+    /// The layer in burn's ops (other devices, unpacked weights, training's autodiff): the
     /// definition the host path is tested against.
     pub fn forward_burn(
         &self,

@@ -39,7 +39,7 @@ thread_local! {
 pub const SCRATCH_KEEP: usize = 64 << 20;
 
 /// `f` on `len` f32 of scratch (contents unspecified), for the host paths'
-/// intermediate buffers (the Whisper encoder's, the prompt's decoder layers'). The
+/// intermediate buffers (the Whisper encoder's, the decoder layers'). The
 /// buffer is kept per calling thread and grows to the largest `len` asked, up to
 /// [`SCRATCH_KEEP`] values (Whisper large-v3: 19 M; an 8B prompt of 340 positions:
 /// 15 M; the speech decoder's 1250 frames at once, the reference's way: 53 M): fresh
