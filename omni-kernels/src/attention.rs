@@ -87,10 +87,9 @@ impl Heads<'_> {
 /// h / (heads / kv_heads)` (grouped-query attention: transformers'
 /// `repeat_kv`, without the copies), over every key or, with `causal = Some(p0)`,
 /// the keys `0..=p0 + i` for query row `i` (the query rows are positions `p0..`
-/// after `p0` cached ones: `LlamaAttention` with its causal mask). Per head and block
-/// of [`Q_BLOCK`] query rows (one rayon task): `S = Q_h·K_gᵀ` (a GEMM into a
-/// per-thread scratch), each row's softmax in place over its visible keys (the
-/// rest set to 0), `O = P·V_g` (a GEMM), `O /= Σ`.
+/// after `p0` cached ones: `LlamaAttention` with its causal mask). The AMX tiles
+/// where opted in (unmasked), else [`attention_heads_with`] on the selected
+/// instruction set.
 pub fn attention_heads(
     q: Heads<'_>,
     k: Heads<'_>,
@@ -99,38 +98,52 @@ pub fn attention_heads(
     causal: Option<usize>,
     out: &mut [f32],
 ) {
-    let (heads, t_q, t_k) = (q.heads, q.rows, k.rows);
-    let c = heads * d;
-    assert_eq!(out.len(), t_q * c, "out is not [{t_q}, {heads}·{d}]");
-    assert!(
-        k.heads == v.heads && k.rows == v.rows,
-        "k and v differ in shape"
-    );
-    q.check(d, "q");
-    k.check(d, "k");
-    v.check(d, "v");
-    if t_q == 0 || c == 0 {
+    if !check_shapes(q, k, v, d, causal, out) {
         return;
-    }
-    assert!(t_k > 0, "attention over no keys");
-    assert!(
-        k.heads > 0 && heads.is_multiple_of(k.heads),
-        "{heads} query heads over {} kv heads",
-        k.heads
-    );
-    if let Some(p0) = causal {
-        assert!(
-            p0 + t_q <= t_k,
-            "causal: {t_q} queries after {p0} cached need {} keys, got {t_k}",
-            p0 + t_q
-        );
     }
     #[cfg(target_arch = "x86_64")]
     if causal.is_none() && crate::amx_attention::applies(d) {
         return crate::amx_attention::attention(q, k, v, d, out);
     }
+    attention_heads_with(Isa::selected(), q, k, v, d, causal, out)
+}
+
+/// [`attention_heads`] without the AMX opt-in, on an explicit instruction set
+/// (panics if this CPU lacks it): at least [`crate::panel_attention::Q_ROWS`] query
+/// rows per kv head (prompts, Whisper's frames) take the register tiles of omni's
+/// GEMM with the scores key-major (`panel_attention`); fewer (decode steps, the
+/// speech decoder's 25 frames over 32 kv heads) the per-head `gemm` crate path
+/// below. `examples/attn_probe.rs` (Intel Xeon, 2 threads, 2026-12-02, one
+/// Whisper layer's attention at 1500 frames, tiles vs the `gemm` crate path,
+/// alternated): AVX-512 large-v3 66.1–67.6 ms against 72.5–74.9, base 25.9–27.1
+/// against 26.3–26.6; AVX2 with the `gemm` crate held to AVX2 too
+/// (`scripts/cargo_gemm_avx2.sh`: an AVX2 CPU's path) large-v3 97.5–101.6 against
+/// 108.6–108.9, base 40.8–42.7 against 39.6–48.1.
+pub fn attention_heads_with(
+    isa: Isa,
+    q: Heads<'_>,
+    k: Heads<'_>,
+    v: Heads<'_>,
+    d: usize,
+    causal: Option<usize>,
+    out: &mut [f32],
+) {
+    assert!(
+        isa.is_available(),
+        "kernels {isa:?} are not available on this CPU"
+    );
+    if !check_shapes(q, k, v, d, causal, out) {
+        return;
+    }
+    let (heads, t_q, t_k) = (q.heads, q.rows, k.rows);
+    let c = heads * d;
     let group = heads / k.heads;
-    let isa = Isa::selected();
+    if group * t_q >= crate::panel_attention::Q_ROWS {
+        return crate::panel_attention::attention(isa, q, k, v, d, causal, out);
+    }
+    // Per head and block of `Q_BLOCK` query rows (one rayon task): `S = Q_h·K_gᵀ` (a
+    // GEMM into a per-thread scratch), each row's softmax in place over its visible
+    // keys (the rest set to 0), `O = P·V_g` (a GEMM), `O /= Σ`.
     let scale = 1.0 / (d as f32).sqrt();
     let blocks = t_q.div_ceil(Q_BLOCK);
     // One task per (head, block of query rows): its output goes to a buffer of its
@@ -214,6 +227,45 @@ pub fn attention_heads(
             out[(i0 + r) * c + h * d..(i0 + r) * c + (h + 1) * d].copy_from_slice(row);
         }
     }
+}
+
+/// Asserts the shapes of an attention call (panics on a mismatch); returns whether
+/// there is anything to compute.
+fn check_shapes(
+    q: Heads<'_>,
+    k: Heads<'_>,
+    v: Heads<'_>,
+    d: usize,
+    causal: Option<usize>,
+    out: &[f32],
+) -> bool {
+    let (heads, t_q, t_k) = (q.heads, q.rows, k.rows);
+    let c = heads * d;
+    assert_eq!(out.len(), t_q * c, "out is not [{t_q}, {heads}·{d}]");
+    assert!(
+        k.heads == v.heads && k.rows == v.rows,
+        "k and v differ in shape"
+    );
+    q.check(d, "q");
+    k.check(d, "k");
+    v.check(d, "v");
+    if t_q == 0 || c == 0 {
+        return false;
+    }
+    assert!(t_k > 0, "attention over no keys");
+    assert!(
+        k.heads > 0 && heads.is_multiple_of(k.heads),
+        "{heads} query heads over {} kv heads",
+        k.heads
+    );
+    if let Some(p0) = causal {
+        assert!(
+            p0 + t_q <= t_k,
+            "causal: {t_q} queries after {p0} cached need {} keys, got {t_k}",
+            p0 + t_q
+        );
+    }
+    true
 }
 
 /// `row[j] ← exp(scale·(row[j] − max))`; returns the sum of the new values (≥ 1).

@@ -58,6 +58,7 @@ pub mod blocks;
 pub mod conv1d;
 pub mod math;
 pub mod norm;
+mod panel_attention;
 mod panel_gemm;
 mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -68,7 +69,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 pub use activation::{bias_gelu, bias_gelu_with, silu_mul, silu_mul_with};
-pub use attention::{attention_f32, attention_heads, Heads};
+pub use attention::{attention_f32, attention_heads, attention_heads_with, Heads};
 pub use blocks::{BlockQ4_0, BlockQ4_0x8, BlockQ8_0, BlockQ8_0x8, Interleaved8, Q8Activations, QK};
 pub use conv1d::{Conv1d, ConvTranspose1d};
 pub use math::{log10_floor, log10_floor_with};

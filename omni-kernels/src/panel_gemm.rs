@@ -156,7 +156,14 @@ pub(crate) fn mr(isa: Isa) -> usize {
 /// # Safety
 /// `c + i·ldc + j` must be valid for reads and writes for `i < MR`, `j < 32`, and
 /// not accessed by anyone else during the call; `isa` must be available.
-unsafe fn tile_raw(isa: Isa, a: &[f32], b: &[f32], c: *mut f32, ldc: usize, accumulate: bool) {
+pub(crate) unsafe fn tile_raw(
+    isa: Isa,
+    a: &[f32],
+    b: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the caller's contract (`isa` available: AVX-512 F was detected; the
@@ -184,7 +191,14 @@ unsafe fn tile_raw(isa: Isa, a: &[f32], b: &[f32], c: *mut f32, ldc: usize, accu
 /// 2026-12-02, old/new binaries interleaved, 1B prompt f32 4.20–4.54 → 3.60–3.77 s,
 /// f16 (converted while packing) 4.35–4.60 → 3.46–3.85 s (the scalar packing loop had
 /// been 11 % of the prompt's samples, against 50 % for the register tile).
-fn transpose_panel(isa: Isa, src: &[f32], stride: usize, rows: usize, kc: usize, dst: &mut [f32]) {
+pub(crate) fn transpose_panel(
+    isa: Isa,
+    src: &[f32],
+    stride: usize,
+    rows: usize,
+    kc: usize,
+    dst: &mut [f32],
+) {
     debug_assert_eq!(dst.len(), kc * NR);
     #[cfg(target_arch = "x86_64")]
     if isa == Isa::Avx512Vnni && rows == NR && kc.is_multiple_of(16) {

@@ -1603,3 +1603,88 @@ pub(crate) fn log10_floor_avx2(xs: &mut [f32], floor: f32) {
         *x = if x.is_nan() { *x } else { x.max(floor).log10() };
     }
 }
+
+/// The exponentials of a panel of scores held key-major (`panel[j·32 + l]`: key `j`,
+/// query column `l`; the transposed layout of [`crate::panel_attention`]):
+/// `panel[j·32 + l] ← exp(scale·(panel[j·32 + l] − max[l]))` for every row `j`, and
+/// the column sums added to `sums` — one query per lane, no horizontal reductions
+/// (AVX2: 4 vectors of 8 columns per row).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn exp_columns_avx2(
+    panel: &mut [f32],
+    max: &[f32; 32],
+    scale: f32,
+    sums: &mut [f32; 32],
+) {
+    let load = |p: &[f32]| -> [__m256; 4] {
+        std::array::from_fn(|v| {
+            let c: &[f32; 8] = p[8 * v..8 * v + 8].try_into().expect("8 lanes");
+            load_ps(c)
+        })
+    };
+    let (vm, vs) = (load(max), _mm256_set1_ps(scale));
+    let mut s = load(sums);
+    let (rows, rem) = panel.as_chunks_mut::<32>();
+    assert!(rem.is_empty(), "a panel of 32 columns");
+    for row in rows {
+        for v in 0..4 {
+            // SAFETY: `row` is 32 readable and writable f32; `loadu`/`storeu` have no
+            // alignment requirement.
+            unsafe {
+                let p = row.as_mut_ptr().add(8 * v);
+                let e = exp256(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(p), vm[v]), vs));
+                _mm256_storeu_ps(p, e);
+                s[v] = _mm256_add_ps(s[v], e);
+            }
+        }
+    }
+    for (v, sv) in s.iter().enumerate() {
+        // SAFETY: `sums[8v..8v + 8]` is 8 writable f32.
+        unsafe { _mm256_storeu_ps(sums[8 * v..].as_mut_ptr(), *sv) };
+    }
+}
+
+/// [`exp_columns_avx2`] on AVX-512 (2 vectors of 16 columns per row).
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) fn exp_columns_avx512(
+    panel: &mut [f32],
+    max: &[f32; 32],
+    scale: f32,
+    sums: &mut [f32; 32],
+) {
+    // SAFETY: two loads of 16 f32 inside the 32-value array; `loadu` has no
+    // alignment requirement.
+    let vm = unsafe {
+        [
+            _mm512_loadu_ps(max.as_ptr()),
+            _mm512_loadu_ps(max.as_ptr().add(16)),
+        ]
+    };
+    // SAFETY: as above.
+    let mut s = unsafe {
+        [
+            _mm512_loadu_ps(sums.as_ptr()),
+            _mm512_loadu_ps(sums.as_ptr().add(16)),
+        ]
+    };
+    let vs = _mm512_set1_ps(scale);
+    let (rows, rem) = panel.as_chunks_mut::<32>();
+    assert!(rem.is_empty(), "a panel of 32 columns");
+    for row in rows {
+        for v in 0..2 {
+            // SAFETY: 16 f32 inside the 32-value row (v < 2), read and written in
+            // place (a unique borrow); no alignment requirement.
+            unsafe {
+                let p = row.as_mut_ptr().add(16 * v);
+                let e = exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(p), vm[v]), vs));
+                _mm512_storeu_ps(p, e);
+                s[v] = _mm512_add_ps(s[v], e);
+            }
+        }
+    }
+    // SAFETY: as above.
+    unsafe {
+        _mm512_storeu_ps(sums.as_mut_ptr(), s[0]);
+        _mm512_storeu_ps(sums.as_mut_ptr().add(16), s[1]);
+    }
+}

@@ -850,25 +850,30 @@ fn attention_at_whisper_head_width_matches_the_softmax_definition() {
             head_stride: d,
             row_stride: heads * d,
         };
-        let mut out = vec![f32::NAN; t_q * heads * d];
-        omni_kernels::attention_heads(
-            token_major(&q, heads, t_q),
-            token_major(&k, kvh, t_k),
-            token_major(&v, kvh, t_k),
-            d,
-            None,
-            &mut out,
-        );
-        assert_attention_rows(
-            &out,
-            (heads, kvh, d),
-            0..t_q,
-            |_| t_k,
-            |h, i, e| q[i * heads * d + h * d + e],
-            &k,
-            &v,
-            &format!("opt-in {opt_in} d {d} spread {spread}"),
-        );
+        // The selected path (AMX where opted in), then every instruction set's.
+        let isas = std::iter::once(None).chain(Isa::available().into_iter().map(Some));
+        for isa in isas.take(if opt_in == 1 { 1 } else { usize::MAX }) {
+            let mut out = vec![f32::NAN; t_q * heads * d];
+            let (qh, kh, vh) = (
+                token_major(&q, heads, t_q),
+                token_major(&k, kvh, t_k),
+                token_major(&v, kvh, t_k),
+            );
+            match isa {
+                None => omni_kernels::attention_heads(qh, kh, vh, d, None, &mut out),
+                Some(isa) => omni_kernels::attention_heads_with(isa, qh, kh, vh, d, None, &mut out),
+            }
+            assert_attention_rows(
+                &out,
+                (heads, kvh, d),
+                0..t_q,
+                |_| t_k,
+                |h, i, e| q[i * heads * d + h * d + e],
+                &k,
+                &v,
+                &format!("opt-in {opt_in} {isa:?} d {d} spread {spread}"),
+            );
+        }
     }
 }
 
@@ -981,13 +986,6 @@ fn causal_grouped_query_attention_matches_the_masked_softmax_definition() {
         .map(|v| v * 4.0)
         .collect();
     let v = rand_vec(t_k * kvh * d, 53);
-    let qh = Heads {
-        data: &q,
-        heads,
-        rows: t_q,
-        head_stride: t_q * d,
-        row_stride: d,
-    };
     let kv = |data| Heads {
         data,
         heads: kvh,
@@ -995,18 +993,38 @@ fn causal_grouped_query_attention_matches_the_masked_softmax_definition() {
         head_stride: d,
         row_stride: kvh * d,
     };
-    for causal in [Some(p0), None] {
-        let mut out = vec![f32::NAN; t_q * heads * d];
-        omni_kernels::attention_heads(qh, kv(&k), kv(&v), d, causal, &mut out);
+    // 400 rows: the tiles' path (blocks of 64 stacked rows straddle the two heads
+    // of a group: rows with different masks in one panel); the last 20 rows after
+    // p0 + 380 cached: 40 rows per kv head, the per-head `gemm` path.
+    for (causal, isa, tail) in [Some(p0), None]
+        .into_iter()
+        .flat_map(|c| Isa::available().into_iter().map(move |i| (c, i)))
+        .flat_map(|(c, i)| [(c, i, false), (c, i, true)])
+    {
+        let r0 = if tail { 380 } else { 0 };
+        let n = t_q - r0;
+        let qt: Vec<f32> = (0..heads)
+            .flat_map(|h| q[h * t_q * d + r0 * d..(h + 1) * t_q * d].to_vec())
+            .collect();
+        let qh = Heads {
+            data: &qt,
+            heads,
+            rows: n,
+            head_stride: n * d,
+            row_stride: d,
+        };
+        let mut out = vec![f32::NAN; n * heads * d];
+        let c = causal.map(|p| p + r0);
+        omni_kernels::attention_heads_with(isa, qh, kv(&k), kv(&v), d, c, &mut out);
         assert_attention_rows(
             &out,
             (heads, kvh, d),
-            (0..t_q).step_by(7).chain([t_q - 1]),
-            |i| causal.map_or(t_k, |p| p + i + 1),
-            |h, i, e| q[h * t_q * d + i * d + e],
+            (0..n).step_by(7).chain([n - 1]),
+            |i| c.map_or(t_k, |p| p + i + 1),
+            |h, i, e| qt[h * n * d + i * d + e],
             &k,
             &v,
-            &format!("{causal:?}"),
+            &format!("{causal:?} {isa:?} tail {tail}"),
         );
     }
 }
