@@ -27,6 +27,10 @@
 # ctranslate2). BENCH_ANCHORS=0: omni only. Written between the quant-table markers of
 # benches/RESULTS.md with the CPU model and SIMD flags every row records.
 # OMNI_KERNELS=portable times the scalar kernels.
+# BENCH_CARGO=scripts/cargo_gemm_avx2.sh (with a CARGO_TARGET_DIR of its own): the `gemm` crate
+# held to its AVX2 kernels too — with OMNI_KERNELS=avx2 and PyTorch's ATEN_CPU_CAPABILITY=avx2
+# ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2, an AVX2 CPU on an AVX-512 one (each omni
+# row then records gemm_crate: avx2).
 #
 # The machine is shared: each row records `other_cores` and the table flags disturbed rows
 # (PyTorch's OpenMP threads slow down several-fold when another process holds a core).
@@ -37,6 +41,8 @@ THREADS="${BENCH_THREADS:-2}"
 export BENCH_THREADS="$THREADS" RAYON_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/omni-target}"
 export OMNI_BENCH_DIR="${OMNI_BENCH_DIR:-/tmp/omni_bench}"
+CARGO="${BENCH_CARGO:-cargo}"
+case "$CARGO" in *cargo_gemm_avx2.sh) export OMNI_BENCH_GEMM=avx2 ;; esac
 export OMNI_BENCH_ROWS="${OMNI_BENCH_ROWS:-mel,whisper,llm,llm8b,sd,vocoder}"
 PY="${PYTHON:-/work/venv/ref/bin/python}"
 RAW=benches/raw
@@ -48,7 +54,7 @@ if [ "${1:-}" = quant ]; then
     load_start=$(cut -d' ' -f1 /proc/loadavg)
     echo "== load average at start: $load_start" >&2
     OMNI_BENCH_ROWS="$QROWS" OMNI_BENCH_LLM_DTYPES="${OMNI_BENCH_LLM_DTYPES:-f16burn,f16,q8_0,q4_0}" \
-        OMNI_BENCH_OUT="$RAW/quant.jsonl" cargo bench --bench omni_bench
+        OMNI_BENCH_OUT="$RAW/quant.jsonl" "$CARGO" bench --bench omni_bench
     rm -f "$RAW/llamacpp.jsonl" "$RAW/ct2.jsonl"
     if [ "${BENCH_ANCHORS:-1}" = 1 ]; then
         # Anchors on the checkpoints the omni bench just wrote: llama.cpp (GGUF f16/q8_0/q4_0) and
@@ -87,7 +93,7 @@ load_start=$(cut -d' ' -f1 /proc/loadavg)
 echo "== load average at start: $load_start (timings are only meaningful on an otherwise idle machine)" >&2
 
 echo "== building (cargo bench --no-run)" >&2
-cargo bench --bench omni_bench --no-run
+"$CARGO" bench --bench omni_bench --no-run
 t1=$(date +%s)
 
 # Busy jiffies of the whole machine (user+nice+system+irq+softirq+steal).
@@ -104,7 +110,7 @@ wait_quiet() {
 
 echo "== omni (threads: $THREADS)" >&2
 wait_quiet 60
-OMNI_BENCH_OUT="$RAW/omni.jsonl" cargo bench --bench omni_bench
+OMNI_BENCH_OUT="$RAW/omni.jsonl" "$CARGO" bench --bench omni_bench
 t2=$(date +%s)
 
 echo "== PyTorch (threads: $THREADS)" >&2
@@ -120,7 +126,7 @@ if [ "${BENCH_RETRY:-1}" = 1 ]; then
     if [ -n "$again" ]; then
         echo "== omni again, disturbed groups: $again" >&2
         wait_quiet 120
-        OMNI_BENCH_ROWS="$again" OMNI_BENCH_OUT="$RAW/omni_retry.jsonl" cargo bench --bench omni_bench
+        OMNI_BENCH_ROWS="$again" OMNI_BENCH_OUT="$RAW/omni_retry.jsonl" "$CARGO" bench --bench omni_bench
         OMNI_FILES="$OMNI_FILES,$RAW/omni_retry.jsonl"
     fi
     again=$("$PY" scripts/bench_torch.py busy "$RAW/torch.jsonl")

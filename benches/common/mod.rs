@@ -297,6 +297,11 @@ impl Results {
         if let (Some(o), serde_json::Value::Object(e)) = (obj.as_object_mut(), extra) {
             o.extend(e);
         }
+        // `scripts/cargo_gemm_avx2.sh` (via bench.sh's BENCH_CARGO) says so in each row:
+        // the `gemm` crate was held to AVX2.
+        if let (Some(o), Ok(v)) = (obj.as_object_mut(), std::env::var("OMNI_BENCH_GEMM")) {
+            o.insert("gemm_crate".into(), v.into());
+        }
         writeln!(self.file, "{obj}").expect("write results");
         self.file.flush().ok();
         eprintln!(
