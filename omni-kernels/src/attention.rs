@@ -109,7 +109,7 @@ pub fn attention_heads(
 }
 
 /// [`attention_heads`] without the AMX opt-in, on an explicit instruction set
-/// (panics if this CPU lacks it): at least [`crate::panel_attention::Q_ROWS`] query
+/// (panics if this CPU lacks it): at least 64 (`panel_attention::Q_ROWS`) query
 /// rows per kv head (prompts, Whisper's frames) take the register tiles of omni's
 /// GEMM with the scores key-major (`panel_attention`); fewer (decode steps, the
 /// speech decoder's 25 frames over 32 kv heads) the per-head `gemm` crate path

@@ -1130,13 +1130,18 @@ fn small_batch_blocked<T: Sync>(
                             let lines = ((BLOCK_K.min(k - c1)) * size_of::<T>()).div_ceil(64);
                             let calls = x_blocks * w_blocks;
                             let (call, total) = (xi * w_blocks + wi, rows * lines);
-                            for l in call * total / calls..(call + 1) * total / calls {
-                                let (r, c) = (r0 + l / lines, l % lines);
+                            let (a, b) = (call * total / calls, (call + 1) * total / calls);
+                            let (mut r, mut c) = (r0 + a / lines, a % lines);
+                            for _ in a..b {
                                 let p = w[r * k + c1..].as_ptr().cast::<u8>().wrapping_add(64 * c);
                                 #[cfg(target_arch = "x86_64")]
                                 crate::amx::prefetch(p);
                                 #[cfg(not(target_arch = "x86_64"))]
                                 let _ = p;
+                                c += 1;
+                                if c == lines {
+                                    (r, c) = (r + 1, 0);
+                                }
                             }
                         }
                         let ws: [&[T]; BLOCK_W] = std::array::from_fn(|j| {
