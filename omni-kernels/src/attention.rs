@@ -105,7 +105,7 @@ pub fn attention_heads(
     if causal.is_none() && crate::amx_attention::applies(d) {
         return crate::amx_attention::attention(q, k, v, d, out);
     }
-    attention_heads_with(Isa::selected(), q, k, v, d, causal, out)
+    attention_checked(Isa::selected(), q, k, v, d, causal, out)
 }
 
 /// [`attention_heads`] without the AMX opt-in, on an explicit instruction set
@@ -132,9 +132,22 @@ pub fn attention_heads_with(
         isa.is_available(),
         "kernels {isa:?} are not available on this CPU"
     );
-    if !check_shapes(q, k, v, d, causal, out) {
-        return;
+    if check_shapes(q, k, v, d, causal, out) {
+        attention_checked(isa, q, k, v, d, causal, out)
     }
+}
+
+/// [`attention_heads_with`] on shapes [`check_shapes`] passed, with something to
+/// compute.
+fn attention_checked(
+    isa: Isa,
+    q: Heads<'_>,
+    k: Heads<'_>,
+    v: Heads<'_>,
+    d: usize,
+    causal: Option<usize>,
+    out: &mut [f32],
+) {
     let (heads, t_q, t_k) = (q.heads, q.rows, k.rows);
     let c = heads * d;
     let group = heads / k.heads;
