@@ -8,8 +8,8 @@
 # Environment:
 #   BENCH_THREADS    threads on both sides (default 2: RAYON_NUM_THREADS / torch.set_num_threads)
 #   OMNI_BENCH_ROWS  row groups (default mel,whisper,llm,llm8b,sd,vocoder)
-#   OMNI_BENCH_DIR   scratch folder for the checkpoints (~4.5 GB; default /tmp/omni_bench, deleted at the end
-#                    unless BENCH_KEEP=1)
+#   OMNI_BENCH_DIR   scratch folder for the checkpoints (~4.5 GB; default /tmp/omni_bench, emptied at the
+#                    start and deleted at the end unless BENCH_KEEP=1)
 #   PYTHON           Python with torch, transformers 4.43, openai-whisper, safetensors, fairseq
 #                    (default /work/venv/ref/bin/python, made by scripts/bench_torch_setup.sh
 #                    when it is missing)
@@ -84,7 +84,10 @@ if [ -z "${PYTHON:-}" ] && [ ! -x "$PY" ]; then
     echo "== no $PY: making the PyTorch venv (scripts/bench_torch_setup.sh, ~6 GB)" >&2
     scripts/bench_torch_setup.sh
 fi
-rm -rf "$OMNI_BENCH_DIR"
+# BENCH_KEEP=1 also keeps what an earlier run left there (the checkpoints of rows this run does
+# not time, e.g. llm_probe's 1B file). Checkpoints and GGUF copies found there are reused when
+# their size fits (the generator is seeded); after changing the generator, run without BENCH_KEEP.
+[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$OMNI_BENCH_DIR"
 mkdir -p "$OMNI_BENCH_DIR" "$RAW"
 if [ "${BENCH_KEEP:-0}" != 1 ]; then
     trap 'rm -rf "$OMNI_BENCH_DIR"' EXIT
