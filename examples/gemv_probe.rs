@@ -1,9 +1,10 @@
-//! Probe (issue 11): the f16 / q8_0 decode GEMV (one row of x) at the 1B shape's
-//! matrices, in GB/s of weights read. `cargo run --release --example gemv_probe`;
+//! Probe (issue 11): the f16 / q8_0 decode GEMV (one row of x) at the matrices of
+//! the 1B and 8B shapes, in GB/s of weights read. `cargo run --release --example gemv_probe`;
 //! `PROBE_REPS` (default 30) calls per shape, median reported.
-use std::time::Instant;
-
 use omni_core::kernels::{Format, WeightMatrix};
+
+#[path = "common/timing.rs"]
+mod timing;
 
 fn main() {
     println!("CPU: {}", omni_core::kernels::cpu_description());
@@ -11,7 +12,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
-    // (k, n): x[1, k] · W[k, n]; each matrix twice over so one call streams from DRAM.
+    // (k, n): x[1, k] · W[k, n]; four copies of each matrix, called in turn, so every
+    // call streams its weights from memory rather than the 32 MiB L3.
     let shapes = [
         (2048usize, 8192usize), // 1B gate / up
         (8192, 2048),           // 1B down
@@ -41,20 +43,14 @@ fn main() {
             drop(w);
             let x: Vec<f32> = (0..k).map(|i| (i % 7) as f32 * 0.1).collect();
             let mut out = vec![0.0f32; n];
-            let mut ts = Vec::new();
-            for r in 0..reps {
-                let m = &copies[r % copies.len()];
-                let t = Instant::now();
-                m.matmul(&x, 1, &mut out);
-                ts.push(t.elapsed().as_secs_f64());
-            }
-            ts.sort_by(f64::total_cmp);
-            let med = ts[ts.len() / 2];
+            let mut next = copies.iter().cycle();
+            let med_ms = timing::median_ms(reps, || {
+                next.next().expect("a copy").matmul(&x, 1, &mut out)
+            });
             let bytes = copies[0].nbytes() as f64;
             println!(
-                "{fmt:?} k={k} n={n}: {:.3} ms, {:.1} GB/s",
-                med * 1e3,
-                bytes / med / 1e9
+                "{fmt:?} k={k} n={n}: {med_ms:.3} ms, {:.1} GB/s",
+                bytes / med_ms / 1e6
             );
         }
     }
